@@ -1,0 +1,92 @@
+"""`credproc cache list` and `credproc cache clear`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from . import paths
+from .cache import Cache
+from .config import Config
+from .credentials import format_time
+from .log import Log
+from .obtain import open_cache, utc_now
+
+
+def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per readable entry: who, which role, through which source, how long left."""
+    cache = open_cache(config, env, log)
+    if cache is None:
+        return []
+    now = now or utc_now()
+    rows = []
+    for name, entry in cache.entries():
+        creds = entry.credentials
+        remaining = creds.remaining(now)
+        meta = entry.meta
+        rows.append(
+            {
+                "alias": meta.get("alias"),
+                "account_id": meta.get("account_id"),
+                "role_arn": meta.get("role_arn"),
+                "hop": f"{meta.get('hop')}/{meta.get('hops')}",
+                "source": meta.get("source"),
+                "expires": format_time(creds.expiration) if creds.expiration else None,
+                "expires_in_seconds": int(remaining) if remaining is not None else None,
+                "entry": name[:12],
+            }
+        )
+    rows.sort(key=lambda row: (row["account_id"] or "", row["hop"]))
+    return rows
+
+
+def render_rows(rows: list[dict[str, Any]]) -> str:
+    """A plain table for people."""
+    if not rows:
+        return "the cache is empty\n"
+    header = ("ACCOUNT", "ALIAS", "ROLE", "HOP", "SOURCE", "EXPIRES IN")
+    table = [header] + [
+        (
+            row["account_id"] or "",
+            row["alias"] or "-",
+            (row["role_arn"] or "").split(":role/")[-1],
+            row["hop"],
+            row["source"] or "",
+            _human(row["expires_in_seconds"]),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n" for line in table
+    )
+
+
+def _human(seconds: int | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds <= 0:
+        return "expired"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log) -> int:
+    """Delete all entries, or those of one alias / account id; returns the count."""
+    if target is None:
+        return Cache.clear_directory(paths.cache_dir(env))
+    cache = open_cache(config, env, log)
+    if cache is None:
+        return 0
+    account = config.account(target)
+    removed = 0
+    for name, entry in list(cache.entries()):
+        meta = entry.meta
+        if (
+            meta.get("alias") == target
+            or meta.get("account_id") == target
+            or (account and meta.get("account_id") == account.id)
+        ):
+            cache.remove(name)
+            removed += 1
+    return removed

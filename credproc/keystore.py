@@ -1,0 +1,162 @@
+"""Where the 256-bit cache key lives: the OS keychain, a 0600 key file in the
+user data dir, or ``CREDPROC_CACHE_KEY`` in the environment."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import paths
+from .errors import CacheError
+from .log import Log
+
+SERVICE = "credproc"
+USERNAME = "cache-key"
+ENV_VARIABLE = "CREDPROC_CACHE_KEY"
+KEY_BYTES = 32
+KEY_FILE = "cache.key"
+
+
+def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
+    """The cache key and a label of the store it came from; raises CacheError."""
+    if kind == "env" or (kind == "auto" and env.get(ENV_VARIABLE)):
+        return env_key(env), "environment"
+    if kind == "keyring" or (kind == "auto" and keyring_usable(env)):
+        return keyring_key(paths.data_dir(env)), "keyring"
+    return file_key(paths.data_dir(env) / KEY_FILE, log), "file"
+
+
+def env_key(env: Mapping[str, str]) -> bytes:
+    raw = env.get(ENV_VARIABLE, "")
+    if not raw:
+        raise CacheError(
+            f'key_store is "env" but {ENV_VARIABLE} is not set',
+            f"export {ENV_VARIABLE}=$(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')",
+        )
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise CacheError(f"{ENV_VARIABLE} is not the base64 of 32 bytes", "generate one with: openssl rand -base64 32")
+    return key
+
+
+def keyring_usable(env: Mapping[str, str]) -> bool:
+    """Whether a real keychain backend is available (not fail/null/plaintext)."""
+    try:
+        import keyring
+        from keyring.backends import fail, null
+    except Exception:
+        return False
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return False
+    unusable = (fail.Keyring, null.Keyring)
+    children = getattr(backend, "backends", None)
+    if children is not None:  # the chainer: usable if any of its children is
+        return any(not isinstance(child, unusable) for child in children)
+    return not isinstance(backend, unusable)
+
+
+def _stored_keyring_key() -> bytes | None:
+    import keyring
+
+    stored = keyring.get_password(SERVICE, USERNAME)
+    if stored:
+        key = base64.b64decode(stored)
+        if len(key) == KEY_BYTES:
+            return key
+    return None
+
+
+def keyring_key(lock_dir: Path) -> bytes:
+    """The key from the OS keychain, created there on first use."""
+    try:
+        import keyring
+
+        key = _stored_keyring_key()
+        if key is not None:
+            return key
+        import filelock
+
+        # Processes starting together on a new machine must agree on one key,
+        # or they would not read each other's cache entries.
+        lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with filelock.FileLock(str(lock_dir / "keyring.lock"), timeout=60, mode=0o600):
+            key = _stored_keyring_key()
+            if key is None:
+                key = secrets.token_bytes(KEY_BYTES)
+                keyring.set_password(SERVICE, USERNAME, base64.b64encode(key).decode())
+        return key
+    except Exception as exc:
+        raise CacheError(
+            f"the OS keychain could not be used ({type(exc).__name__}: {exc})",
+            'unlock the keychain, or set [cache] key_store = "file" (or "env" with CREDPROC_CACHE_KEY)',
+        ) from None
+
+
+def file_key(path: Path, log: Log) -> bytes:
+    """The key from a 0600 file, created (atomically, first writer wins) on first use."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        key = b""
+    except OSError as exc:
+        raise CacheError(
+            f"cannot read the key file {path} ({exc.strerror})", "check its permissions, or delete it to start over"
+        ) from None
+    if len(key) == KEY_BYTES:
+        return key
+    if key:
+        log.warn(f"the key file {path} is damaged; replacing it (cached credentials will be fetched again)")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        try:
+            os.write(fd, secrets.token_bytes(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            if key:
+                os.replace(temp, path)
+            else:
+                os.link(temp, path)  # fails if another process created it first
+                log.notice(f"created the cache key file {path} (no OS keychain available)")
+        except FileExistsError:
+            pass
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        key = path.read_bytes()
+    except OSError as exc:
+        raise CacheError(
+            f"cannot create the key file {path} ({exc.strerror})", "set CREDPROC_DATA_DIR to a writable directory"
+        ) from None
+    if len(key) != KEY_BYTES:
+        raise CacheError(f"the key file {path} is damaged", f"delete {path}; credproc creates a new one")
+    return key
+
+
+def delete_key(kind: str, env: Mapping[str, str]) -> None:
+    """Forget the stored key (``cache clear --key``)."""
+    if kind in ("auto", "file"):
+        try:
+            (paths.data_dir(env) / KEY_FILE).unlink()
+        except FileNotFoundError:
+            pass
+    if kind == "keyring" or (kind == "auto" and keyring_usable(env)):
+        import keyring
+        from keyring.errors import PasswordDeleteError
+
+        try:
+            keyring.delete_password(SERVICE, USERNAME)
+        except PasswordDeleteError:
+            pass

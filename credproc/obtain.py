@@ -1,0 +1,99 @@
+"""Getting credentials for a target: config, plan, source, cache and chain
+wired together. Every command that hands out credentials comes through here."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import chain, keystore, paths, source
+from .cache import Cache
+from .config import Config
+from .errors import CacheError
+from .log import Log
+from .plan import Overrides, Plan, make_plan
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command asks for."""
+
+    target: str
+    overrides: Overrides = field(default_factory=Overrides)
+    use_cache: bool = True
+    force_refresh: bool = False
+
+
+@dataclass(frozen=True)
+class Obtained:
+    plan: Plan
+    outcome: chain.Outcome
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
+    """Session-name template values that come from this machine."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = env.get("USER") or "user"
+    return {"user": user, "host": socket.gethostname().split(".")[0]}
+
+
+def open_cache(config: Config, env: Mapping[str, str], log: Log) -> Cache | None:
+    """The cache, or None when disabled or its key store is unusable (with a warning)."""
+    if not config.cache_enabled:
+        log.step("cache disabled in the config")
+        return None
+    try:
+        key, store = keystore.load_key(config.key_store, env, log)
+    except CacheError as error:
+        log.warn(f"{error.message}; continuing without the cache ({error.hint})")
+        return None
+    log.step(f"cache key from the {store} key store")
+    return Cache(paths.cache_dir(env), key, log)
+
+
+def obtain(
+    request: Request,
+    config: Config,
+    *,
+    log: Log,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Obtained:
+    """Credentials for ``request.target``: from the cache when fresh, else from STS."""
+    env = os.environ if env is None else env
+    depth = source.check_depth(env)
+    plan = make_plan(config, request.target, request.overrides, machine_fields(env))
+    src = source.resolve(plan.source_profile, env)
+    if src.ignore_env_profile:
+        log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
+    cache = open_cache(config, env, log) if request.use_cache else None
+
+    def caller_factory() -> chain.HopCaller:
+        from .sts import StsCaller
+
+        # Anything botocore starts (a source profile's credential_process)
+        # inherits the nesting depth, so a loop back into credproc stops.
+        source.apply_to_process(src, depth)
+        return StsCaller(src, plan.sts_region, log, env)
+
+    outcome = chain.resolve(
+        plan,
+        src,
+        caller_factory=caller_factory,
+        cache=cache,
+        clock=clock,
+        refresh_margin=config.refresh_margin,
+        force_refresh=request.force_refresh,
+        log=log,
+    )
+    return Obtained(plan, outcome)

@@ -1,0 +1,159 @@
+"""The source identity: which AWS profile (or the default chain) starts the
+chain, a cheap fingerprint of it for the cache key, and the recursion guard.
+
+The fingerprint is computed from environment variables and the shared AWS
+files only (no network, no botocore), so a warm cache hit stays cheap:
+
+- static keys (environment, ``~/.aws/credentials`` or ``~/.aws/config``): the
+  profile name plus the access key id, so new keys mean a new cache entry;
+- any other profile (SSO, credential_process, role_arn, ...): the profile name
+  plus a hash of its settings;
+- no profile at all (container, web identity, instance metadata): the
+  variables that select those providers.
+
+What it cannot tell: a profile whose settings stay the same while the identity
+behind them changes (``aws sso login`` as another user, a different instance
+role behind the same metadata endpoint). ``credproc cache clear`` covers those.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RecursionGuardError
+
+DEPTH_VARIABLE = "CREDPROC_DEPTH"
+# credproc inside credproc is legitimate once ([source] profile may itself be a
+# credproc profile); a second nesting can only be a loop.
+MAX_DEPTH = 1
+
+_AMBIENT_VARIABLES = (
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_EC2_METADATA_DISABLED",
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to get the source credentials, and what identifies them."""
+
+    profile: str | None  # the profile to hand to boto3; None: the default chain
+    ignore_env_profile: bool  # AWS_PROFILE names a credproc profile: do not follow it
+    fingerprint: str
+    label: str  # for messages and `cache list`; never a secret
+
+
+def check_depth(env: Mapping[str, str]) -> int:
+    """The current nesting depth; raises when credproc is looping into itself."""
+    try:
+        depth = int(env.get(DEPTH_VARIABLE, "0"))
+    except ValueError:
+        depth = 0
+    if depth > MAX_DEPTH:
+        raise RecursionGuardError(
+            "credproc is calling itself in a loop: getting the source credentials ran a credential_process "
+            "that runs credproc again",
+            "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+            "not at a profile whose credential_process is credproc",
+        )
+    return depth
+
+
+def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
+    """Decide the source profile and fingerprint it (cheap: files and env only)."""
+    aws = AwsFiles(env)
+    if profile:
+        return Source(profile, False, _profile_fingerprint(aws, profile), f"profile {profile}")
+    ignore = False
+    if env.get("AWS_ACCESS_KEY_ID"):
+        # botocore's environment provider wins over AWS_PROFILE.
+        return Source(None, False, "env:" + env["AWS_ACCESS_KEY_ID"], "environment variables")
+    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
+        # start credproc inside itself. The user meant "my usual identity".
+        ignore = True
+        chosen = "default"
+    section = aws.profile(chosen)
+    if section is None and chosen == "default":
+        ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
+        return Source(None, ignore, "ambient:" + json.dumps(ambient, sort_keys=True), "default credential chain")
+    return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
+
+
+def calls_credproc(section: Mapping[str, str] | None) -> bool:
+    """Whether a profile's credential_process runs credproc."""
+    return bool(section) and "credproc" in (section or {}).get("credential_process", "")
+
+
+def _profile_fingerprint(aws: AwsFiles, name: str) -> str:
+    keys = aws.credentials(name)
+    section = aws.profile(name) or {}
+    access_key = (keys or {}).get("aws_access_key_id") or section.get("aws_access_key_id")
+    if access_key:
+        return f"profile:{name}:key:{access_key}"
+    digest = hashlib.sha256(json.dumps(dict(section), sort_keys=True).encode()).hexdigest()
+    return f"profile:{name}:settings:{digest}"
+
+
+class AwsFiles:
+    """Read-only view of ~/.aws/config and ~/.aws/credentials (paths as botocore finds them)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        home = Path(env.get("HOME") or Path.home())
+        self.config_path = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config").expanduser()
+        self.credentials_path = Path(
+            env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"
+        ).expanduser()
+        self._config: configparser.RawConfigParser | None = None
+        self._credentials: configparser.RawConfigParser | None = None
+
+    def profile(self, name: str) -> dict[str, str] | None:
+        """The ``[profile NAME]`` (or ``[default]``) section of the config file."""
+        if self._config is None:
+            self._config = _read(self.config_path)
+        for section in (f"profile {name}", name) if name == "default" else (f"profile {name}",):
+            if self._config.has_section(section):
+                return dict(self._config.items(section))
+        return None
+
+    def credentials(self, name: str) -> dict[str, str] | None:
+        """The ``[NAME]`` section of the credentials file."""
+        if self._credentials is None:
+            self._credentials = _read(self.credentials_path)
+        if self._credentials.has_section(name):
+            return dict(self._credentials.items(name))
+        return None
+
+
+def _read(path: Path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        pass  # botocore will report a broken file when it is actually used
+    return parser
+
+
+def child_environment(env: Mapping[str, str], depth: int) -> dict[str, str]:
+    """The environment for anything credproc starts while resolving the source."""
+    child = dict(env)
+    child[DEPTH_VARIABLE] = str(depth + 1)
+    return child
+
+
+def apply_to_process(source: Source, depth: int) -> None:
+    """Make this process's environment match ``source`` before botocore reads it."""
+    os.environ.update(child_environment({}, depth))
+    if source.ignore_env_profile:
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_DEFAULT_PROFILE", None)

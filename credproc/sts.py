@@ -1,0 +1,225 @@
+"""The STS calls (I/O). boto3 is imported here only, and only when a call is
+really needed, so cache hits never pay for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from . import rules
+from .credentials import Credentials
+from .errors import AuthError, ConfigError, CredprocError, UnavailableError
+from .log import Log
+from .plan import Hop
+from .source import Source
+
+if TYPE_CHECKING:
+    import boto3
+
+_AUTH_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "RegionDisabledException",
+    "IDPRejectedClaim",
+}
+_THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
+    """Connect timeout, read timeout (seconds) and attempts per call.
+
+    ``CREDPROC_STS_TIMEOUT`` (seconds, for both) exists for CI and for tests of
+    unresponsive servers.
+    """
+    try:
+        timeout = float(env.get("CREDPROC_STS_TIMEOUT", "10"))
+    except ValueError:
+        timeout = 10.0
+    return min(timeout, 5.0), timeout, 3
+
+
+class StsCaller:
+    """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
+
+    def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self._boto3 = boto3
+        self.source = source
+        self.region = region
+        self.log = log
+        connect, read, attempts = timeouts(os.environ if env is None else env)
+        self._config = Config(
+            region_name=region,
+            connect_timeout=connect,
+            read_timeout=read,
+            retries={"mode": "standard", "max_attempts": attempts},
+        )
+        self._session: boto3.Session | None = None
+        self._source_credentials: Credentials | None = None
+
+    def _source_session(self) -> boto3.Session:
+        if self._session is None:
+            try:
+                self._session = self._boto3.Session(profile_name=self.source.profile, region_name=self.region)
+            except Exception as exc:  # ProfileNotFound and friends
+                raise _translate(exc, "reading the source profile", self.source.label) from exc
+        return self._session
+
+    def prepare_source(self) -> None:
+        """Resolve and freeze the source credentials once."""
+        if self._source_credentials is not None:
+            return
+        try:
+            found = self._source_session().get_credentials()
+            frozen = found.get_frozen_credentials() if found is not None else None
+        except Exception as exc:
+            raise _translate(exc, "getting the source credentials", self.source.label) from exc
+        if frozen is None or not frozen.access_key:
+            from botocore.exceptions import NoCredentialsError
+
+            raise _translate(NoCredentialsError(), "getting the source credentials", self.source.label)
+        self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def client(self, credentials: Credentials | None) -> Any:
+        """An STS client acting as ``credentials`` (None: the source identity)."""
+        if credentials is None:
+            self.prepare_source()
+            credentials = self._source_credentials
+            assert credentials is not None
+        return self._boto3.Session(region_name=self.region).client(
+            "sts",
+            config=self._config,
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )
+
+    def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials:
+        """One AssumeRole call; ``caller`` names the identity for error messages."""
+        kwargs: dict[str, Any] = {
+            "RoleArn": hop.role_arn,
+            "RoleSessionName": hop.session_name,
+            "DurationSeconds": hop.duration,
+        }
+        if hop.external_id:
+            kwargs["ExternalId"] = hop.external_id
+        client = self.client(credentials)
+        try:
+            response = client.assume_role(**kwargs)
+        except Exception as exc:
+            if hop.duration > rules.ROLE_CHAINING_MAX and _is_chaining_limit(exc):
+                # The source itself was a role (e.g. a CI runner's role): this
+                # first hop is role chaining too, and STS caps it at 1 h.
+                self.log.step(f"{hop.role_arn}: the source is a role, so STS allows 1 h at most; asking for 3600 s")
+                kwargs["DurationSeconds"] = rules.ROLE_CHAINING_MAX
+                try:
+                    response = client.assume_role(**kwargs)
+                except Exception as retry_exc:
+                    raise _translate(
+                        retry_exc, f"assuming {hop.role_arn}", self._who(caller, credentials)
+                    ) from retry_exc
+            else:
+                raise _translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
+        raw = response["Credentials"]
+        return Credentials(
+            access_key_id=raw["AccessKeyId"],
+            secret_access_key=raw["SecretAccessKey"],
+            session_token=raw["SessionToken"],
+            expiration=raw["Expiration"].astimezone(UTC),
+            account_id=hop.account_id,
+        )
+
+    def caller_identity(self, credentials: Credentials | None) -> str:
+        """The ARN STS reports for these credentials."""
+        try:
+            return str(self.client(credentials).get_caller_identity()["Arn"])
+        except Exception as exc:
+            raise _translate(exc, "GetCallerIdentity", self.source.label) from exc
+
+    def _who(self, caller: str, credentials: Credentials | None) -> str:
+        if credentials is not None:
+            return caller
+        # Only on the error path: find out who the source really is.
+        try:
+            return f"{self.caller_identity(None)} ({caller})"
+        except CredprocError:
+            return caller
+
+
+def _is_chaining_limit(exc: Exception) -> bool:
+    code, message = _code_and_message(exc)
+    return code == "ValidationError" and "chaining" in message.lower()
+
+
+def _code_and_message(exc: Exception) -> tuple[str, str]:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return str(error.get("Code", "")), str(error.get("Message", ""))
+    return "", str(exc)
+
+
+def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
+    """A botocore exception as one clear credproc error."""
+    from botocore import exceptions as bce
+
+    name = type(exc).__name__
+    if isinstance(exc, CredprocError):
+        return exc
+    if isinstance(exc, bce.NoCredentialsError):
+        return AuthError(
+            f"no source credentials found ({identity})",
+            "set [source] profile in the credproc config, or configure the default AWS credentials "
+            "(aws configure, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+        )
+    if isinstance(exc, bce.ProfileNotFound):
+        return ConfigError(
+            f"[source] profile: {exc}",
+            "name a profile that exists in ~/.aws/config or ~/.aws/credentials",
+        )
+    if isinstance(exc, bce.ClientError):
+        code, message = _code_and_message(exc)
+        if code in _THROTTLE_CODES:
+            return UnavailableError(
+                f"STS kept throttling while {action} as {identity}: {message}", "wait a little and retry"
+            )
+        if code in _AUTH_CODES:
+            hint = {
+                "AccessDenied": "check the role's trust policy allows this identity, and the identity may call sts:AssumeRole on it",
+                "ExpiredToken": "the source credentials have expired: refresh them (e.g. aws sso login) and retry",
+                "ExpiredTokenException": "the source credentials have expired: refresh them (e.g. aws sso login) and retry",
+                "RegionDisabledException": "activate STS in that region (IAM console, account settings) or set [source] region",
+            }.get(code, "check the source credentials are current and correct")
+            return AuthError(f"{code} while {action} as {identity}: {message}", hint)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if isinstance(status, int) and status >= 500:
+            return UnavailableError(f"STS failed ({code}, HTTP {status}) while {action}: {message}", "retry later")
+        return AuthError(
+            f"STS refused {action} as {identity}: {code}: {message}", "check the role ARN and its settings"
+        )
+    if isinstance(
+        exc, (bce.EndpointConnectionError, bce.ConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError)
+    ):
+        return UnavailableError(
+            f"could not reach STS while {action}: {exc}",
+            "check the network, proxy or AWS_ENDPOINT_URL_STS, then retry",
+        )
+    if isinstance(exc, bce.CredentialRetrievalError | bce.InvalidConfigError | bce.SSOError | bce.TokenRetrievalError):
+        return AuthError(
+            f"could not get the source credentials ({identity}): {exc}",
+            "fix the source profile, e.g. run aws sso login",
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return AuthError(
+            f"{name} while {action} as {identity}: {exc}", "check the source profile and the AWS config files"
+        )
+    raise exc

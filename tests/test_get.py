@@ -1,0 +1,195 @@
+"""`credproc get` end to end: the installed script against the local STS,
+checked with GetCallerIdentity, boto3 profiles and the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from local_sts import sts_error
+
+from credproc.cli import main
+
+DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
+
+
+def identity_arn(sandbox: Sandbox, document: dict[str, object]) -> str:
+    client = boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=sandbox.sts.url,
+        aws_access_key_id=str(document["AccessKeyId"]),
+        aws_secret_access_key=str(document["SecretAccessKey"]),
+        aws_session_token=str(document["SessionToken"]),
+    )
+    return str(client.get_caller_identity()["Arn"])
+
+
+def test_two_hop_chain_reaches_the_target_account(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    document = sandbox.get_json("dev")
+    assert document["Version"] == 1
+    assert document["AccountId"] == DEV_ACCOUNT
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(document["Expiration"]))
+    assert set(document) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "AccountId"}
+    assert identity_arn(sandbox, document) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+    hub_calls = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
+    dev_calls = sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)
+    assert len(hub_calls) == 1 and len(dev_calls) == 1
+    assert hub_calls[0].access_key_id == sandbox.env["AWS_ACCESS_KEY_ID"]
+    # the second hop is made with the hub's credentials, not the source's
+    assert dev_calls[0].access_key_id not in (sandbox.env["AWS_ACCESS_KEY_ID"], "")
+
+
+def test_stdout_is_only_the_json_document(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = sandbox.run("get", "prod", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1
+    assert json.loads(result.stdout)["AccountId"] == PROD_ACCOUNT
+    assert "hop 2/2" in result.stderr and HUB_ARN in result.stderr
+
+
+def test_account_id_and_role_need_no_config(sandbox: Sandbox) -> None:
+    assert not sandbox.config_path.exists()
+    document = sandbox.get_json(PROD_ACCOUNT, "--role", "ReadOnly")
+    assert identity_arn(sandbox, document).startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/ReadOnly/")
+
+
+def test_account_id_of_a_configured_account_uses_its_settings(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    sandbox.get_json(DEV_ACCOUNT, "--role", "cdk-readOnlyRole")
+    assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 1  # went through the hub
+
+
+def test_chained_hops_are_clamped_to_one_hour(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG.replace('duration = "1h"', 'duration = "12h"'))
+    result = sandbox.run("get", "dev", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert sandbox.sts.recorder.of("AssumeRole", HUB_ARN)[0].params["DurationSeconds"] == "43200"
+    assert sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)[0].params["DurationSeconds"] == "3600"
+    assert "clamped to 3600 s" in result.stderr
+
+
+def test_first_hop_from_a_role_source_is_retried_within_one_hour(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG.replace('duration = "1h"', 'duration = "4h"'))
+
+    def role_source_limit(params: dict[str, str]) -> tuple[str, str] | None:
+        if params.get("Action") == "AssumeRole" and int(params.get("DurationSeconds", "0")) > 3600:
+            return sts_error(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+                "400 Bad Request",
+            )
+        return None
+
+    sandbox.sts.recorder.faults.append(role_source_limit)
+    document = sandbox.get_json("dev")
+    assert document["AccountId"] == DEV_ACCOUNT
+    durations = [call.params["DurationSeconds"] for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)]
+    assert durations == ["14400", "3600"]
+
+
+def test_access_denied_names_the_hop_and_the_identity(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+
+    def deny_dev(params: dict[str, str]) -> tuple[str, str] | None:
+        if params.get("RoleArn") == DEV_ROLE:
+            return sts_error("AccessDenied", "User is not authorized to perform: sts:AssumeRole")
+        return None
+
+    sandbox.sts.recorder.faults.append(deny_dev)
+    result = sandbox.run("get", "dev")
+    assert result.returncode == 4
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert DEV_ROLE in lines[0]
+    assert "assumed-role/hub/" in lines[0]  # the identity that tried
+    assert "trust policy" in lines[0]
+
+
+def test_missing_source_credentials_is_an_auth_error(sandbox: Sandbox) -> None:
+    result = sandbox.run(
+        "get", PROD_ACCOUNT, "--role", "ReadOnly", env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    )
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert "no source credentials" in result.stderr and "Traceback" not in result.stderr
+
+
+def _write_aws_config(sandbox: Sandbox, text: str) -> None:
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(text)
+
+
+def _credproc_profile(name: str, target: str) -> str:
+    return f"[profile {name}]\ncredential_process = {credproc_executable()} get {target}\nregion = us-east-1\n"
+
+
+def test_boto3_profile_through_credential_process(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    _write_aws_config(sandbox, _credproc_profile("dev", "dev"))
+    script = "import boto3; print(boto3.Session(profile_name='dev').client('sts').get_caller_identity()['Arn'])"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=sandbox.env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+
+
+def test_aws_cli_through_credential_process(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    _write_aws_config(sandbox, _credproc_profile("prod", "prod"))
+    aws = Path(sys.executable).parent / "aws"
+    if not aws.exists():
+        pytest.fail("the AWS CLI (awscli from PyPI) is part of the test extra; install it")
+    result = subprocess.run(
+        [str(aws), "sts", "get-caller-identity", "--profile", "prod", "--output", "json"],
+        env=sandbox.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Account"] == PROD_ACCOUNT
+
+
+def test_aws_profile_pointing_at_credproc_itself_still_works(sandbox: Sandbox) -> None:
+    """AWS_PROFILE=dev where dev is `credproc get dev`: the source must not be dev."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    _write_aws_config(sandbox, _credproc_profile("dev", "dev"))
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[default]\naws_access_key_id = AKIADEFAULTPROFILE01\naws_secret_access_key = default-profile-secret\n"
+    )
+    script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
+    env = {**sandbox.env, "AWS_PROFILE": "dev", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{DEV_ACCOUNT}:assumed-role/Deployer" in result.stdout
+    assert sandbox.sts.recorder.of("AssumeRole", HUB_ARN)[0].access_key_id == "AKIADEFAULTPROFILE01"
+
+
+def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbox) -> None:
+    sandbox.write_config(
+        '[source]\nprofile = "loop"\n'
+        + TWO_HOP_CONFIG.replace("[source]\n", "[ignored]\n", 1).replace("[ignored]\n", "", 1)
+    )
+    _write_aws_config(sandbox, _credproc_profile("loop", "dev"))
+    result = sandbox.run("get", "dev", timeout=120)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "calling itself in a loop" in result.stderr
+
+
+def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "not-an-alias"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "'not-an-alias' is neither a 12-digit account id nor an alias" in captured.err
