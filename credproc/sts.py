@@ -83,7 +83,7 @@ class StsCaller:
             frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
             raise _translate(exc, "getting the source credentials", self.source.label) from exc
-        if frozen is None or not frozen.access_key:
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
 
             raise _translate(NoCredentialsError(), "getting the source credentials", self.source.label)
