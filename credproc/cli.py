@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(get)
     get.set_defaults(handler=_get)
 
+    accounts = commands.add_parser("accounts", help="list the configured accounts")
+    accounts.add_argument("--json", action="store_true", help="print JSON (used by the CDK plugin)")
+    _add_common(accounts)
+    accounts.set_defaults(handler=_accounts)
+
     cache = commands.add_parser("cache", help="inspect or clear the encrypted cache")
     cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
     cache_commands.required = True
@@ -100,6 +105,16 @@ def _get(args: argparse.Namespace, log: Log) -> int:
         + ("from the cache" if outcome.from_cache else f"after {outcome.sts_calls} STS call(s)")
     )
     sys.stdout.write(process_json(outcome.credentials, result.plan.account_id) + "\n")
+    return ExitCode.OK
+
+
+def _accounts(args: argparse.Namespace, log: Log) -> int:
+    from . import config as config_module
+    from .accounts import account_rows, render_accounts
+
+    config = config_module.load(args.config)
+    rows = account_rows(config)
+    sys.stdout.write(json.dumps(rows, indent=2) + "\n" if args.json else render_accounts(rows))
     return ExitCode.OK
 
 
