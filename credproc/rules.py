@@ -12,18 +12,17 @@ MIN_DURATION = 900
 MAX_DURATION = 43200
 ROLE_CHAINING_MAX = 3600
 
-_ACCOUNT_ID = re.compile(r"\d{12}")
-_SESSION_CHARS = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _SESSION_BAD = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
 _ROLE_NAME = re.compile(r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}", re.ASCII)
 _ROLE_ARN = re.compile(
-    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):role/"
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>[0-9]{12}):role/"
     r"(?P<name>(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64})",
     re.ASCII,
 )
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+_DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s?)?")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 
 
 def account_id(value: object) -> str:
