@@ -168,7 +168,8 @@ def _mfa_session(
         log.step(f"GetSessionToken with MFA device {mfa.serial}, {mfa.duration} s")
         credentials = sts.get_session_token(mfa, code)
         if cache is not None:
-            meta = {"role_arn": None, "alias": None, "session_name": None, "hop": 0, "hops": len(plan.hops)}
+            account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
+            meta = {"role_arn": None, "account_id": account, "alias": None, "hop": 0, "hops": len(plan.hops)}
             cache.put(name, credentials, {**meta, "mfa_serial": mfa.serial, "source": source.label})
         return credentials, 1
 
