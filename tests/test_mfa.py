@@ -17,8 +17,11 @@ from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, SHARED_ACCOUNT, Sandbox
 from local_sts import sts_error
 
 from credproc import config as config_module
+from credproc.errors import MfaError
 from credproc.log import Log
+from credproc.mfa import CodeSource
 from credproc.obtain import Request, obtain
+from credproc.plan import MfaSession
 
 SERIAL = f"arn:aws:iam::{SHARED_ACCOUNT}:mfa/tester"
 CODE = "493817"
@@ -279,6 +282,10 @@ def _wait_for(fd: int, screen: bytearray, marker: bytes, count: int = 1) -> None
         screen.extend(os.read(fd, 4096))
 
 
+needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this platform")
+
+
+@needs_pty
 def test_prompt_on_the_controlling_terminal(sandbox: Sandbox) -> None:
     sandbox.write_config(mfa_config(None))
     master, slave = os.openpty()
@@ -310,6 +317,7 @@ def test_prompt_on_the_controlling_terminal(sandbox: Sandbox) -> None:
     assert run_detached(sandbox, "get", "prod").returncode == 0
 
 
+@needs_pty
 def test_prompt_reaches_the_user_under_credential_process(sandbox: Sandbox) -> None:
     """botocore captures credproc's stdout and stderr: only /dev/tty reaches the user."""
     sandbox.write_config(mfa_config(None))
@@ -372,3 +380,14 @@ def test_mfa_device_in_another_partition_is_refused(sandbox: Sandbox, counter: C
     assert result.returncode == 3
     assert "source.mfa_serial" in result.stderr and "partition aws-cn" in result.stderr
     assert counter.runs == []
+
+
+def test_an_mfa_process_that_hangs_is_stopped_with_a_clear_error() -> None:
+    def hanging(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        raise subprocess.TimeoutExpired(argv, float(str(kwargs["timeout"])))
+
+    source = CodeSource("op item get AWS --otp", "config.toml:4: source.mfa_process", {}, run=hanging)
+    with pytest.raises(MfaError) as raised:
+        source(MfaSession(SERIAL, 43200), "dev")
+    assert raised.value.exit_code == 8
+    assert "config.toml:4: source.mfa_process: op printed no code within 120 s" in raised.value.one_line()
