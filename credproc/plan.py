@@ -185,8 +185,9 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
             value = getattr(options, name)
             return value, f"{origin}.{name}" if value is not None else ""
 
-        # Intermediate hops use the defaults' duration, not the target's, so
-        # that every target behind the same hub shares one cached hub session.
+        # Intermediate hops use their via table's or the defaults' duration,
+        # never the target's, so every target behind the same hub shares one
+        # cached hub session.
         hop_duration = entry.options.duration or defaults.duration or DEFAULT_DURATION
         hop_template, hop_template_origin = from_table("session_name")
         name = expand(
