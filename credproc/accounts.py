@@ -22,7 +22,10 @@ def account_rows(config: Config) -> list[dict[str, Any]]:
                 "id": account.id,
                 "role": settings.role or config.defaults.role,
                 "region": settings.region or config.defaults.region or config.source_region or DEFAULT_REGION,
-                "via": list(settings.via if settings.via is not None else config.defaults.via or ()),
+                "via": [
+                    entry.role_arn
+                    for entry in (settings.via if settings.via is not None else config.defaults.via or ())
+                ],
             }
         )
     return rows

@@ -12,10 +12,13 @@ from typing import Protocol
 from . import freshness
 from .cache import Cache, entry_name
 from .credentials import Credentials, format_time
-from .errors import CredprocError
+from .errors import CredprocError, MfaError
 from .log import Log
-from .plan import Hop, Plan
+from .plan import Hop, MfaSession, Plan
 from .source import Source
+
+# Gets a fresh MFA code for a session (the plan's target names it in messages).
+MfaCode = Callable[[MfaSession, str], str]
 
 
 class HopCaller(Protocol):
@@ -25,6 +28,8 @@ class HopCaller(Protocol):
         """Resolve the source credentials (may run a credential_process)."""
 
     def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials: ...
+
+    def get_session_token(self, mfa: MfaSession, code: str) -> Credentials: ...
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,18 @@ class Outcome:
 def hop_names(source: Source, plan: Plan) -> list[str]:
     """The cache entry name of every hop, from the source fingerprint down."""
     names: list[str] = []
-    parent = source.fingerprint
+    parent = root_name(source, plan)
     for hop in plan.hops:
         parent = entry_name(parent, hop.cache_fields())
         names.append(parent)
     return names
+
+
+def root_name(source: Source, plan: Plan) -> str:
+    """What the first hop's entry hangs off: the source, or its MFA session."""
+    if plan.mfa is None:
+        return source.fingerprint
+    return entry_name(source.fingerprint, plan.mfa.cache_fields())
 
 
 def resolve(
@@ -57,6 +69,7 @@ def resolve(
     refresh_margin: int,
     force_refresh: bool,
     log: Log,
+    mfa_code: MfaCode | None = None,
 ) -> Outcome:
     """Credentials for the plan's last hop, from the cache where fresh enough."""
     names = hop_names(source, plan)
@@ -103,6 +116,10 @@ def resolve(
                     continue
                 if sts is None:
                     sts = caller_factory()
+                if index == 0 and plan.mfa is not None:
+                    credentials, fetched = _mfa_session(plan, plan.mfa, source, sts, cache, clock, mfa_code, log)
+                    calls += fetched
+                    caller = f"the MFA session of {source.label}"
                 log.step(f"hop {index + 1}/{last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
                 credentials = sts.assume_role(hop, credentials, caller)
                 calls += 1
@@ -119,6 +136,42 @@ def resolve(
         raise
     assert credentials is not None
     return Outcome(credentials, calls, calls == 0)
+
+
+def _mfa_session(
+    plan: Plan,
+    mfa: MfaSession,
+    source: Source,
+    sts: HopCaller,
+    cache: Cache | None,
+    clock: Callable[[], datetime],
+    mfa_code: MfaCode | None,
+    log: Log,
+) -> tuple[Credentials, int]:
+    """The MFA session the first hop is assumed from, and how many STS calls it took.
+
+    Prompting and GetSessionToken happen under the session's own lock, so
+    every account, hop and concurrent process shares one code. ``--refresh``
+    does not discard it: it is not what the caller is handed. A rejected code
+    raises before anything is cached; the lock is released on the way out.
+    """
+    name = root_name(source, plan)
+    with cache.lock(name) if cache is not None else contextlib.nullcontext():
+        entry = cache.get(name) if cache is not None else None
+        if entry is not None and freshness.is_fresh(entry.credentials, clock(), freshness.INTERMEDIATE_MARGIN):
+            log.step(f"MFA session for {mfa.serial} from the cache, {_left(entry.credentials, clock())} left")
+            return entry.credentials, 0
+        if mfa_code is None:
+            raise MfaError(f"an MFA code for {mfa.serial} is needed but none can be asked for", "run credproc get")
+        log.step(f"asking for an MFA code for {mfa.serial}")
+        code = mfa_code(mfa, plan.target)
+        log.step(f"GetSessionToken with MFA device {mfa.serial}, {mfa.duration} s")
+        credentials = sts.get_session_token(mfa, code)
+        if cache is not None:
+            account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
+            meta = {"role_arn": None, "account_id": account, "alias": None, "hop": 0, "hops": len(plan.hops)}
+            cache.put(name, credentials, {**meta, "mfa_serial": mfa.serial, "source": source.label})
+        return credentials, 1
 
 
 def _meta(plan: Plan, source: Source, index: int) -> dict[str, object]:

@@ -15,7 +15,7 @@ from .cache import Cache
 from .config import Config
 from .errors import CacheError
 from .log import Log
-from .plan import Overrides, Plan, make_plan
+from .plan import MfaSession, Overrides, Plan, make_plan
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,11 @@ def obtain(
         source.apply_to_process(src, depth)
         return StsCaller(src, plan.sts_region, log, env)
 
+    def mfa_code(mfa: MfaSession, target: str) -> str:
+        from .mfa import CodeSource  # only when a code is really needed
+
+        return CodeSource(config.mfa_process, config.where("source", "mfa_process"), env)(mfa, target)
+
     outcome = chain.resolve(
         plan,
         src,
@@ -95,5 +100,6 @@ def obtain(
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
+        mfa_code=mfa_code,
     )
     return Obtained(plan, outcome)

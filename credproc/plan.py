@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import rules
-from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config
+from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, Settings, ViaEntry
 from .errors import ConfigError, UsageError
 
 
@@ -20,6 +21,11 @@ class Hop:
     session_name: str
     duration: int
     external_id: str | None = None
+    source_identity: str | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    transitive_tags: tuple[str, ...] | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] | None = None
 
     @property
     def account_id(self) -> str:
@@ -28,6 +34,21 @@ class Hop:
     def cache_fields(self) -> dict[str, Any]:
         """What makes this hop's credentials differ, for the cache key."""
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class MfaSession:
+    """The GetSessionToken call that roots the chain when the source needs MFA.
+
+    Its cache entry hangs off the source fingerprint, and every hop's entry
+    hangs off it: one MFA session serves every account and every process.
+    """
+
+    serial: str
+    duration: int
+
+    def cache_fields(self) -> dict[str, Any]:
+        return {"mfa_serial": self.serial, "duration": self.duration}
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,7 @@ class Plan:
     source_profile: str | None
     hops: tuple[Hop, ...]
     notes: tuple[str, ...] = field(default=())  # explained under --verbose
+    mfa: MfaSession | None = None  # GetSessionToken before the first hop
 
 
 def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[str, str]) -> Plan:
@@ -117,15 +139,15 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     duration = check("duration", rules.duration) or DEFAULT_DURATION
     template, template_origin = pick("session_name")
     template = template or DEFAULT_SESSION_NAME
-    external_id = check("external_id", rules.external_id)
     via_values, via_origin = pick("via")
-    via: list[str] = []
-    for item in via_values or ():
+    via: list[ViaEntry] = []
+    for index, item in enumerate(via_values or ()):
+        entry = item if isinstance(item, ViaEntry) else ViaEntry(item, Settings())
         try:
-            via.append(rules.hop_role_arn(item, partition))
+            via.append(replace(entry, role_arn=rules.hop_role_arn(entry.role_arn, partition)))
         except ValueError as exc:
-            raise ConfigError(f"{via_origin}: {exc}", _FLAG_HINTS["via"]) from None
-    chain = [*via, target_arn]
+            raise ConfigError(f"{via_origin}{_item(via_origin, index)}: {exc}", _FLAG_HINTS["via"]) from None
+    chain = [*(entry.role_arn for entry in via), target_arn]
     for index, arn in enumerate(chain):
         if arn in chain[:index]:
             raise ConfigError(
@@ -133,25 +155,59 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
                 "remove the repeated role from via: a chain must not loop",
             )
 
-    def session(hop_account: str, hop_alias: str) -> str:
+    def expand(hop_template: str, origin: str, hop_account: str, hop_alias: str) -> str:
         values = {**fields, "account": hop_account, "alias": hop_alias}
         try:
-            return rules.session_name(template, values)
+            return rules.session_name(hop_template, values)
         except ValueError as exc:
-            raise ConfigError(f"{template_origin or 'session name'}: {exc}", _FLAG_HINTS["session_name"]) from None
+            raise ConfigError(f"{origin or 'session name'}: {exc}", _FLAG_HINTS["session_name"]) from None
+
+    # SourceIdentity is set once, on the first AssumeRole: STS carries it
+    # through every later hop and refuses any attempt to change it.
+    identity_template, identity_origin = pick("source_identity")
+    source_identity = None
+    if identity_template is not None:
+        try:
+            source_identity = rules.source_identity(
+                identity_template, {**fields, "account": account_id, "alias": alias or account_id}
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{identity_origin}: {exc}", _FLAG_HINTS["source_identity"]) from None
 
     hops: list[Hop] = []
     notes: list[str] = []
-    for index, arn in enumerate(via):
-        hop_account = rules.account_of_arn(arn)
+    for index, entry in enumerate(via):
+        hop_account = rules.account_of_arn(entry.role_arn)
         known = config.account_by_id(hop_account) if config.raw_accounts else None
-        # Intermediate hops use the defaults' duration, not the target's, so
-        # that every target behind the same hub shares one cached hub session.
-        hop_duration = defaults.duration or DEFAULT_DURATION
-        hops.append(
-            _hop(arn, session(hop_account, known.alias if known else hop_account), hop_duration, None, index, notes)
+        origin = via_origin + _item(via_origin, index)
+
+        def from_table(name: str, options: Settings = entry.options, origin: str = origin) -> tuple[Any, str]:
+            value = getattr(options, name)
+            return value, f"{origin}.{name}" if value is not None else ""
+
+        # Intermediate hops use their via table's or the defaults' duration,
+        # never the target's, so every target behind the same hub shares one
+        # cached hub session.
+        hop_duration = entry.options.duration or defaults.duration or DEFAULT_DURATION
+        hop_template, hop_template_origin = from_table("session_name")
+        name = expand(
+            hop_template or template,
+            hop_template_origin or template_origin,
+            hop_account,
+            known.alias if known else hop_account,
         )
-    hops.append(_hop(target_arn, session(account_id, alias or account_id), duration, external_id, len(via), notes))
+        hops.append(Hop(entry.role_arn, name, hop_duration, **_session_options(from_table, partition)))
+
+    def target_option(name: str) -> tuple[Any, str]:
+        if name == "external_id":
+            return check("external_id", rules.external_id), pick("external_id")[1]
+        return pick(name)
+
+    name = expand(template, template_origin, account_id, alias or account_id)
+    hops.append(Hop(target_arn, name, duration, **_session_options(target_option, partition)))
+    if source_identity is not None:
+        hops[0] = replace(hops[0], source_identity=source_identity)
+    hops = [_clamp(hop, index, notes) for index, hop in enumerate(hops)]
     return Plan(
         target=target,
         alias=alias,
@@ -161,15 +217,71 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
         source_profile=config.source_profile,
         hops=tuple(hops),
         notes=tuple(notes),
+        mfa=_mfa_session(config, settings, alias, partition),
     )
 
 
-def _hop(arn: str, session_name: str, duration: int, external_id: str | None, index: int, notes: list[str]) -> Hop:
-    if index > 0 and duration > rules.ROLE_CHAINING_MAX:
-        # STS refuses more than 1 h for a role assumed with role credentials.
-        notes.append(f"{arn}: asked for {duration} s, clamped to 3600 s (role chaining allows at most 1 h)")
-        duration = rules.ROLE_CHAINING_MAX
-    return Hop(role_arn=arn, session_name=session_name, duration=duration, external_id=external_id)
+def _item(origin: str, index: int) -> str:
+    """``[N]`` after a config key naming a via list (not after --via)."""
+    return "" if origin.startswith("--") else f"[{index}]"
+
+
+def _session_options(get: Callable[[str], tuple[Any, str]], partition: str) -> dict[str, Any]:
+    """The optional AssumeRole parameters of one hop, with the checks that need
+    more than one key (or the partition): ``get(name)`` gives (value, origin)."""
+    tags, _ = get("tags")
+    transitive, transitive_origin = get("transitive_tags")
+    keys = {key for key, _ in tags or ()}
+    for key in transitive or ():
+        if key not in keys:
+            raise ConfigError(
+                f"{transitive_origin}: {key!r} is not a key of the hop's tags ({', '.join(sorted(keys)) or 'none'})",
+                _FLAG_HINTS["transitive_tags"],
+            )
+    arns, arns_origin = get("policy_arns")
+    for arn in arns or ():
+        if rules.policy_arn_partition(arn) != partition:
+            raise ConfigError(
+                f"{arns_origin}: {arn!r} is in partition {rules.policy_arn_partition(arn)}, the region's is {partition}",
+                _FLAG_HINTS["policy_arns"],
+            )
+    return {
+        "external_id": get("external_id")[0],
+        "tags": tags or None,
+        "transitive_tags": transitive or None,
+        "policy": get("policy")[0],
+        "policy_arns": arns or None,
+    }
+
+
+def _clamp(hop: Hop, index: int, notes: list[str]) -> Hop:
+    # Only a role assumed with role credentials is "role chaining" (1 h at
+    # most). The first hop is made with the source's credentials or with the
+    # MFA session from GetSessionToken: neither is chaining, so it keeps its
+    # duration (a role source is handled by one retry in sts.py).
+    if index > 0 and hop.duration > rules.ROLE_CHAINING_MAX:
+        notes.append(
+            f"{hop.role_arn}: asked for {hop.duration} s, clamped to 3600 s (role chaining allows at most 1 h)"
+        )
+        return replace(hop, duration=rules.ROLE_CHAINING_MAX)
+    return hop
+
+
+def _mfa_session(config: Config, settings: Settings | None, alias: str | None, partition: str) -> MfaSession | None:
+    """The MFA session the chain starts from, if the account or [source] names a device."""
+    if settings is not None and settings.mfa_serial is not None:
+        serial, origin = settings.mfa_serial, config.where("accounts", alias or "", "mfa_serial")
+    elif config.mfa_serial is not None:
+        serial, origin = config.mfa_serial, config.where("source", "mfa_serial")
+    else:
+        return None
+    device_partition = rules.mfa_serial_partition(serial)
+    if device_partition is not None and device_partition != partition:
+        raise ConfigError(
+            f"{origin}: {serial!r} is in partition {device_partition}, the region's is {partition}",
+            "use the ARN of an MFA device of the source user in the same partition",
+        )
+    return MfaSession(serial=serial, duration=config.mfa_duration)
 
 
 def _find_account(config: Config, target: str) -> Account | None:
@@ -195,4 +307,7 @@ _FLAG_HINTS = {
     "region": "use a region name such as us-east-1",
     "external_id": "use 2-1224 characters of letters, digits and +=,.@:/_-",
     "via": "give full role ARNs in the same partition, e.g. arn:aws:iam::222222222222:role/hub",
+    "source_identity": "use a template of 2-64 characters of letters, digits and +=,.@_- ; placeholders {user} {host} {alias} {account}",
+    "transitive_tags": "list only keys that are in the same hop's tags table",
+    "policy_arns": 'use policy ARNs of the region\'s partition, e.g. "arn:aws:iam::aws:policy/ReadOnlyAccess"',
 }

@@ -6,11 +6,16 @@ into a :class:`~credproc.errors.ConfigError` naming the setting it came from.
 
 from __future__ import annotations
 
+import json
 import re
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
 ROLE_CHAINING_MAX = 3600
+MFA_MAX_DURATION = 129600  # GetSessionToken for an IAM user: up to 36 h
+MAX_TAGS = 50
+MAX_POLICY_CHARS = 2048
+MAX_POLICY_ARNS = 10
 
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _SESSION_BAD = re.compile(r"[^\w+=,.@-]", re.ASCII)
@@ -19,6 +24,15 @@ _ROLE_NAME = re.compile(r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}", re.ASCII)
 _ROLE_ARN = re.compile(
     r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>[0-9]{12}):role/"
     r"(?P<name>(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64})",
+    re.ASCII,
+)
+_MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+_MFA_ARN = re.compile(r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::[0-9]{12}:mfa/[\w+=,.@/-]+", re.ASCII)
+_MFA_CODE = re.compile(r"[0-9]{6}")
+# STS allows Unicode letters, numbers and separators (\p{L}\p{Z}\p{N}) plus _.:/=+-@.
+_TAG_CHARS = re.compile(r"(?:(?![\t\n\r\f\v])[\w\s.:/=+@-])*")
+_POLICY_ARN = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?:[0-9]{12}|aws):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}",
     re.ASCII,
 )
 _DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s?)?")
@@ -48,7 +62,7 @@ def partition_of(region_name: str) -> str:
     return "aws"
 
 
-def duration(value: object) -> int:
+def duration(value: object, maximum: int = MAX_DURATION) -> int:
     """Seconds, from an int or a string like "900", "15m", "1h", "1h30m"."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
@@ -62,9 +76,14 @@ def duration(value: object) -> int:
         seconds = hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m, 1h, 12h)")
-    if not MIN_DURATION <= seconds <= MAX_DURATION:
-        raise ValueError(f"{value!r} is {seconds} s; STS accepts 900 s (15m) to 43200 s (12h)")
+    if not MIN_DURATION <= seconds <= maximum:
+        raise ValueError(f"{value!r} is {seconds} s; STS accepts 900 s (15m) to {maximum} s ({maximum // 3600}h)")
     return seconds
+
+
+def mfa_duration(value: object) -> int:
+    """A GetSessionToken duration: 900 s to 36 h."""
+    return duration(value, MFA_MAX_DURATION)
 
 
 def margin(value: object) -> int:
@@ -124,6 +143,16 @@ def session_name(template: object, fields: dict[str, str]) -> str:
     Characters STS does not allow become ``-`` (user names with spaces or
     non-ASCII letters are common); the result is cut to 64 characters.
     """
+    return _identifier(template, fields, "a session name")
+
+
+def source_identity(template: object, fields: dict[str, str]) -> str:
+    """Expand a SourceIdentity template (e.g. ``{user}``); same rules as session names."""
+    return _identifier(template, fields, "a source identity")
+
+
+def _identifier(template: object, fields: dict[str, str], what: str) -> str:
+    # RoleSessionName and SourceIdentity share STS's rule: 2-64 of [\w+=,.@-].
     if not isinstance(template, str):
         raise ValueError(f"{template!r} is not a string")
     try:
@@ -133,9 +162,7 @@ def session_name(template: object, fields: dict[str, str]) -> str:
         raise ValueError(f"{template!r} has an unknown placeholder ({exc}); allowed: {allowed}") from None
     cleaned = _SESSION_BAD.sub("-", expanded)[:64]
     if len(cleaned.strip("-")) < 2:
-        raise ValueError(
-            f"{template!r} expands to {cleaned!r}; a session name needs 2-64 characters of [A-Za-z0-9+=,.@_-]"
-        )
+        raise ValueError(f"{template!r} expands to {cleaned!r}; {what} needs 2-64 characters of [A-Za-z0-9+=,.@_-]")
     return cleaned
 
 
@@ -148,3 +175,95 @@ def external_id(value: object) -> str:
     if not _EXTERNAL_ID.fullmatch(value):
         raise ValueError("has characters STS does not accept (allowed: letters, digits and +=,.@:/_-)")
     return value
+
+
+def mfa_serial(value: object) -> str:
+    """An MFA device: its ARN (arn:aws:iam::123456789012:mfa/NAME) or a hardware serial number."""
+    if not isinstance(value, str) or not _MFA_SERIAL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an MFA device ARN (arn:aws:iam::123456789012:mfa/NAME) "
+            "or serial number (9-256 characters of letters, digits and +=/:,.@_-)"
+        )
+    if value.startswith("arn:") and not _MFA_ARN.fullmatch(value):
+        raise ValueError(f"{value!r} is not an MFA device ARN (arn:aws:iam::123456789012:mfa/NAME)")
+    return value
+
+
+def mfa_serial_partition(serial: str) -> str | None:
+    """The partition of an MFA device ARN; None for a hardware serial number."""
+    match = _MFA_ARN.fullmatch(serial)
+    return match["partition"] if match else None
+
+
+def mfa_code(value: str) -> str:
+    """A one-time MFA code: exactly 6 digits (surrounding whitespace is dropped)."""
+    code = value.strip()
+    if not _MFA_CODE.fullmatch(code):
+        # Never echo the value: it may be a secret printed by a misconfigured command.
+        raise ValueError(f"is not a 6-digit code ({len(code)} characters)")
+    return code
+
+
+def tags(value: object) -> tuple[tuple[str, str], ...]:
+    """Session tags from a table of strings, sorted by key (order does not matter to STS)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{value!r} is not a table of tag = value strings")
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"has {len(value)} tags; STS accepts at most {MAX_TAGS}")
+    seen: dict[str, str] = {}
+    for key, text in value.items():
+        if not 1 <= len(key) <= 128 or not _TAG_CHARS.fullmatch(key):
+            raise ValueError(f"tag key {key!r} must be 1-128 letters, digits, spaces or _.:/=+-@")
+        if key.lower().startswith("aws:"):
+            raise ValueError(f"tag key {key!r}: the aws: prefix is reserved")
+        if key.lower() in seen:
+            raise ValueError(f"tag keys {seen[key.lower()]!r} and {key!r} differ only in case; STS refuses that")
+        seen[key.lower()] = key
+        if not isinstance(text, str) or len(text) > 256 or not _TAG_CHARS.fullmatch(text):
+            raise ValueError(f"tag {key!r}: the value must be a string of 0-256 letters, digits, spaces or _.:/=+-@")
+    return tuple(sorted((key, str(text)) for key, text in value.items()))
+
+
+def transitive_tags(value: object) -> tuple[str, ...]:
+    """TransitiveTagKeys: a list of tag keys (checked against ``tags`` in the plan)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{value!r} is not a list of tag keys")
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"lists {len(value)} keys; STS accepts at most {MAX_TAGS}")
+    return tuple(value)
+
+
+def session_policy(value: object) -> str:
+    """An inline session policy: a JSON object, sent compact, at most 2048 characters."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string holding a JSON policy document")
+    try:
+        document = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(document, dict):
+        raise ValueError("is not a JSON object (a policy document is {...})")
+    # Compact, so the layout of a readable multi-line TOML string does not count
+    # against STS's size limit (and does not change the cache key).
+    # json.dumps escapes non-ASCII as \uXXXX: valid JSON, and STS accepts only ASCII/Latin-1 here.
+    compact = json.dumps(document, separators=(",", ":"))
+    if len(compact) > MAX_POLICY_CHARS:
+        raise ValueError(f"is {len(compact)} characters even without whitespace; STS accepts {MAX_POLICY_CHARS}")
+    return compact
+
+
+def policy_arns(value: object) -> tuple[str, ...]:
+    """Managed session policies: at most 10 IAM policy ARNs."""
+    if not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list of IAM policy ARNs")
+    if len(value) > MAX_POLICY_ARNS:
+        raise ValueError(f"lists {len(value)} policies; STS accepts at most {MAX_POLICY_ARNS}")
+    for item in value:
+        if not isinstance(item, str) or not _POLICY_ARN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an IAM policy ARN (arn:aws:iam::aws:policy/ReadOnlyAccess)")
+    return tuple(value)
+
+
+def policy_arn_partition(arn: str) -> str:
+    """The partition of a policy ARN that :func:`policy_arns` accepted."""
+    return arn.split(":")[1]

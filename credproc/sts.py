@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import rules
 from .credentials import Credentials
-from .errors import AuthError, ConfigError, CredprocError, UnavailableError
+from .errors import AuthError, ConfigError, CredprocError, MfaError, UnavailableError
 from .log import Log
-from .plan import Hop
+from .plan import Hop, MfaSession
 from .source import Source
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ class StsCaller:
             "RoleSessionName": hop.session_name,
             "DurationSeconds": hop.duration,
         }
-        if hop.external_id:
-            kwargs["ExternalId"] = hop.external_id
+        kwargs.update(assume_role_options(hop))
         client = self.client(credentials)
         try:
             response = client.assume_role(**kwargs)
@@ -138,6 +137,34 @@ class StsCaller:
             account_id=hop.account_id,
         )
 
+    def get_session_token(self, mfa: MfaSession, code: str) -> Credentials:
+        """GetSessionToken with an MFA code, as the source identity (an IAM user)."""
+        client = self.client(None)
+        try:
+            response = client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration)
+        except Exception as exc:
+            code_name, message = _code_and_message(exc)
+            if code_name == "AccessDenied" and "session credentials" in message.lower():
+                raise MfaError(
+                    f"GetSessionToken refused: the source ({self.source.label}) has temporary credentials: {message}",
+                    "MFA via mfa_serial needs an IAM user's access keys as the source; "
+                    "remove mfa_serial if the source already signed in with MFA (e.g. SSO)",
+                ) from exc
+            if code_name == "AccessDenied":
+                raise MfaError(
+                    f"STS rejected the MFA code for {mfa.serial} ({self.source.label}): {message}",
+                    "wait for the next code and retry; check that mfa_serial is the device of the source user "
+                    "and that the device's clock is right",
+                ) from exc
+            raise _translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
+        raw = response["Credentials"]
+        return Credentials(
+            access_key_id=raw["AccessKeyId"],
+            secret_access_key=raw["SecretAccessKey"],
+            session_token=raw["SessionToken"],
+            expiration=raw["Expiration"].astimezone(UTC),
+        )
+
     def caller_identity(self, credentials: Credentials | None) -> str:
         """The ARN STS reports for these credentials."""
         try:
@@ -153,6 +180,24 @@ class StsCaller:
             return f"{self.caller_identity(None)} ({caller})"
         except CredprocError:
             return caller
+
+
+def assume_role_options(hop: Hop) -> dict[str, Any]:
+    """The optional AssumeRole parameters of a hop, in botocore's shapes."""
+    options: dict[str, Any] = {}
+    if hop.external_id:
+        options["ExternalId"] = hop.external_id
+    if hop.source_identity:
+        options["SourceIdentity"] = hop.source_identity
+    if hop.tags:
+        options["Tags"] = [{"Key": key, "Value": value} for key, value in hop.tags]
+    if hop.transitive_tags:
+        options["TransitiveTagKeys"] = list(hop.transitive_tags)
+    if hop.policy:
+        options["Policy"] = hop.policy
+    if hop.policy_arns:
+        options["PolicyArns"] = [{"arn": arn} for arn in hop.policy_arns]
+    return options
 
 
 def _is_chaining_limit(exc: Exception) -> bool:

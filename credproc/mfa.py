@@ -1,0 +1,143 @@
+"""Where MFA codes come from: the ``mfa_process`` command, else a prompt on the
+controlling terminal, else a clear error.
+
+Never stdin, stdout or stderr: under credential_process the caller reads
+stdout as JSON and captures stderr (shown only when credproc fails), so a
+prompt there is never seen. ``/dev/tty`` is the terminal the user typed the
+outer command in, even when every standard stream is a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from . import rules
+from .errors import MfaError
+from .plan import MfaSession
+
+TTY_PATH = "/dev/tty"
+# Touch-to-confirm keys and password managers wait for the user: be patient.
+PROCESS_TIMEOUT = 120.0
+PROMPT_ATTEMPTS = 3
+SERIAL_VARIABLE = "CREDPROC_MFA_SERIAL"
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class CodeSource:
+    """Gets one fresh MFA code per call (``mfa_process``, then the terminal).
+
+    The command runner and the terminal's path are parameters so tests can
+    drive both without patching.
+    """
+
+    process: str | None  # the mfa_process setting
+    process_origin: str  # "file:line: source.mfa_process", for messages
+    env: Mapping[str, str]
+    tty_path: str = TTY_PATH
+    run: Runner = field(default=subprocess.run)
+
+    def __call__(self, mfa: MfaSession, target: str) -> str:
+        if self.process:
+            return code_from_process(self.process, self.process_origin, mfa.serial, self.env, self.run)
+        code = code_from_terminal(mfa, self.tty_path)
+        if code is None:
+            raise MfaError(
+                f"an MFA code for {mfa.serial} is needed, but there is no terminal to ask on "
+                "(credential_process runs credproc without one) and [source] mfa_process is not set",
+                "set mfa_process to a command that prints the code (e.g. ykman oath accounts code --single NAME), "
+                f"or run `credproc get {target}` once in a terminal: the MFA session is then cached "
+                f"for {_hours(mfa.duration)} for every account",
+            )
+        return code
+
+
+def code_from_process(command: str, origin: str, serial: str, env: Mapping[str, str], run: Runner) -> str:
+    """Run ``command`` without a shell; its stdout must be the 6-digit code."""
+    argv = shlex.split(command)  # checked at config load, so it splits
+    program = argv[0]
+    try:
+        result = run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_TIMEOUT,
+            env={**env, SERIAL_VARIABLE: serial},
+            check=False,
+        )
+    except FileNotFoundError:
+        raise MfaError(
+            f"{origin}: {program!r} was not found", "install it, or give its full path in mfa_process"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise MfaError(
+            f"{origin}: {program} printed no code within {PROCESS_TIMEOUT:.0f} s",
+            "run the command by itself and check it does not wait for input",
+        ) from None
+    except OSError as exc:
+        raise MfaError(f"{origin}: could not run {program!r}: {exc.strerror or exc}", "check mfa_process") from None
+    if result.returncode != 0:
+        said = _last_line(result.stderr)
+        raise MfaError(
+            f"{origin}: {program} failed with exit code {result.returncode}" + (f": {said}" if said else ""),
+            "run the command by itself to see what it needs (e.g. an unlocked vault or an inserted key)",
+        )
+    try:
+        return rules.mfa_code(result.stdout)
+    except ValueError as exc:
+        raise MfaError(
+            f"{origin}: the output of {program} {exc}",
+            "mfa_process must print only the current 6-digit code (e.g. ykman's --single option)",
+        ) from None
+
+
+def code_from_terminal(mfa: MfaSession, tty_path: str = TTY_PATH) -> str | None:
+    """Ask on the controlling terminal; None when there is none."""
+    try:
+        # O_NOCTTY: never make a terminal ours just by asking on it.
+        fd = os.open(tty_path, os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    try:
+        prompt = f"credproc: MFA code for {mfa.serial} (session of {_hours(mfa.duration)} for every account): "
+        for _ in range(PROMPT_ATTEMPTS):
+            os.write(fd, prompt.encode())
+            line = _read_line(fd)
+            if line is None:
+                raise MfaError(f"no MFA code was entered for {mfa.serial}", "run the command again and type the code")
+            try:
+                return rules.mfa_code(line)
+            except ValueError:
+                os.write(fd, b"credproc: an MFA code is 6 digits; try again\n")
+        raise MfaError(
+            f"no valid MFA code for {mfa.serial} after {PROMPT_ATTEMPTS} attempts",
+            "type the 6 digits your device shows",
+        )
+    finally:
+        os.close(fd)
+
+
+def _read_line(fd: int) -> str | None:
+    """One line from a terminal; None at end of input (Ctrl-D)."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 1024:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            return data.decode(errors="replace") if data.strip() else None
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
