@@ -70,7 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("target", nargs="?", help="alias or account id; default: everything")
     _add_common(clear)
     clear.set_defaults(handler=_cache_clear)
+    _add_demo(commands)
     return parser
+
+
+def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
+    demo = commands.add_parser("demo", help="show credproc at work against a local STS (no AWS account needed)")
+    demo.add_argument("-v", "--verbose", action="store_true", help="add a traceback to an unexpected error")
+    demo.set_defaults(handler=_demo)
 
 
 def _overrides(args: argparse.Namespace) -> object:
@@ -136,6 +143,12 @@ def _cache_clear(args: argparse.Namespace, log: Log) -> int:
     removed = clear(config, args.target, os.environ, log)
     print(f"removed {removed} cached session(s)", file=sys.stderr)
     return ExitCode.OK
+
+
+def _demo(args: argparse.Namespace, log: Log) -> int:
+    from .demo import run_demo
+
+    return run_demo(sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
