@@ -84,8 +84,8 @@ def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -
     else:
         caller = source_caller(config, log)
         credentials = caller.source_credentials()
-        identity = caller.source.label
-        log.step(f"listing the organization's accounts as the source identity ({identity})")
+        identity = f"the source identity ({caller.source.label})"
+        log.step(f"listing the organization's accounts as {identity}")
     return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity)
 
 

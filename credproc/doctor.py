@@ -301,10 +301,10 @@ def render(results: list[Check]) -> str:
     """One line per check: status, name, what was found and, unless ok, the fix."""
     lines = []
     for check in results:
-        line = f"{check.status:<8} {check.name}: {check.detail}"
+        text = f"{check.name}: {check.detail}"
         if check.fix and check.status != OK:
-            line += f" (fix: {check.fix})"
-        lines.append(" ".join(line.split()) + "\n")
+            text += f" (fix: {check.fix})"
+        lines.append(f"{check.status:<8} {' '.join(text.split())}\n")
     return "".join(lines)
 
 
