@@ -62,15 +62,21 @@ def run(
     results = [config_check]
     if config is None:
         return results
-    source_check, server_date = check_source(config, env, log)
+    # Local checks first: a profile loop found here explains why the source
+    # identity check below fails, and its exit code is the one reported.
+    profiles_check = check_aws_profiles(config, env)
     results += [
-        source_check,
-        check_clock(server_date, clock()),
+        profiles_check,
         check_key_store(config, env, log),
         check_cache_directory(paths.cache_dir(env)),
         check_margins(config, plans),
-        check_aws_profiles(config, env),
     ]
+    if profiles_check.exit_code == ExitCode.RECURSION:
+        # Anything that needs the source would only run into the loop again.
+        skipped = "not tried: the source profile runs credproc (see aws profiles)"
+        return [*results, Check("source identity", WARNING, skipped), Check("clock", WARNING, skipped)]
+    source_check, server_date = check_source(config, env, log)
+    results += [source_check, check_clock(server_date, clock())]
     if deep:
         results += [check_role(config, plan, env, log) for plan in plans]
     return results
@@ -227,8 +233,8 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
             return Check(
                 "aws profiles",
                 FAILED,
-                f"{origin} is profile {source_name!r}, whose credential_process runs credproc "
-                f"({section.get('credential_process')}): getting the source credentials would start credproc again",
+                f"{origin}: its credential_process runs credproc ({section.get('credential_process')}), "
+                "so getting the source credentials would start credproc again",
                 "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
                 "or set them in the default profile",
                 ExitCode.RECURSION,
@@ -255,13 +261,13 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
 def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
     """The profile the source credentials come from, as source.resolve picks it (None: keys in env)."""
     if config.source_profile:
-        return config.source_profile, config.where("source", "profile")
+        return config.source_profile, f"{config.where('source', 'profile')} = {config.source_profile!r}"
     if env.get("AWS_ACCESS_KEY_ID"):
         return None, "environment"
     chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
     if chosen != "default" and calls_credproc(aws.profile(chosen)):
         chosen = "default"  # the recursion guard falls back to it
-    return chosen, "the source (botocore's default chain)"
+    return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
 
 
 def _program(section: Mapping[str, str]) -> str | None:
