@@ -263,10 +263,14 @@ def _profiles(args: argparse.Namespace, log: Log) -> int:
     config = config_module.load(args.config)
     found = profiles.profiles_for(config, args.prefix)
     command = profiles.credproc_command()
+    # A config named on this command line must be the one the profiles use too.
+    get_options = ["--config", os.path.abspath(args.config)] if args.config else []
+    for name in profiles.shadowed(found, os.environ):
+        log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
     if not args.write:
-        sys.stdout.write(profiles.render_block(found, command))
+        sys.stdout.write(profiles.render_block(found, command, get_options=get_options))
         return ExitCode.OK
-    written = profiles.write(profiles.aws_config_path(os.environ), found, command)
+    written = profiles.write(profiles.aws_config_path(os.environ), found, command, get_options)
     if not written.changed:
         print(f"credproc: {written.path} is up to date ({len(found)} profile(s))", file=sys.stderr)
     else:

@@ -20,21 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from .credentials import Credentials
-from .errors import CredprocError, UsageError
+from .errors import CommandError, ExitCode, UsageError
 from .output import credential_variables
 from .source import DEPTH_VARIABLE
-
-# What a shell answers for a command it cannot find / cannot run.
-COMMAND_NOT_FOUND = 127
-COMMAND_NOT_EXECUTABLE = 126
-
-
-class CommandError(CredprocError):
-    """The command given to ``exec`` could not be started."""
-
-    def __init__(self, message: str, hint: str, exit_code: int) -> None:
-        super().__init__(message, hint)
-        self.exit_code = exit_code  # type: ignore[assignment]
 
 
 def command_environment(base: Mapping[str, str], credentials: Credentials, region: str) -> dict[str, str]:
@@ -87,16 +75,16 @@ def _start_error(name: str, exc: OSError) -> CommandError:
         return CommandError(
             f"exec: command not found: {name}",
             "check the spelling, or give the full path of the program",
-            COMMAND_NOT_FOUND,
+            ExitCode.COMMAND_NOT_FOUND,
         )
     if isinstance(exc, PermissionError):
         return CommandError(
             f"exec: cannot run {name}: permission denied",
             f"make it executable (chmod +x {name})",
-            COMMAND_NOT_EXECUTABLE,
+            ExitCode.COMMAND_NOT_EXECUTABLE,
         )
     return CommandError(
         f"exec: cannot run {name}: {exc.strerror or exc}",
         "check the program and its interpreter",
-        COMMAND_NOT_EXECUTABLE,
+        ExitCode.COMMAND_NOT_EXECUTABLE,
     )

@@ -71,14 +71,16 @@ def join_command(parts: Sequence[str], windows: bool = os.name == "nt") -> str:
     return subprocess.list2cmdline(list(parts)) if windows else shlex.join(parts)
 
 
-def render_block(profiles: Sequence[Profile], command: Sequence[str], newline: str = "\n") -> str:
-    """The managed block, markers included."""
+def render_block(
+    profiles: Sequence[Profile], command: Sequence[str], newline: str = "\n", get_options: Sequence[str] = ()
+) -> str:
+    """The managed block, markers included; ``get_options`` follow each ``get TARGET``."""
     lines = [BEGIN, NOTE]
     for profile in profiles:
         lines += [
             "",
             f"[profile {profile.name}]",
-            f"credential_process = {join_command([*command, 'get', profile.target])}",
+            f"credential_process = {join_command([*command, 'get', profile.target, *get_options])}",
             f"region = {profile.region}",
         ]
     lines += ["", END]
@@ -140,13 +142,23 @@ def aws_config_path(env: Mapping[str, str]) -> Path:
     return AwsFiles(env).config_path
 
 
-def write(path: Path, profiles: Sequence[Profile], command: Sequence[str]) -> Written:
+def shadowed(profiles: Sequence[Profile], env: Mapping[str, str]) -> list[str]:
+    """Profiles that keys in the shared credentials file would override.
+
+    botocore prefers a profile's keys in ~/.aws/credentials to its
+    credential_process, so such a profile would silently not use credproc.
+    """
+    aws = AwsFiles(env)
+    return [profile.name for profile in profiles if (aws.credentials(profile.name) or {}).get("aws_access_key_id")]
+
+
+def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_options: Sequence[str] = ()) -> Written:
     """Put the managed block into the AWS config file (no write when nothing changes)."""
     try:
         existing = files.read_text(path) or ""
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})", "check the file's permissions and encoding") from None
-    block = render_block(profiles, command, files.newline_of(existing))
+    block = render_block(profiles, command, files.newline_of(existing), get_options)
     updated = merge(existing, block, path, [profile.name for profile in profiles])
     if updated == existing:
         return Written(path, False, None)

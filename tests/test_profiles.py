@@ -160,3 +160,16 @@ def test_alias_that_cannot_be_a_profile_name(sandbox: Sandbox) -> None:
     result = sandbox.run("profiles")
     assert result.returncode == 3 and result.stdout == ""
     assert "'my dev' cannot be an AWS profile name" in result.stderr
+
+
+def test_explicit_config_is_passed_on_and_shadowing_keys_are_flagged(sandbox: Sandbox) -> None:
+    other = sandbox.root / "other config.toml"
+    other.write_text(TWO_HOP_CONFIG)
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[prod]\naws_access_key_id = AKIASTATICPROD000001\naws_secret_access_key = static\n"
+    )
+    result = sandbox.run("profiles", "--config", str(other))
+    assert result.returncode == 0, result.stderr
+    assert f"credential_process = {credproc_executable()} get dev --config '{other}'\n" in result.stdout
+    assert "profile prod: keys for it in the shared credentials file take precedence" in result.stderr
+    assert "profile dev:" not in result.stderr
