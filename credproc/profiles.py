@@ -54,12 +54,14 @@ def profiles_for(config: Config, prefix: str) -> list[Profile]:
     return profiles
 
 
-def credproc_command(argv0: str = sys.argv[0], python: str = sys.executable) -> list[str]:
+def credproc_command(argv0: str | None = None, python: str | None = None) -> list[str]:
     """How this very credproc is started again: its console script, else ``python -m credproc``.
 
     The script's path is made absolute but symlinks are kept (pipx's
     ~/.local/bin/credproc stays valid across reinstalls).
     """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    python = sys.executable if python is None else python
     script = Path(argv0)
     if script.stem == "credproc" and (script.is_file() or script.with_suffix(".exe").is_file()):
         return [os.path.abspath(argv0)]

@@ -166,6 +166,15 @@ def _has_org(client: Any) -> bool:
     return True
 
 
+def test_write_creates_a_missing_config_and_says_a_role_is_needed(sandbox: Sandbox, organization: Organization) -> None:
+    assert not sandbox.config_path.exists()
+    result = sandbox.run("accounts", "discover", "--write")
+    assert result.returncode == 0, result.stderr
+    assert "set [defaults] role" in result.stderr
+    tables = tomllib.loads(sandbox.config_path.read_text())["accounts"]
+    assert len(tables) == len(organization.accounts) - len(organization.closed)
+
+
 def test_refusal_by_organizations_is_one_clear_line(sandbox: Sandbox) -> None:
     sandbox.write_config(CONFIG)
 

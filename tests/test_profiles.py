@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
-from credproc.profiles import BEGIN, END, join_command
+from credproc.profiles import BEGIN, END, credproc_command, join_command
 
 HAND_WRITTEN = (
     "# my AWS config: keep these comments\n"
@@ -145,6 +145,11 @@ def test_executable_path_with_spaces_is_quoted_and_works(sandbox: Sandbox) -> No
     assert result.returncode == 0, result.stderr
     assert f"credential_process = '{spaced}' get prod" in aws_config(sandbox).read_text()
     assert f"{PROD_ACCOUNT}:assumed-role/Deployer/" in caller_arn_via_profile(sandbox, "prod")
+
+
+def test_command_falls_back_to_python_dash_m(tmp_path: Path) -> None:
+    main_module = tmp_path / "credproc" / "__main__.py"
+    assert credproc_command(str(main_module), "/usr/bin/python3") == ["/usr/bin/python3", "-m", "credproc"]
 
 
 def test_join_command_splits_back() -> None:
