@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get.set_defaults(handler=_get)
 
-    accounts = commands.add_parser("accounts", help="list the configured accounts")
+    accounts = commands.add_parser(
+        "accounts",
+        help="list the configured accounts, or discover the organization's",
+        usage="credproc accounts [--json] [-v] [--config CONFIG]\n"
+        "       credproc accounts discover [--role-arn ARN] [--write] [-v] [--config CONFIG]",
+    )
     accounts.add_argument("--json", action="store_true", help="print JSON (used by the CDK plugin)")
     _add_common(accounts)
     accounts.set_defaults(handler=_accounts)
@@ -215,6 +220,8 @@ def _add_exec_parser(commands: Any) -> None:
         "AWS_DEFAULT_PROFILE removed. Its exit code is credproc's; 127: command not found, 126: not executable.",
     )
     _add_target_options(parser)
+    # Words after TARGET without a "--" before them: caught to say where the command goes.
+    parser.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
     _add_common(parser)
     parser.set_defaults(handler=_exec)
 
@@ -222,6 +229,11 @@ def _add_exec_parser(commands: Any) -> None:
 def _exec(args: argparse.Namespace, log: Log) -> int:
     from . import execute
 
+    if args.stray:
+        raise UsageError(
+            f"exec: {' '.join(args.stray)!r} must come after --",
+            f"credproc exec {args.target} -- {' '.join(args.stray)}",
+        )
     if not args.exec_command:
         raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
     result = _obtain(args, log)

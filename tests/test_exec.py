@@ -109,6 +109,9 @@ def test_missing_command_is_a_usage_error(sandbox: Sandbox) -> None:
         result = sandbox.run(*args)
         assert result.returncode == 2, args
         assert result.stdout == "" and "put the command after --" in result.stderr
+    without_dashes = sandbox.run("exec", "dev", "aws", "s3", "ls")
+    assert without_dashes.returncode == 2
+    assert "(fix: credproc exec dev -- aws s3 ls)" in without_dashes.stderr
 
 
 def test_no_credentials_no_command(sandbox: Sandbox) -> None:
