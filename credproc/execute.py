@@ -54,10 +54,21 @@ def run(
         return _run_child(command, env)
     sys.stdout.flush()
     sys.stderr.flush()
+    restore_default_signals()
     try:
         execvpe(command[0], list(command), dict(env))
     except OSError as exc:
         raise _start_error(command[0], exc) from None
+
+
+def restore_default_signals() -> None:
+    """Undo the signals Python ignores (SIGPIPE, SIGXFSZ): an ignored signal stays
+    ignored across exec, and `yes | head` in the command would then complain of
+    broken pipes instead of ending quietly (subprocess does the same for children)."""
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
 
 
 def _run_child(command: Sequence[str], env: Mapping[str, str]) -> int:

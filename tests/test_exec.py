@@ -121,3 +121,12 @@ def test_no_credentials_no_command(sandbox: Sandbox) -> None:
     assert result.returncode == 3
     assert "no-such-alias" in result.stderr
     assert not marker.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_command_starts_with_default_signal_handling(sandbox: Sandbox) -> None:
+    """Python ignores SIGPIPE, and an ignored signal survives exec: the command must not inherit that."""
+    result = sandbox.run("exec", PROD_ACCOUNT, "--role", "ReadOnly", "--", "sh", "-c", "yes | head -n 1")
+    assert result.returncode == 0
+    assert result.stdout == "y\n"
+    assert result.stderr == ""  # `yes` died of SIGPIPE quietly instead of reporting a broken pipe
