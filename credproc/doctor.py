@@ -71,7 +71,7 @@ def run(
         check_cache_directory(paths.cache_dir(env)),
         check_margins(config, plans),
     ]
-    if profiles_check.exit_code == ExitCode.RECURSION:
+    if profiles_check.exit_code == ExitCode.RECURSION and _source_runs_credproc(config, env):
         # Anything that needs the source would only run into the loop again.
         skipped = "not tried: the source profile runs credproc (see aws profiles)"
         return [*results, Check("source identity", WARNING, skipped), Check("clock", WARNING, skipped)]
@@ -240,6 +240,24 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
                 ExitCode.RECURSION,
             )
     ours = [name for name in aws.profile_names() if calls_credproc(aws.profile(name))]
+    for name in ours:
+        # A profile running credproc with a config of its own: that config's source counts too.
+        other = _config_option(aws.profile(name) or {})
+        if other is None or other == config.path:
+            continue
+        try:
+            their = config_module.load(other, env)
+        except CredprocError:
+            continue  # that config's own doctor run reports it
+        if their.source_profile and calls_credproc(aws.profile(their.source_profile)):
+            return Check(
+                "aws profiles",
+                FAILED,
+                f"profile {name!r} runs credproc with {other}, whose [source] profile "
+                f"{their.source_profile!r} runs credproc again",
+                f"point [source] profile in {other} at a profile with its own credentials",
+                ExitCode.RECURSION,
+            )
     stale = []
     for name in ours:
         program = _program(aws.profile(name) or {})
@@ -258,6 +276,12 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
     )
 
 
+def _source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
+    aws = AwsFiles(env)
+    name, _origin = _source_profile(config, env, aws)
+    return name is not None and calls_credproc(aws.profile(name))
+
+
 def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
     """The profile the source credentials come from, as source.resolve picks it (None: keys in env)."""
     if config.source_profile:
@@ -270,12 +294,27 @@ def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tu
     return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
 
 
-def _program(section: Mapping[str, str]) -> str | None:
+def _words(section: Mapping[str, str]) -> list[str]:
     try:
-        words = shlex.split(section.get("credential_process", ""), posix=os.name != "nt")
+        return shlex.split(section.get("credential_process", ""), posix=os.name != "nt")
     except ValueError:
-        return None
+        return []
+
+
+def _program(section: Mapping[str, str]) -> str | None:
+    words = _words(section)
     return words[0] if words else None
+
+
+def _config_option(section: Mapping[str, str]) -> Path | None:
+    """The ``--config PATH`` a credproc profile passes, if any."""
+    words = _words(section)
+    for index, word in enumerate(words):
+        if word == "--config" and index + 1 < len(words):
+            return Path(words[index + 1]).expanduser()
+        if word.startswith("--config="):
+            return Path(word.removeprefix("--config=")).expanduser()
+    return None
 
 
 def check_role(config: Config, plan: Plan, env: Mapping[str, str], log: Log) -> Check:

@@ -123,6 +123,20 @@ def test_default_profile_that_runs_credproc_is_a_loop(sandbox: Sandbox) -> None:
     assert status == "failed" and "profile 'default' (the source: no [source] profile is set)" in detail
 
 
+def test_profile_whose_own_config_sources_from_itself_is_a_loop(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    other = sandbox.root / "team.toml"
+    other.write_text('[source]\nprofile = "team"\n[defaults]\nrole = "Deployer"\n')
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile team]\ncredential_process = {credproc_executable()} get {DEV_ACCOUNT} --config {other}\n"
+    )
+    result = sandbox.run("doctor")
+    assert result.returncode == 7
+    status, detail = lines_of(result.stdout)["aws profiles"]
+    assert status == "failed" and f"profile 'team' runs credproc with {other}" in detail
+    assert lines_of(result.stdout)["source identity"][0] == "ok"  # this config's source is fine
+
+
 def test_warnings_do_not_fail(sandbox: Sandbox) -> None:
     sandbox.write_config(
         TWO_HOP_CONFIG.replace('duration = "1h"', 'duration = "15m"')
