@@ -9,11 +9,15 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .errors import CredprocError, ExitCode, UsageError
 from .log import Log
+from .output import FORMATS, SHELLS
+
+if TYPE_CHECKING:
+    from .obtain import Obtained
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,12 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     get = commands.add_parser("get", help="print credentials for an account (credential_process JSON)")
     _add_target_options(get)
     _add_common(get)
+    get.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="process",
+        help="process (default): credential_process JSON; json: the same, pretty, with Region; env: sh export lines",
+    )
     get.set_defaults(handler=_get)
 
-    accounts = commands.add_parser("accounts", help="list the configured accounts")
+    accounts = commands.add_parser(
+        "accounts",
+        help="list the configured accounts, or discover the organization's",
+        usage="credproc accounts [--json] [-v] [--config CONFIG]\n"
+        "       credproc accounts discover [--role-arn ARN] [--write] [-v] [--config CONFIG]",
+    )
     accounts.add_argument("--json", action="store_true", help="print JSON (used by the CDK plugin)")
     _add_common(accounts)
     accounts.set_defaults(handler=_accounts)
+    _add_discover_parser(accounts)
 
     cache = commands.add_parser("cache", help="inspect or clear the encrypted cache")
     cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
@@ -71,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(clear)
     clear.set_defaults(handler=_cache_clear)
     _add_demo(commands)
+    _add_exec_parser(commands)
+    _add_env_parser(commands)
+    _add_profiles_parser(commands)
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -93,10 +113,10 @@ def _overrides(args: argparse.Namespace) -> object:
     )
 
 
-def _get(args: argparse.Namespace, log: Log) -> int:
+def _obtain(args: argparse.Namespace, log: Log) -> Obtained:
+    """Credentials for the target and options on the command line (get, exec, env)."""
     from . import config as config_module
     from .obtain import Request, obtain
-    from .output import process_json
 
     config = config_module.load(args.config)
     request = Request(
@@ -111,7 +131,14 @@ def _get(args: argparse.Namespace, log: Log) -> int:
         f"credentials for {result.plan.account_id} "
         + ("from the cache" if outcome.from_cache else f"after {outcome.sts_calls} STS call(s)")
     )
-    sys.stdout.write(process_json(outcome.credentials, result.plan.account_id) + "\n")
+    return result
+
+
+def _get(args: argparse.Namespace, log: Log) -> int:
+    from .output import render
+
+    result = _obtain(args, log)
+    sys.stdout.write(render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region))
     return ExitCode.OK
 
 
@@ -153,11 +180,12 @@ def _demo(args: argparse.Namespace, log: Log) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run credproc; returns the exit code (only the console script exits)."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments, command = split_exec_command(list(sys.argv[1:] if argv is None else argv))
     verbose = "-v" in arguments or "--verbose" in arguments
     log = Log(verbose=verbose)
     try:
         args = build_parser().parse_args(arguments)
+        args.exec_command = command
         handler: Callable[[argparse.Namespace, Log], int] = args.handler
         return handler(args, log)
     except CredprocError as error:
@@ -179,3 +207,145 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitCode.INTERNAL
+
+
+# --- exec, env, profiles, accounts discover, doctor ------------------------
+
+
+def split_exec_command(arguments: list[str]) -> tuple[list[str], list[str] | None]:
+    """``exec TARGET [options] -- COMMAND...``: everything after the first ``--`` is the command.
+
+    Split here because argparse cannot tell the command's options from ours.
+    """
+    if arguments[:1] == ["exec"] and "--" in arguments:
+        cut = arguments.index("--")
+        return arguments[:cut], arguments[cut + 1 :]
+    return arguments, None
+
+
+def _add_exec_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "exec",
+        help="run a command with an account's credentials in its environment",
+        usage="credproc exec TARGET [options] -- COMMAND [ARGS...]",
+        description="Run COMMAND with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
+        "AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION set and AWS_PROFILE / "
+        "AWS_DEFAULT_PROFILE removed. Its exit code is credproc's; 127: command not found, 126: not executable.",
+    )
+    _add_target_options(parser)
+    # Words after TARGET without a "--" before them: caught to say where the command goes.
+    parser.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
+    _add_common(parser)
+    parser.set_defaults(handler=_exec)
+
+
+def _exec(args: argparse.Namespace, log: Log) -> int:
+    from . import execute
+
+    if args.stray:
+        raise UsageError(
+            f"exec: {' '.join(args.stray)!r} must come after --",
+            f"credproc exec {args.target} -- {' '.join(args.stray)}",
+        )
+    if not args.exec_command:
+        raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+    result = _obtain(args, log)
+    env = execute.command_environment(os.environ, result.outcome.credentials, result.plan.region)
+    return execute.run(args.exec_command, env)
+
+
+def _add_env_parser(commands: Any) -> None:
+    parser = commands.add_parser("env", help="print shell lines that export an account's credentials")
+    _add_target_options(parser)
+    parser.add_argument("--shell", choices=SHELLS, default="sh", help="the syntax to print (default: sh)")
+    _add_common(parser)
+    parser.set_defaults(handler=_env)
+
+
+def _env(args: argparse.Namespace, log: Log) -> int:
+    from .output import credential_variables, shell_lines
+
+    result = _obtain(args, log)
+    values, remove = credential_variables(result.outcome.credentials, result.plan.region)
+    sys.stdout.write(shell_lines(values, remove, args.shell))
+    return ExitCode.OK
+
+
+def _add_profiles_parser(commands: Any) -> None:
+    parser = commands.add_parser("profiles", help="~/.aws/config profiles for the configured accounts")
+    parser.add_argument("--prefix", default="", help="put this before each alias in the profile names")
+    parser.add_argument(
+        "--write", action="store_true", help="put them in credproc's managed block of $AWS_CONFIG_FILE or ~/.aws/config"
+    )
+    _add_common(parser)
+    parser.set_defaults(handler=_profiles)
+
+
+def _profiles(args: argparse.Namespace, log: Log) -> int:
+    from . import config as config_module
+    from . import profiles
+
+    config = config_module.load(args.config)
+    found = profiles.profiles_for(config, args.prefix)
+    command = profiles.credproc_command()
+    # A config named on this command line must be the one the profiles use too.
+    get_options = ["--config", os.path.abspath(args.config)] if args.config else []
+    for name in profiles.shadowed(found, os.environ):
+        log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
+    if not args.write:
+        sys.stdout.write(profiles.render_block(found, command, get_options=get_options))
+        return ExitCode.OK
+    written = profiles.write(profiles.aws_config_path(os.environ), found, command, get_options)
+    if not written.changed:
+        print(f"credproc: {written.path} is up to date ({len(found)} profile(s))", file=sys.stderr)
+    else:
+        backup = f" (previous version: {written.backup})" if written.backup else ""
+        print(f"credproc: wrote {len(found)} profile(s) to {written.path}{backup}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _add_discover_parser(accounts: argparse.ArgumentParser) -> None:
+    actions = accounts.add_subparsers(dest="accounts_command", metavar="ACTION", parser_class=_Parser)
+    parser = actions.add_parser("discover", help="find the organization's accounts (AWS Organizations ListAccounts)")
+    parser.add_argument(
+        "--role-arn", help="role in the management account to list them with (default: [organizations] role_arn)"
+    )
+    parser.add_argument("--write", action="store_true", help="append the new accounts to the config file")
+    _add_common(parser)
+    parser.set_defaults(handler=_discover)
+
+
+def _discover(args: argparse.Namespace, log: Log) -> int:
+    from . import config as config_module
+    from . import discover
+
+    config = config_module.load(args.config)
+    found = discover.list_organization_accounts(config, args.role_arn, log)
+    addition = discover.plan_additions(config, found)
+    summary = discover.summary(addition)
+    if addition.new and not config.defaults.role:
+        log.warn("the new accounts have no role: set [defaults] role (or a role per account) before using them")
+    if not args.write:
+        sys.stdout.write(discover.render_toml(addition.new))
+        hint = "; run with --write to add them" if addition.new else ""
+        print(f"credproc: {summary}{hint}", file=sys.stderr)
+        return ExitCode.OK
+    backup = discover.write(config, addition.new)
+    saved = f" to {config.path}" + (f" (previous version: {backup})" if backup else "") if addition.new else ""
+    print(f"credproc: {summary}{saved}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _add_doctor_parser(commands: Any) -> None:
+    parser = commands.add_parser("doctor", help="check the config, the source identity, the cache and the AWS profiles")
+    parser.add_argument("--deep", action="store_true", help="also assume each configured account's role")
+    _add_common(parser)
+    parser.set_defaults(handler=_doctor)
+
+
+def _doctor(args: argparse.Namespace, log: Log) -> int:
+    from . import doctor
+
+    results = doctor.run(args.config, os.environ, log, deep=args.deep)
+    sys.stdout.write(doctor.render(results))
+    return doctor.exit_code(results)

@@ -149,7 +149,10 @@ CACHE_KEYS: dict[str, Checker] = {
     "key_store": _key_store,
     "refresh_margin": rules.margin,
 }
-TOP_LEVEL = ("source", "defaults", "accounts", "cache")
+# Where `accounts discover` lists the organization from (the ARN is checked
+# against the partition when used, like roles).
+ORGANIZATIONS_KEYS: dict[str, Checker] = {"role_arn": _role}
+TOP_LEVEL = ("source", "defaults", "accounts", "cache", "organizations")
 
 DEFAULT_SESSION_NAME = "credproc-{user}"
 DEFAULT_DURATION = 3600
@@ -202,6 +205,7 @@ class Config:
     refresh_margin: int = DEFAULT_MARGIN
     raw_accounts: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    organizations_role_arn: str | None = None
 
     def where(self, *keys: str) -> str:
         """``file:line: dotted.key`` for messages about a setting."""
@@ -301,6 +305,8 @@ def _from_data(path: Path, text: str, data: dict[str, Any]) -> Config:
     config.key_store = cache.get("key_store", "auto")
     config.refresh_margin = cache.get("refresh_margin", DEFAULT_MARGIN)
     config.raw_accounts = data.get("accounts", {})
+    organizations = _check_table(config, ("organizations",), data.get("organizations", {}), ORGANIZATIONS_KEYS)
+    config.organizations_role_arn = organizations.get("role_arn")
     return config
 
 

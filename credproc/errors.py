@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     CACHE = 6  #: cache or key store unusable where it was required, lock wait timed out
     RECURSION = 7  #: credproc ended up calling itself
     MFA = 8  #: no MFA code could be had, or STS rejected it
+    COMMAND_NOT_EXECUTABLE = 126  #: `exec`: the command exists but cannot be run (as a shell says)
+    COMMAND_NOT_FOUND = 127  #: `exec`: no such command (as a shell says)
     INTERRUPTED = 130  #: Ctrl-C
 
 
@@ -79,3 +81,11 @@ class MfaError(CredprocError):
     """No MFA code could be obtained, or STS rejected it."""
 
     exit_code = ExitCode.MFA
+
+
+class CommandError(CredprocError):
+    """The command given to ``exec`` could not be started."""
+
+    def __init__(self, message: str, hint: str, exit_code: ExitCode) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

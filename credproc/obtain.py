@@ -9,13 +9,17 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from . import chain, keystore, paths, source
 from .cache import Cache
-from .config import Config
+from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
 from .plan import MfaSession, Overrides, Plan, make_plan
+
+if TYPE_CHECKING:
+    from .sts import StsCaller
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,14 @@ def obtain(
         mfa_code=mfa_code,
     )
     return Obtained(plan, outcome)
+
+
+def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:
+    """STS as the source identity itself (doctor, account discovery), with the recursion guard."""
+    from .sts import StsCaller
+
+    env = os.environ if env is None else env
+    depth = source.check_depth(env)
+    src = source.resolve(config.source_profile, env)
+    source.apply_to_process(src, depth)
+    return StsCaller(src, config.source_region or DEFAULT_REGION, log, env)

@@ -126,6 +126,18 @@ class AwsFiles:
                 return dict(self._config.items(section))
         return None
 
+    def profile_names(self) -> list[str]:
+        """Every profile of the config file, in file order."""
+        if self._config is None:
+            self._config = _read(self.config_path)
+        names = []
+        for section in self._config.sections():
+            if section.startswith("profile "):
+                names.append(section.removeprefix("profile ").strip())
+            elif section == "default":
+                names.append(section)
+        return names
+
     def credentials(self, name: str) -> dict[str, str] | None:
         """The ``[NAME]`` section of the credentials file."""
         if self._credentials is None:

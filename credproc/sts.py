@@ -172,6 +172,21 @@ class StsCaller:
         except Exception as exc:
             raise _translate(exc, "GetCallerIdentity", self.source.label) from exc
 
+    def source_credentials(self) -> Credentials:
+        """The source identity's own credentials (for calls other than STS, e.g. Organizations)."""
+        self.prepare_source()
+        assert self._source_credentials is not None
+        return self._source_credentials
+
+    def source_identity(self) -> tuple[str, str | None]:
+        """GetCallerIdentity as the source: its ARN, and the HTTP Date of STS's answer (for clock skew)."""
+        try:
+            response = self.client(None).get_caller_identity()
+        except Exception as exc:
+            raise _translate(exc, "GetCallerIdentity", self.source.label) from exc
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return str(response["Arn"]), headers.get("date")
+
     def _who(self, caller: str, credentials: Credentials | None) -> str:
         if credentials is not None:
             return caller

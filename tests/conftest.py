@@ -118,6 +118,7 @@ def sandbox(tmp_path: Path, sts: LocalSts, monkeypatch: pytest.MonkeyPatch) -> S
         "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
         "AWS_ENDPOINT_URL_STS": sts.url,
+        "AWS_ENDPOINT_URL_ORGANIZATIONS": sts.url,  # moto serves Organizations on the same port
         "AWS_ACCESS_KEY_ID": "AKIASHAREDSOURCE0001",
         "AWS_SECRET_ACCESS_KEY": "shared-source-secret-key-0001",
         "AWS_DEFAULT_REGION": "us-east-1",

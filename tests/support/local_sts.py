@@ -70,6 +70,9 @@ class RecordingMiddleware:
         params = {**query, **params}
         auth = environ.get("HTTP_AUTHORIZATION", "")
         access_key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
+        # Query-protocol services (STS) name the action in the body; JSON ones (Organizations) in a header.
+        if "Action" not in params and environ.get("HTTP_X_AMZ_TARGET"):
+            params["Action"] = environ["HTTP_X_AMZ_TARGET"].rpartition(".")[2]
         call = Call(params.get("Action", ""), params, access_key)
         with self.recorder.lock:
             self.recorder.calls.append(call)

@@ -1,0 +1,358 @@
+"""`credproc doctor`: checks of everything credproc depends on, one line each
+with ok / warning / failed and the fix.
+
+The exit code is that of the first failed check (3 config, 4 source identity
+or a role, 5 STS unreachable, 6 key store or cache directory, 7 a profile that
+would make credproc call itself); warnings alone exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from . import config as config_module
+from . import keystore, paths
+from .config import Config
+from .errors import CredprocError, ExitCode
+from .log import Log
+from .obtain import Request, machine_fields, obtain, source_caller, utc_now
+from .plan import Overrides, Plan, make_plan
+from .source import AwsFiles, calls_credproc
+
+OK, WARNING, FAILED = "ok", "warning", "failed"
+# STS rejects requests signed more than 5 minutes off its clock.
+SKEW_FAILED = 300
+SKEW_WARNING = 60
+# botocore refreshes credential_process credentials this long before expiry.
+SDK_REFRESH_WINDOW = 15 * 60
+_SHOWN = 3  # problems listed per line before "and N more"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+    exit_code: int = ExitCode.OK
+
+
+def run(
+    config_path: Path | None,
+    env: Mapping[str, str],
+    log: Log,
+    *,
+    deep: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> list[Check]:
+    """Run every check (``deep``: also assume each account's role)."""
+    # A snapshot: the source resolution below marks os.environ with the
+    # recursion depth, which must not count as nesting for the later checks.
+    env = dict(env)
+    config_check, config, plans = check_config(config_path, env)
+    results = [config_check]
+    if config is None:
+        return results
+    # Local checks first: a profile loop found here explains why the source
+    # identity check below fails, and its exit code is the one reported.
+    profiles_check = check_aws_profiles(config, env)
+    results += [
+        profiles_check,
+        check_key_store(config, env, log),
+        check_cache_directory(paths.cache_dir(env)),
+        check_margins(config, plans),
+    ]
+    if profiles_check.exit_code == ExitCode.RECURSION and _source_runs_credproc(config, env):
+        # Anything that needs the source would only run into the loop again.
+        skipped = "not tried: the source profile runs credproc (see aws profiles)"
+        return [*results, Check("source identity", WARNING, skipped), Check("clock", WARNING, skipped)]
+    source_check, server_date = check_source(config, env, log)
+    results += [source_check, check_clock(server_date, clock())]
+    if deep:
+        results += [check_role(config, plan, env, log) for plan in plans]
+    return results
+
+
+def check_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Check, Config | None, list[Plan]]:
+    """The config loads and every account resolves to a plan."""
+    try:
+        config = config_module.load(config_path, env)
+    except CredprocError as error:
+        return _failed("config", error), None, []
+    if not config.exists:
+        return Check("config", OK, f"no config file at {config.path} (account ids with --role still work)"), config, []
+    plans: list[Plan] = []
+    errors: list[CredprocError] = []
+    fields = machine_fields(env)
+    for alias in config.aliases():
+        try:
+            plans.append(make_plan(config, alias, Overrides(), fields))
+        except CredprocError as error:
+            errors.append(error)
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more account(s) with problems)" if len(errors) > 1 else ""
+        return Check("config", FAILED, first.message + more, first.hint, first.exit_code), config, plans
+    return Check("config", OK, f"{config.path}: {len(plans)} account(s)"), config, plans
+
+
+def check_source(config: Config, env: Mapping[str, str], log: Log) -> tuple[Check, str | None]:
+    """GetCallerIdentity as the source identity; also returns STS's Date header."""
+    try:
+        caller = source_caller(config, log, env)
+        arn, date = caller.source_identity()
+    except CredprocError as error:
+        return _failed("source identity", error), None
+    return Check("source identity", OK, f"{arn} (from {caller.source.label})"), date
+
+
+def check_clock(server_date: str | None, now: datetime) -> Check:
+    """This machine's clock against STS's (1 s resolution)."""
+    if not server_date:
+        return Check("clock", WARNING, "not measured: STS did not answer", "fix the source identity first")
+    try:
+        server = parsedate_to_datetime(server_date)
+    except (TypeError, ValueError):
+        return Check("clock", WARNING, f"not measured: STS sent an unreadable Date header {server_date!r}")
+    skew = (now - server).total_seconds()
+    direction = "ahead of" if skew > 0 else "behind"
+    detail = f"this machine's clock is {abs(skew):.0f} s {direction} STS's"
+    if abs(skew) > SKEW_FAILED:
+        return Check(
+            "clock", FAILED, detail + "; AWS rejects requests signed more than 5 min off", _CLOCK_FIX, ExitCode.AUTH
+        )
+    if abs(skew) > SKEW_WARNING:
+        return Check("clock", WARNING, detail + "; expiry decisions will be off by as much", _CLOCK_FIX)
+    return Check("clock", OK, detail)
+
+
+_CLOCK_FIX = "synchronise the clock (e.g. enable NTP: timedatectl set-ntp true)"
+
+
+def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
+    """The cache key can be had (created on first use, as `get` would)."""
+    if not config.cache_enabled:
+        return Check("key store", OK, "not needed: the cache is disabled in the config")
+    try:
+        _key, store = keystore.load_key(config.key_store, env, log)
+    except CredprocError as error:
+        return _failed("key store", error)
+    if store == "file":
+        key_file = paths.data_dir(env) / keystore.KEY_FILE
+        loose = _loose_bits(key_file)
+        if loose:
+            return Check(
+                "key store",
+                FAILED,
+                f"the key file {key_file} is readable by other users ({loose}): they could decrypt the cache",
+                f"chmod 600 {key_file}",
+                ExitCode.CACHE,
+            )
+        return Check("key store", OK, f"key file {key_file} (no OS keychain in use)")
+    return Check("key store", OK, f"the {store} key store works")
+
+
+def check_cache_directory(directory: Path) -> Check:
+    """The cache directory is ours, private and writable."""
+    if not directory.exists():
+        return Check("cache directory", OK, f"{directory} will be created (0700) on first use")
+    if not directory.is_dir():
+        return Check(
+            "cache directory",
+            FAILED,
+            f"{directory} is not a directory",
+            "remove it or set CREDPROC_CACHE_DIR",
+            ExitCode.CACHE,
+        )
+    if os.name == "posix" and directory.stat().st_uid != os.getuid():
+        return Check(
+            "cache directory",
+            FAILED,
+            f"{directory} belongs to another user",
+            f"chown -R {os.getuid()} {directory}, or set CREDPROC_CACHE_DIR",
+            ExitCode.CACHE,
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return Check(
+            "cache directory", FAILED, f"{directory} is not writable", f"chmod 700 {directory}", ExitCode.CACHE
+        )
+    loose = _loose_bits(directory)
+    if loose:
+        return Check(
+            "cache directory",
+            WARNING,
+            f"{directory} is open to other users ({loose}); entries are encrypted, but their names and times show",
+            f"chmod 700 {directory}",
+        )
+    return Check("cache directory", OK, f"{directory} (private)")
+
+
+def check_margins(config: Config, plans: list[Plan]) -> Check:
+    """The refresh margin against each account's session length."""
+    margin = config.refresh_margin
+    problems: list[str] = []
+    if margin < SDK_REFRESH_WINDOW:
+        problems.append(
+            f"refresh_margin is {margin} s: botocore re-runs credproc on every call once 15 min or less are left"
+        )
+    for plan in plans:
+        problems += [f"{plan.alias}: {note}" for note in plan.notes]
+        duration = plan.hops[-1].duration
+        if duration < 2 * margin:
+            problems.append(
+                f"{plan.alias}: {duration} s sessions are shorter than twice refresh_margin ({margin} s), "
+                f"so they are handed out with as little as {duration // 2} s left"
+            )
+    if not problems:
+        return Check("refresh margin", OK, f"{margin // 60} min fits every account's session length")
+    more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+    return Check(
+        "refresh margin",
+        WARNING,
+        "; ".join(problems[:_SHOWN]) + more,
+        'use refresh_margin = "15m" and durations of 1h or more (role chaining caps chained hops at 1h)',
+    )
+
+
+def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
+    """No profile makes credproc call itself; credproc profiles point at an existing program."""
+    aws = AwsFiles(env)
+    source_name, origin = _source_profile(config, env, aws)
+    if source_name is not None:
+        section = aws.profile(source_name) or {}
+        if calls_credproc(section):
+            return Check(
+                "aws profiles",
+                FAILED,
+                f"{origin}: its credential_process runs credproc ({section.get('credential_process')}), "
+                "so getting the source credentials would start credproc again",
+                "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+                "or set them in the default profile",
+                ExitCode.RECURSION,
+            )
+    ours = [name for name in aws.profile_names() if calls_credproc(aws.profile(name))]
+    for name in ours:
+        # A profile running credproc with a config of its own: that config's source counts too.
+        other = _config_option(aws.profile(name) or {})
+        if other is None or other == config.path:
+            continue
+        try:
+            their = config_module.load(other, env)
+        except CredprocError:
+            continue  # that config's own doctor run reports it
+        if their.source_profile and calls_credproc(aws.profile(their.source_profile)):
+            return Check(
+                "aws profiles",
+                FAILED,
+                f"profile {name!r} runs credproc with {other}, whose [source] profile "
+                f"{their.source_profile!r} runs credproc again",
+                f"point [source] profile in {other} at a profile with its own credentials",
+                ExitCode.RECURSION,
+            )
+    stale = []
+    for name in ours:
+        program = _program(aws.profile(name) or {})
+        if program and os.path.isabs(program) and not os.path.exists(program):
+            stale.append(f"{name} ({program})")
+    if stale:
+        more = f" (and {len(stale) - _SHOWN} more)" if len(stale) > _SHOWN else ""
+        return Check(
+            "aws profiles",
+            WARNING,
+            f"credential_process points at a program that does not exist: {', '.join(stale[:_SHOWN])}{more}",
+            "regenerate them with credproc profiles --write",
+        )
+    return Check(
+        "aws profiles", OK, f"{len(ours)} credproc profile(s) in {aws.config_path}, none makes credproc call itself"
+    )
+
+
+def _source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
+    aws = AwsFiles(env)
+    name, _origin = _source_profile(config, env, aws)
+    return name is not None and calls_credproc(aws.profile(name))
+
+
+def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
+    """The profile the source credentials come from, as source.resolve picks it (None: keys in env)."""
+    if config.source_profile:
+        return config.source_profile, f"{config.where('source', 'profile')} = {config.source_profile!r}"
+    if env.get("AWS_ACCESS_KEY_ID"):
+        return None, "environment"
+    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+        chosen = "default"  # the recursion guard falls back to it
+    return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
+
+
+def _words(section: Mapping[str, str]) -> list[str]:
+    try:
+        return shlex.split(section.get("credential_process", ""), posix=os.name != "nt")
+    except ValueError:
+        return []
+
+
+def _program(section: Mapping[str, str]) -> str | None:
+    words = _words(section)
+    return words[0] if words else None
+
+
+def _config_option(section: Mapping[str, str]) -> Path | None:
+    """The ``--config PATH`` a credproc profile passes, if any."""
+    words = _words(section)
+    for index, word in enumerate(words):
+        if word == "--config" and index + 1 < len(words):
+            return Path(words[index + 1]).expanduser()
+        if word.startswith("--config="):
+            return Path(word.removeprefix("--config=")).expanduser()
+    return None
+
+
+def check_role(config: Config, plan: Plan, env: Mapping[str, str], log: Log) -> Check:
+    """--deep: the account's chain really works (fresh AssumeRole calls)."""
+    name = f"role {plan.alias}"
+    try:
+        obtain(Request(plan.target, force_refresh=True), config, log=log, env=env)
+    except CredprocError as error:
+        return _failed(name, error)
+    return Check(name, OK, f"assumed {plan.hops[-1].role_arn} ({len(plan.hops)} hop(s))")
+
+
+def _failed(name: str, error: CredprocError) -> Check:
+    return Check(name, FAILED, error.message, error.hint, error.exit_code)
+
+
+def _loose_bits(path: Path) -> str | None:
+    """``"0755"`` when group or others have any access (POSIX only), else None."""
+    if os.name != "posix":
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return f"{mode:04o}" if mode & 0o077 else None
+
+
+def render(results: list[Check]) -> str:
+    """One line per check: status, name, what was found and, unless ok, the fix."""
+    lines = []
+    for check in results:
+        text = f"{check.name}: {check.detail}"
+        if check.fix and check.status != OK:
+            text += f" (fix: {check.fix})"
+        lines.append(f"{check.status:<8} {' '.join(text.split())}\n")
+    return "".join(lines)
+
+
+def exit_code(results: list[Check]) -> int:
+    """The first failed check's exit code; 0 when nothing failed."""
+    return next((check.exit_code for check in results if check.status == FAILED), ExitCode.OK)

@@ -1,0 +1,101 @@
+"""`credproc exec`: run a command with an account's credentials in its environment.
+
+On POSIX credproc replaces itself with the command (``os.execvpe``): the
+command gets the terminal's signals (Ctrl-C, SIGTERM from a supervisor)
+directly, its exit status - including death by a signal - is what the caller
+sees, and no credproc process lingers. Windows has no exec: there the command
+runs as a child and its exit code is returned; Ctrl-C reaches both through the
+console, so credproc ignores it while waiting.
+
+Credentials travel only in the environment, never on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
+
+from .credentials import Credentials
+from .errors import CommandError, ExitCode, UsageError
+from .output import credential_variables
+from .source import DEPTH_VARIABLE
+
+
+def command_environment(base: Mapping[str, str], credentials: Credentials, region: str) -> dict[str, str]:
+    """``base`` with the credentials and region set, profile variables removed.
+
+    CREDPROC_DEPTH goes too: the command is a fresh start, so a credproc it
+    runs (directly or through a profile) gets the full recursion budget.
+    """
+    values, remove = credential_variables(credentials, region)
+    env = {name: value for name, value in base.items() if name not in remove and name != DEPTH_VARIABLE}
+    env.update(values)
+    return env
+
+
+Execvpe = Callable[[str, Sequence[str], Mapping[str, str]], NoReturn]
+
+
+def run(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    execvpe: Execvpe = os.execvpe,  # type: ignore[assignment]
+    windows: bool = os.name == "nt",
+) -> int:
+    """Run ``command`` with ``env``; on POSIX this does not return on success."""
+    if not command:
+        raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+    if windows:
+        return _run_child(command, env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    restore_default_signals()
+    try:
+        execvpe(command[0], list(command), dict(env))
+    except OSError as exc:
+        raise _start_error(command[0], exc) from None
+
+
+def restore_default_signals() -> None:
+    """Undo the signals Python ignores (SIGPIPE, SIGXFSZ): an ignored signal stays
+    ignored across exec, and `yes | head` in the command would then complain of
+    broken pipes instead of ending quietly (subprocess does the same for children)."""
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
+
+
+def _run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.run(list(command), env=dict(env), check=False).returncode
+    except OSError as exc:
+        raise _start_error(command[0], exc) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _start_error(name: str, exc: OSError) -> CommandError:
+    if isinstance(exc, FileNotFoundError):
+        return CommandError(
+            f"exec: command not found: {name}",
+            "check the spelling, or give the full path of the program",
+            ExitCode.COMMAND_NOT_FOUND,
+        )
+    if isinstance(exc, PermissionError):
+        return CommandError(
+            f"exec: cannot run {name}: permission denied",
+            f"make it executable (chmod +x {name})",
+            ExitCode.COMMAND_NOT_EXECUTABLE,
+        )
+    return CommandError(
+        f"exec: cannot run {name}: {exc.strerror or exc}",
+        "check the program and its interpreter",
+        ExitCode.COMMAND_NOT_EXECUTABLE,
+    )

@@ -1,0 +1,59 @@
+"""Rewriting a user's file safely: backup first, then an atomic replace that
+keeps the file's permissions (used for ~/.aws/config and the credproc config)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+BACKUP_SUFFIX = ".credproc-backup"
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text exactly as stored (no newline translation), or None if missing."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path | None:
+    """Write ``text`` to ``path`` atomically; returns the backup of the old file, if any.
+
+    A symlinked file (dotfile managers) is written through the link, so the
+    link stays. The old content goes to ``<file>.credproc-backup`` first; the
+    new file gets the old one's mode (``new_file_mode`` when there was none).
+    """
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    backup: Path | None = None
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = new_file_mode
+    else:
+        backup = target.with_name(target.name + BACKUP_SUFFIX)
+        shutil.copy2(target, backup)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return backup
+
+
+def newline_of(text: str) -> str:
+    """The text's line ending, so that added lines match the file's."""
+    return "\r\n" if "\r\n" in text else "\n"

@@ -1,0 +1,185 @@
+"""`credproc doctor`: a healthy setup is all ok; each kind of problem gives
+its line with the fix, and a failed check sets the exit code."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from local_sts import sts_error
+
+from credproc import doctor
+from credproc.log import Log
+
+CHECKS = ["config", "aws profiles", "key store", "cache directory", "refresh margin", "source identity", "clock"]
+
+
+def lines_of(stdout: str) -> dict[str, tuple[str, str]]:
+    """check name -> (status, rest of the line)."""
+    found = {}
+    for line in stdout.splitlines():
+        status, rest = line.split(None, 1)
+        name, detail = rest.split(": ", 1)
+        found[name] = (status, detail)
+    return found
+
+
+def test_healthy_sandbox_is_all_ok(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = sandbox.run("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines_of(result.stdout)
+    assert list(found) == CHECKS
+    assert all(status == "ok" for status, _ in found.values()), result.stdout
+    assert found["source identity"][1].startswith("arn:aws:sts::123456789012:")
+    assert "2 account(s)" in found["config"][1]
+
+
+def test_deep_assumes_every_accounts_role(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = sandbox.run("doctor", "--deep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines_of(result.stdout)
+    assert found["role dev"][0] == found["role prod"][0] == "ok"
+    for account in (DEV_ACCOUNT, PROD_ACCOUNT):
+        assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{account}:role/Deployer")) == 1
+
+
+def test_deep_reports_the_role_that_cannot_be_assumed(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    prod_role = f"arn:aws:iam::{PROD_ACCOUNT}:role/Deployer"
+
+    def deny_prod(params: dict[str, str]) -> tuple[str, str] | None:
+        return sts_error("AccessDenied", "not authorized") if params.get("RoleArn") == prod_role else None
+
+    sandbox.sts.recorder.faults.append(deny_prod)
+    result = sandbox.run("doctor", "--deep")
+    assert result.returncode == 4
+    found = lines_of(result.stdout)
+    assert found["role dev"][0] == "ok"
+    status, detail = found["role prod"]
+    assert status == "failed" and prod_role in detail and "(fix: check the role's trust policy" in detail
+
+
+def test_source_identity_failure_fails_with_its_exit_code(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+
+    def invalid_key(params: dict[str, str]) -> tuple[str, str] | None:
+        if params.get("Action") == "GetCallerIdentity":
+            return sts_error("InvalidClientTokenId", "The security token included in the request is invalid.")
+        return None
+
+    sandbox.sts.recorder.faults.append(invalid_key)
+    result = sandbox.run("doctor")
+    assert result.returncode == 4
+    found = lines_of(result.stdout)
+    assert found["source identity"][0] == "failed"
+    assert "InvalidClientTokenId" in found["source identity"][1] and "(fix:" in found["source identity"][1]
+    assert found["clock"][0] == "warning"
+    assert found["key store"][0] == "ok"  # the other checks still ran
+
+
+def test_account_without_a_role_fails_the_config_check(sandbox: Sandbox) -> None:
+    sandbox.write_config('[accounts.orphan]\nid = "444444444444"\n')
+    result = sandbox.run("doctor")
+    assert result.returncode == 3
+    status, detail = lines_of(result.stdout)["config"]
+    assert status == "failed" and "no role for orphan" in detail
+
+
+def test_unparsable_config_stops_after_the_config_line(sandbox: Sandbox) -> None:
+    sandbox.write_config("[defaults\nrole = 1\n")
+    result = sandbox.run("doctor")
+    assert result.returncode == 3
+    assert list(lines_of(result.stdout)) == ["config"]
+
+
+def test_source_profile_that_runs_credproc_is_a_loop(sandbox: Sandbox) -> None:
+    sandbox.write_config(
+        '[source]\nprofile = "loop"\n' + TWO_HOP_CONFIG.replace('[source]\nregion = "us-east-1"\n', "")
+    )
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile loop]\ncredential_process = {credproc_executable()} get dev\n"
+    )
+    result = sandbox.run("doctor")
+    assert result.returncode == 7
+    status, detail = lines_of(result.stdout)["aws profiles"]
+    assert status == "failed" and "source.profile = 'loop'" in detail and "start credproc again" in detail
+    assert "(fix: point [source] profile at a profile with its own credentials" in detail
+    assert lines_of(result.stdout)["source identity"][0] == "warning"  # not tried: it would loop
+
+
+def test_default_profile_that_runs_credproc_is_a_loop(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[default]\ncredential_process = {credproc_executable()} get dev\n"
+    )
+    result = sandbox.run("doctor", env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert result.returncode == 7
+    status, detail = lines_of(result.stdout)["aws profiles"]
+    assert status == "failed" and "profile 'default' (the source: no [source] profile is set)" in detail
+
+
+def test_profile_whose_own_config_sources_from_itself_is_a_loop(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    other = sandbox.root / "team.toml"
+    other.write_text('[source]\nprofile = "team"\n[defaults]\nrole = "Deployer"\n')
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile team]\ncredential_process = {credproc_executable()} get {DEV_ACCOUNT} --config {other}\n"
+    )
+    result = sandbox.run("doctor")
+    assert result.returncode == 7
+    status, detail = lines_of(result.stdout)["aws profiles"]
+    assert status == "failed" and f"profile 'team' runs credproc with {other}" in detail
+    assert lines_of(result.stdout)["source identity"][0] == "ok"  # this config's source is fine
+
+
+def test_warnings_do_not_fail(sandbox: Sandbox) -> None:
+    sandbox.write_config(
+        TWO_HOP_CONFIG.replace('duration = "1h"', 'duration = "15m"')
+        + '\n[accounts.tools]\nid = "444444444444"\nduration = "4h"\nvia = ["arn:aws:iam::222222222222:role/hub"]\n'
+    )
+    sandbox.cache_dir.mkdir(mode=0o755)
+    os.chmod(sandbox.cache_dir, 0o755)  # noqa: S103 (the loose mode doctor must flag)
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        "[profile old]\ncredential_process = /nonexistent/bin/credproc get dev\n"
+    )
+    result = sandbox.run("doctor")
+    assert result.returncode == 0, result.stdout
+    found = lines_of(result.stdout)
+    assert found["cache directory"][0] == "warning" and "chmod 700" in found["cache directory"][1]
+    assert found["refresh margin"][0] == "warning"
+    assert "dev: 900 s sessions are shorter than twice refresh_margin" in found["refresh margin"][1]
+    assert "clamped to 3600 s" in found["refresh margin"][1]
+    assert found["aws profiles"][0] == "warning" and "/nonexistent/bin/credproc" in found["aws profiles"][1]
+
+
+def test_unusable_key_store_fails(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "env"\n')
+    result = sandbox.run("doctor")
+    assert result.returncode == 6
+    status, detail = lines_of(result.stdout)["key store"]
+    assert status == "failed" and "CREDPROC_CACHE_KEY" in detail
+
+
+def test_clock_skew_against_the_local_sts(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    monkeypatch.setenv("CREDPROC_DEPTH", "0")  # restored after the in-process run
+    ahead = datetime.now(UTC) + timedelta(minutes=10)
+    results = doctor.run(None, os.environ, Log(), clock=lambda: ahead)
+    clock = next(check for check in results if check.name == "clock")
+    assert clock.status == "failed" and "ahead of STS" in clock.detail
+    assert doctor.exit_code(results) == 4
+
+
+def test_clock_thresholds() -> None:
+    server = "Tue, 24 Nov 2026 00:00:00 GMT"
+    base = datetime(2026, 11, 24, tzinfo=UTC)
+    assert doctor.check_clock(server, base + timedelta(seconds=5)).status == "ok"
+    behind = doctor.check_clock(server, base - timedelta(minutes=2))
+    assert behind.status == "warning" and "120 s behind" in behind.detail
+    assert doctor.check_clock(server, base + timedelta(minutes=6)).status == "failed"
+    assert doctor.check_clock(None, base).status == "warning"
