@@ -29,6 +29,7 @@ from pathlib import Path
 from .errors import RecursionGuardError
 
 DEPTH_VARIABLE = "CREDPROC_DEPTH"
+DEPTH_SETTER_VARIABLE = "CREDPROC_DEPTH_PID"
 # credproc inside credproc is legitimate once ([source] profile may itself be a
 # credproc profile); a second nesting can only be a loop.
 MAX_DEPTH = 1
@@ -58,6 +59,10 @@ def check_depth(env: Mapping[str, str]) -> int:
         depth = int(env.get(DEPTH_VARIABLE, "0"))
     except ValueError:
         depth = 0
+    if env.get(DEPTH_SETTER_VARIABLE) == str(os.getpid()):
+        # This very process raised the depth for its children (an earlier
+        # call in the same process); its own depth is one less.
+        depth -= 1
     if depth > MAX_DEPTH:
         raise RecursionGuardError(
             "credproc is calling itself in a loop: getting the source credentials ran a credential_process "
@@ -166,6 +171,7 @@ def child_environment(env: Mapping[str, str], depth: int) -> dict[str, str]:
 def apply_to_process(source: Source, depth: int) -> None:
     """Make this process's environment match ``source`` before botocore reads it."""
     os.environ.update(child_environment({}, depth))
+    os.environ[DEPTH_SETTER_VARIABLE] = str(os.getpid())
     if source.ignore_env_profile:
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_DEFAULT_PROFILE", None)

@@ -71,6 +71,14 @@ class StsCaller:
             try:
                 self._session = self._boto3.Session(profile_name=self.source.profile, region_name=self.region)
             except Exception as exc:  # ProfileNotFound and friends
+                from botocore.exceptions import ProfileNotFound
+
+                if isinstance(exc, ProfileNotFound) and not self.source.profile:
+                    # botocore follows AWS_PROFILE even when keys are in the environment.
+                    raise ConfigError(
+                        f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}",
+                        "unset AWS_PROFILE, or name a profile that exists in ~/.aws/config",
+                    ) from exc
                 raise _translate(exc, "reading the source profile", self.source.label) from exc
         return self._session
 
@@ -274,9 +282,11 @@ def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
             "check the network, proxy or AWS_ENDPOINT_URL_STS, then retry",
         )
     if isinstance(exc, bce.CredentialRetrievalError | bce.InvalidConfigError | bce.SSOError | bce.TokenRetrievalError):
+        # A nested credproc already said what to fix; do not say it twice.
+        nested_hint = "(fix: " in str(exc)
         return AuthError(
             f"could not get the source credentials ({identity}): {exc}",
-            "fix the source profile, e.g. run aws sso login",
+            None if nested_hint else "fix the source profile, e.g. run aws sso login",
         )
     if isinstance(exc, bce.BotoCoreError):
         return AuthError(

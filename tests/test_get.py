@@ -193,3 +193,30 @@ def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.Capt
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "'not-an-alias' is neither a 12-digit account id nor an alias" in captured.err
+
+
+def test_two_gets_in_one_process_do_not_trip_the_recursion_guard(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert main(["get", "dev", "--no-cache"]) == 0
+    assert main(["get", "prod", "--no-cache"]) == 0
+    assert main(["get", "dev", "--no-cache"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["AccountId"] for line in lines] == [DEV_ACCOUNT, PROD_ACCOUNT, DEV_ACCOUNT]
+
+
+def test_missing_aws_profile_is_named_as_such(sandbox: Sandbox) -> None:
+    result = sandbox.run("get", PROD_ACCOUNT, "--role", "ReadOnly", env={"AWS_PROFILE": "nope"})
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert "AWS_PROFILE" in result.stderr and "nope" in result.stderr
+    assert "[source] profile" not in result.stderr
+
+
+def test_unknown_option_names_the_subcommand(sandbox: Sandbox) -> None:
+    result = sandbox.run("cache", "list", "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "credproc: cache list: unrecognized arguments: --bogus (fix: see credproc cache list --help)"
+    )
