@@ -187,10 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, unknown = build_parser().parse_known_args(arguments)
         if unknown:
             # Name the subcommand whose options were wrong, not the top level.
-            command = " ".join(filter(None, [args.command, getattr(args, "cache_command", None)]))
-            raise UsageError(
-                f"{command}: unrecognized arguments: {' '.join(unknown)}", f"see credproc {command} --help"
-            )
+            where = " ".join(filter(None, [args.command, getattr(args, "cache_command", None)]))
+            raise UsageError(f"{where}: unrecognized arguments: {' '.join(unknown)}", f"see credproc {where} --help")
         args.exec_command = command
         handler: Callable[[argparse.Namespace, Log], int] = args.handler
         return handler(args, log)
