@@ -55,7 +55,10 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
     arrived, release = threading.Event(), threading.Event()
     sandbox.sts.recorder.faults.append(hold_assume_role(HUB_ARN, arrived, release))
     missed = threading.Condition()
-    runs = [Run(start(sandbox, "get", "dev", "--verbose")) for _ in range(PROCESSES)]
+    # The parked call must not time out on the client side (a retry would be
+    # a second call): give STS calls as long as the test waits.
+    patient = {"CREDPROC_STS_TIMEOUT": str(WAIT)}
+    runs = [Run(start(sandbox, "get", "dev", "--verbose", env=patient)) for _ in range(PROCESSES)]
 
     def read(run: Run) -> None:
         assert run.process.stderr is not None and run.process.stdout is not None
