@@ -167,16 +167,17 @@ class Cache:
             if held is not None:
                 held.release()
 
-    def entries(self) -> Iterator[tuple[str, Entry]]:
-        """Every readable entry (unreadable ones are skipped)."""
+    def names(self) -> list[str]:
+        """The name of every entry file, readable or not."""
         try:
             files = sorted(self.directory.glob("*" + SUFFIX))
         except OSError:
-            return
-        for path in files:
-            if path.name.startswith("."):
-                continue
-            name = path.name[: -len(SUFFIX)]
+            return []
+        return [path.name[: -len(SUFFIX)] for path in files if not path.name.startswith(".")]
+
+    def entries(self) -> Iterator[tuple[str, Entry]]:
+        """Every readable entry (unreadable ones are skipped)."""
+        for name in self.names():
             entry = self.get(name)
             if entry is not None:
                 yield name, entry

@@ -27,7 +27,9 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
         return []
     now = now or utc_now()
     rows = []
+    unreadable = len(cache.names())
     for name, entry in cache.entries():
+        unreadable -= 1
         creds = entry.credentials
         remaining = creds.remaining(now)
         meta = entry.meta
@@ -44,6 +46,11 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
             }
         )
     rows.sort(key=lambda row: (row["account_id"] or "", row["hop"]))
+    if unreadable > 0:
+        log.notice(
+            f"{unreadable} cache file(s) could not be read (damaged, or written under another key); "
+            "they are replaced when used, and `credproc cache clear` removes them"
+        )
     return rows
 
 

@@ -152,3 +152,12 @@ def test_clear_key_forgets_the_keyring_entry(warm: Sandbox) -> None:
 def test_clear_key_with_a_target_is_a_usage_error(warm: Sandbox) -> None:
     result = warm.run("cache", "clear", "dev", "--key")
     assert result.returncode == 2 and result.stdout == ""
+
+
+def test_list_counts_entries_it_cannot_read(warm: Sandbox) -> None:
+    damaged = sorted(warm.cache_dir.glob("*.cred"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-1])
+    result = warm.run("cache", "list", "--json")
+    assert result.returncode == 0
+    assert len(json.loads(result.stdout)) == 2
+    assert result.stderr.count("\n") == 1 and "1 cache file(s) could not be read" in result.stderr

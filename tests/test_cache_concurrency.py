@@ -93,6 +93,8 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
     document = json.loads(outputs.pop())
     assert document["AccountId"] == DEV_ACCOUNT
     assert caller_arn(sandbox, document) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+    for secret in (document["SecretAccessKey"], document["SessionToken"]):
+        assert not any(secret in line for run in runs for line in run.stderr_lines)  # --verbose included
     assert assume_calls(sandbox, HUB_ARN) == 1
     assert assume_calls(sandbox, DEV_ROLE) == 1
     waited_for_hub = [

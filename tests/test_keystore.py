@@ -38,6 +38,8 @@ def messages() -> io.StringIO:
 @pytest.fixture
 def use_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[keyring.backend.KeyringBackend], None]]:
     """Install a keyring backend in this process (never the real keychain)."""
+    # Should keyring not be initialised yet, let it start on the test backend.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "credproc_test_keyring.FileKeyring")
     previous = keyring.get_keyring()
 
     def install(backend: keyring.backend.KeyringBackend) -> None:
