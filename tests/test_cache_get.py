@@ -11,6 +11,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -317,3 +318,19 @@ def test_disk_full_at_fsync_in_process(
     assert json.loads(captured.out)["AccountId"] == DEV_ACCOUNT
     assert captured.err.count("\n") == 1 and "No space left on device" in captured.err
     assert [path.name for path in two_hops.cache_dir.iterdir() if not path.name.endswith(".lock")] == []
+
+
+def test_a_warm_hit_imports_neither_boto3_nor_botocore(two_hops: Sandbox) -> None:
+    two_hops.get_json("dev")
+    script = (
+        "import sys\n"
+        "from credproc.cli import main\n"
+        "code = main(['get', 'dev'])\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('boto3', 'botocore'))\n"
+        "print(code, loaded, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=two_hops.env, capture_output=True, text=True, timeout=120
+    )
+    assert result.stderr.strip() == "0 []"
+    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
