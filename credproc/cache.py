@@ -7,7 +7,9 @@
   written under a rotated key) is a miss and is overwritten by the next fetch.
 - Writes are atomic (temp file, fsync, rename); files are 0600 in a 0700 dir.
 - Single flight: a per-entry lock file taken with an OS lock (released by the
-  kernel when a process dies), so concurrent processes make one STS call.
+  kernel when a process dies), so concurrent processes make one STS call. A
+  live holder is waited for at most ``CREDPROC_LOCK_TIMEOUT`` seconds
+  (default 120: long enough for a slow STS with retries, or an MFA prompt).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,16 @@ NONCE_BYTES = 12
 SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
+
+
+def lock_timeout(env: Mapping[str, str]) -> float:
+    """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or 120."""
+    try:
+        value = float(env.get(LOCK_TIMEOUT_VARIABLE, ""))
+    except ValueError:
+        return LOCK_TIMEOUT
+    return value if value >= 0 else LOCK_TIMEOUT
 
 
 def entry_name(parent: str, fields: dict[str, Any]) -> str:
@@ -55,10 +67,11 @@ class Entry:
 class Cache:
     """Dict-like access to encrypted entries in ``directory``."""
 
-    def __init__(self, directory: Path, key: bytes, log: Log) -> None:
+    def __init__(self, directory: Path, key: bytes, log: Log, lock_timeout: float = LOCK_TIMEOUT) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         self.directory = directory
+        self.lock_timeout = lock_timeout
         self._aead = AESGCM(key)
         self._log = log
         self._write_warned = False
@@ -123,38 +136,48 @@ class Cache:
             os.chmod(self.directory, 0o700)
 
     @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-        """Hold the entry's lock; without a writable directory, go on unlocked."""
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the entry's lock; without a writable directory, go on unlocked.
+
+        The lock is an OS lock on an open file (flock / LockFileEx): the kernel
+        drops it when its process dies, so a crashed credproc never blocks the
+        next one; the lock file left behind is harmless.
+        """
         import filelock
 
+        path = self.directory / (name + LOCK_SUFFIX)
+        held: filelock.BaseFileLock | None = None
         try:
             self.ensure_directory()
-            lock = filelock.FileLock(str(self.directory / (name + LOCK_SUFFIX)), timeout=timeout, mode=0o600)
-            lock.acquire()
+            held = filelock.FileLock(str(path), timeout=self.lock_timeout, mode=0o600)
+            held.acquire()
         except filelock.Timeout:
             raise CacheError(
-                f"waited {timeout:.0f} s for another credproc process to fetch the same credentials",
-                f"if no other credproc is running, delete {self.directory / (name + LOCK_SUFFIX)}",
+                f"waited {self.lock_timeout:g} s for another credproc process that is fetching the same "
+                f"credentials (lock {path})",
+                "retry; if it keeps happening, look for a stuck credproc process (a hung STS call or an unanswered "
+                f"MFA prompt) and stop it, or raise {LOCK_TIMEOUT_VARIABLE}",
             ) from None
         except OSError as exc:
+            held = None
             self._warn_write(exc)
-            yield
-            return
         try:
             yield
         finally:
-            lock.release()
+            if held is not None:
+                held.release()
 
-    def entries(self) -> Iterator[tuple[str, Entry]]:
-        """Every readable entry (unreadable ones are skipped)."""
+    def names(self) -> list[str]:
+        """The name of every entry file, readable or not."""
         try:
             files = sorted(self.directory.glob("*" + SUFFIX))
         except OSError:
-            return
-        for path in files:
-            if path.name.startswith("."):
-                continue
-            name = path.name[: -len(SUFFIX)]
+            return []
+        return [path.name[: -len(SUFFIX)] for path in files if not path.name.startswith(".")]
+
+    def entries(self) -> Iterator[tuple[str, Entry]]:
+        """Every readable entry (unreadable ones are skipped)."""
+        for name in self.names():
             entry = self.get(name)
             if entry is not None:
                 yield name, entry

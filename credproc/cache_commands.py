@@ -6,22 +6,30 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import paths
+from . import keystore, paths, rules
 from .cache import Cache
 from .config import Config
 from .credentials import format_time
+from .errors import UsageError
 from .log import Log
 from .obtain import open_cache, utc_now
 
 
 def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime | None = None) -> list[dict[str, Any]]:
-    """One row per readable entry: who, which role, through which source, how long left."""
-    cache = open_cache(config, env, log)
+    """One row per readable entry: who, which role, through which source, how long left.
+
+    Never a secret: only the entry's metadata and its expiry. A key store
+    that cannot be used is an error here (exit 6), not an empty list.
+    """
+    cache = open_cache(config, env, log, required=True)
     if cache is None:
+        log.notice("the cache is disabled ([cache] enabled = false)")
         return []
     now = now or utc_now()
     rows = []
+    unreadable = len(cache.names())
     for name, entry in cache.entries():
+        unreadable -= 1
         creds = entry.credentials
         remaining = creds.remaining(now)
         meta = entry.meta
@@ -38,6 +46,11 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
             }
         )
     rows.sort(key=lambda row: (row["account_id"] or "", row["hop"]))
+    if unreadable > 0:
+        log.notice(
+            f"{unreadable} cache file(s) could not be read (damaged, or written under another key); "
+            "they are replaced when used, and `credproc cache clear` removes them"
+        )
     return rows
 
 
@@ -71,14 +84,29 @@ def _human(seconds: int | None) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log) -> int:
-    """Delete all entries, or those of one alias / account id; returns the count."""
+def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, *, forget_key: bool = False) -> int:
+    """Delete all entries (no key needed), or those of one alias / account id
+    (any hop in that account); returns the count. ``forget_key`` also deletes
+    the stored cache key, so the next use creates a new one."""
     if target is None:
-        return Cache.clear_directory(paths.cache_dir(env))
-    cache = open_cache(config, env, log)
+        removed = Cache.clear_directory(paths.cache_dir(env))
+        if forget_key:
+            keystore.delete_key(config.key_store, env)
+        return removed
+    if forget_key:
+        raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
+    account = config.account(target)
+    if account is None:
+        try:
+            rules.account_id(target)
+        except ValueError:
+            raise UsageError(
+                f"{target!r} is neither a 12-digit account id nor an alias in {config.path}",
+                "give an alias from the config or an account id (see credproc cache list)",
+            ) from None
+    cache = open_cache(config, env, log, required=True)
     if cache is None:
         return 0
-    account = config.account(target)
     removed = 0
     for name, entry in list(cache.entries()):
         meta = entry.meta

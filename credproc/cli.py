@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=_cache_list)
     clear = cache_commands.add_parser("clear", help="delete cached sessions (all, or one target's)")
     clear.add_argument("target", nargs="?", help="alias or account id; default: everything")
+    clear.add_argument("--key", action="store_true", help="also forget the cache key (a new one is made on next use)")
     _add_common(clear)
     clear.set_defaults(handler=_cache_clear)
     _add_demo(commands)
@@ -167,7 +168,7 @@ def _cache_clear(args: argparse.Namespace, log: Log) -> int:
     from .cache_commands import clear
 
     config = config_module.load(args.config)
-    removed = clear(config, args.target, os.environ, log)
+    removed = clear(config, args.target, os.environ, log, forget_key=args.key)
     print(f"removed {removed} cached session(s)", file=sys.stderr)
     return ExitCode.OK
 

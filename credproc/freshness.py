@@ -7,8 +7,11 @@ from datetime import datetime
 from .credentials import Credentials
 
 # An intermediate hop's credentials are only used to call AssumeRole for the
-# next hop, whose session lasts on its own; a minute of validity is plenty.
-INTERMEDIATE_MARGIN = 60
+# next hop, right away; the session that call returns lasts on its own (STS
+# does not cut a chained session at its parent's expiry). So they only need to
+# outlive that call: 5 minutes covers its worst case (3 attempts of 5 s connect
+# + 10 s read, with backoff) and a few minutes of clock skew with AWS.
+INTERMEDIATE_MARGIN = 5 * 60
 # Below this, even "still valid" credentials are not worth handing out.
 MIN_VALID = 60
 
@@ -16,15 +19,23 @@ MIN_VALID = 60
 def final_margin(refresh_margin: int, duration: int) -> int:
     """The margin for the credentials handed to the caller.
 
-    A margin as long as the session would make the cache useless (a 900 s
-    session is always inside botocore's 15 min window); cap it at half the
-    session so such sessions are still reused for a while.
+    ``refresh_margin`` (default 15 min) matches botocore, which re-runs the
+    process on every use once 15 minutes or less remain. A margin as long as
+    the session would make the cache useless (a 900 s session is inside that
+    window from its first second); cap it at half the session so such
+    sessions are still reused for a while (botocore then re-runs credproc
+    often, but each run is a cache hit).
     """
     return min(refresh_margin, duration // 2)
 
 
 def is_fresh(credentials: Credentials, now: datetime, margin: int) -> bool:
-    """More than ``margin`` seconds left (credentials without expiry are always fresh)."""
+    """More than ``margin`` seconds left (credentials without expiry are always fresh).
+
+    Only the expiry STS gave and the local clock count: after the clock jumps
+    forward entries look older and are refreshed; after it jumps back they
+    look younger and are reused, which is what botocore will believe too.
+    """
     remaining = credentials.remaining(now)
     return remaining is None or remaining > margin
 

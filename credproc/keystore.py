@@ -1,5 +1,11 @@
 """Where the 256-bit cache key lives: the OS keychain, a 0600 key file in the
-user data dir, or ``CREDPROC_CACHE_KEY`` in the environment."""
+user data dir, or ``CREDPROC_CACHE_KEY`` in the environment.
+
+``auto`` picks, in this order: the environment variable when it is set, the
+OS keychain when a real backend exists, else the key file (headless Linux,
+containers, CI). A key that is missing is created; a key that is damaged is
+replaced (the entries it encrypted become misses and are fetched again).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
     if kind == "env" or (kind == "auto" and env.get(ENV_VARIABLE)):
         return env_key(env), "environment"
     if kind == "keyring" or (kind == "auto" and keyring_usable(env)):
-        return keyring_key(paths.data_dir(env)), "keyring"
+        return keyring_key(paths.data_dir(env), log), "keyring"
     return file_key(paths.data_dir(env) / KEY_FILE, log), "file"
 
 
@@ -48,7 +54,11 @@ def env_key(env: Mapping[str, str]) -> bytes:
 
 
 def keyring_usable(env: Mapping[str, str]) -> bool:
-    """Whether a real keychain backend is available (not fail/null/plaintext)."""
+    """Whether a real keychain backend is available (not fail/null/plaintext).
+
+    A plaintext backend (keyrings.alt) would keep the key in clear like the
+    key file does, but somewhere less obvious; the key file is preferred.
+    """
     try:
         import keyring
         from keyring.backends import fail, null
@@ -58,30 +68,36 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
         backend = keyring.get_keyring()
     except Exception:
         return False
-    unusable = (fail.Keyring, null.Keyring)
+
+    def usable(candidate: object) -> bool:
+        return not isinstance(candidate, (fail.Keyring, null.Keyring)) and "Plaintext" not in type(candidate).__name__
+
     children = getattr(backend, "backends", None)
     if children is not None:  # the chainer: usable if any of its children is
-        return any(not isinstance(child, unusable) for child in children)
-    return not isinstance(backend, unusable)
+        return any(usable(child) for child in children)
+    return usable(backend)
 
 
-def _stored_keyring_key() -> bytes | None:
+def _stored_keyring_key() -> tuple[bytes | None, bool]:
+    """The key in the keychain, and whether something unusable is stored instead."""
     import keyring
 
     stored = keyring.get_password(SERVICE, USERNAME)
-    if stored:
-        key = base64.b64decode(stored)
-        if len(key) == KEY_BYTES:
-            return key
-    return None
+    if not stored:
+        return None, False
+    try:
+        key = base64.b64decode(stored, validate=True)
+    except (binascii.Error, ValueError):
+        return None, True
+    return (key, False) if len(key) == KEY_BYTES else (None, True)
 
 
-def keyring_key(lock_dir: Path) -> bytes:
+def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
         import keyring
 
-        key = _stored_keyring_key()
+        key, _ = _stored_keyring_key()
         if key is not None:
             return key
         import filelock
@@ -90,8 +106,10 @@ def keyring_key(lock_dir: Path) -> bytes:
         # or they would not read each other's cache entries.
         lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with filelock.FileLock(str(lock_dir / "keyring.lock"), timeout=60, mode=0o600):
-            key = _stored_keyring_key()
+            key, damaged = _stored_keyring_key()
             if key is None:
+                if damaged:
+                    log.warn(f"the cache key in the OS keychain ({SERVICE}/{USERNAME}) is damaged; replacing it")
                 key = secrets.token_bytes(KEY_BYTES)
                 keyring.set_password(SERVICE, USERNAME, base64.b64encode(key).decode())
         return key
@@ -113,6 +131,7 @@ def file_key(path: Path, log: Log) -> bytes:
             f"cannot read the key file {path} ({exc.strerror})", "check its permissions, or delete it to start over"
         ) from None
     if len(key) == KEY_BYTES:
+        _tighten(path, log)
         return key
     if key:
         log.warn(f"the key file {path} is damaged; replacing it (cached credentials will be fetched again)")
@@ -145,6 +164,18 @@ def file_key(path: Path, log: Log) -> bytes:
     return key
 
 
+def _tighten(path: Path, log: Log) -> None:
+    """A key file others can read is a cache others can read: make it 0600."""
+    if os.name != "posix":
+        return
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+            log.warn(f"the key file {path} was readable by others; made it 0600")
+    except OSError:
+        pass  # reading worked; a failed chmod must not cost the cache
+
+
 def delete_key(kind: str, env: Mapping[str, str]) -> None:
     """Forget the stored key (``cache clear --key``)."""
     if kind in ("auto", "file"):
@@ -159,4 +190,9 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
         try:
             keyring.delete_password(SERVICE, USERNAME)
         except PasswordDeleteError:
-            pass
+            pass  # nothing stored: already forgotten
+        except Exception as exc:
+            raise CacheError(
+                f"the OS keychain could not be used to delete the cache key ({type(exc).__name__}: {exc})",
+                f"unlock the keychain and retry, or delete the {SERVICE} / {USERNAME} item by hand",
+            ) from None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import chain, keystore, paths, source
-from .cache import Cache
+from .cache import Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
@@ -51,18 +51,26 @@ def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
     return {"user": user, "host": socket.gethostname().split(".")[0]}
 
 
-def open_cache(config: Config, env: Mapping[str, str], log: Log) -> Cache | None:
-    """The cache, or None when disabled or its key store is unusable (with a warning)."""
+def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bool = False) -> Cache | None:
+    """The cache, or None when disabled or its key store is unusable.
+
+    An unusable key store is a warning, not a failure: the cache only saves
+    STS calls, and a credential_process that fails breaks every AWS tool
+    behind it. Commands that are about the cache itself pass ``required``
+    and get the CacheError (exit code 6).
+    """
     if not config.cache_enabled:
         log.step("cache disabled in the config")
         return None
     try:
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
+        if required:
+            raise
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
         return None
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log)
+    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env))
 
 
 def obtain(

@@ -7,7 +7,8 @@ files only (no network, no botocore), so a warm cache hit stays cheap:
 - static keys (environment, ``~/.aws/credentials`` or ``~/.aws/config``): the
   profile name plus the access key id, so new keys mean a new cache entry;
 - any other profile (SSO, credential_process, role_arn, ...): the profile name
-  plus a hash of its settings;
+  plus a hash of its settings (and, for ``source_profile``, of that profile's
+  fingerprint, so new keys behind a role profile count as a new identity);
 - no profile at all (container, web identity, instance metadata): the
   variables that select those providers.
 
@@ -100,13 +101,18 @@ def calls_credproc(section: Mapping[str, str] | None) -> bool:
     return bool(section) and "credproc" in (section or {}).get("credential_process", "")
 
 
-def _profile_fingerprint(aws: AwsFiles, name: str) -> str:
+def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -> str:
     keys = aws.credentials(name)
     section = aws.profile(name) or {}
     access_key = (keys or {}).get("aws_access_key_id") or section.get("aws_access_key_id")
     if access_key:
         return f"profile:{name}:key:{access_key}"
-    digest = hashlib.sha256(json.dumps(dict(section), sort_keys=True).encode()).hexdigest()
+    settings = dict(section)
+    parent = section.get("source_profile")
+    if parent and parent not in (*seen, name):
+        # role_arn + source_profile: new keys in the parent are a new identity too.
+        settings["source_profile"] = _profile_fingerprint(aws, parent, (*seen, name))
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return f"profile:{name}:settings:{digest}"
 
 

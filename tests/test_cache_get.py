@@ -1,0 +1,336 @@
+"""The cache seen through `credproc get`: the installed script against the
+local STS (server-side call counts), and `credproc.cli.main` in-process under
+freezegun where time has to move."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cache_support import DEV_ROLE, PROD_ROLE, assume_calls, caller_arn
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from freezegun import freeze_time
+from local_sts import sts_error
+from moto.sts.models import sts_backends
+
+from credproc.cli import main
+
+ENV_KEY = {"CREDPROC_CACHE_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}  # base64 of 32 bytes
+
+
+def throttle_everything(params: dict[str, str]) -> tuple[str, str] | None:
+    return sts_error("Throttling", "Rate exceeded", "400 Bad Request")
+
+
+@pytest.fixture
+def two_hops(sandbox: Sandbox) -> Sandbox:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    return sandbox
+
+
+# -- hits, misses and time ---------------------------------------------------------------------
+
+
+def test_second_get_within_the_hour_makes_no_sts_call(two_hops: Sandbox) -> None:
+    first = two_hops.run("get", "dev")
+    assert first.returncode == 0, first.stderr
+    two_hops.sts.recorder.reset()
+    second = two_hops.run("get", "dev")
+    assert second.returncode == 0, second.stderr
+    assert two_hops.sts.recorder.calls == []
+    assert second.stdout == first.stdout and second.stderr == ""
+
+
+def run_main_at(moment: datetime, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`credproc ARGS` in-process with the clock at ``moment`` (the local STS
+    runs in this process, so it sees the same time)."""
+    with freeze_time(moment, tick=True):
+        code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_get_refreshes_once_50_minutes_have_passed(two_hops: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    start = datetime.now(UTC)
+    code, out, _ = run_main_at(start, "get", "dev", capsys=capsys)
+    assert code == 0
+    first = json.loads(out)
+    two_hops.sts.recorder.reset()
+
+    code, out, _ = run_main_at(start + timedelta(minutes=30), "get", "dev", capsys=capsys)
+    assert code == 0 and json.loads(out) == first
+    assert two_hops.sts.recorder.calls == []
+
+    code, out, err = run_main_at(start + timedelta(minutes=50), "get", "dev", capsys=capsys)
+    assert code == 0, err
+    refreshed = json.loads(out)
+    assert refreshed["AccessKeyId"] != first["AccessKeyId"]
+    assert refreshed["Expiration"] > first["Expiration"]
+    # only the target hop: the hub session (10 min left) still serves one AssumeRole
+    assert assume_calls(two_hops, DEV_ROLE) == 1 and assume_calls(two_hops, HUB_ARN) == 0
+    assert caller_arn(two_hops, refreshed) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+
+
+def test_refresh_after_expiry_with_sts_down_fails_cleanly(
+    two_hops: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = datetime.now(UTC)
+    assert run_main_at(start, "get", "dev", capsys=capsys)[0] == 0
+    two_hops.sts.recorder.faults.append(throttle_everything)
+    code, out, err = run_main_at(start + timedelta(hours=2), "get", "dev", capsys=capsys)
+    assert code == 5
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "throttling" in err.lower()
+
+
+def test_failed_refresh_hands_out_the_still_valid_entry(two_hops: Sandbox) -> None:
+    first = two_hops.get_json("dev")
+    two_hops.sts.recorder.faults.append(throttle_everything)
+    result = two_hops.run("get", "dev", "--refresh")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == first
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "warning" in lines[0] and "handing out cached credentials that expire at" in lines[0]
+    assert assume_calls(two_hops, HUB_ARN) >= 1  # it did try
+
+
+def test_refresh_flag_fetches_every_hop_and_stores_the_result(two_hops: Sandbox) -> None:
+    first = two_hops.get_json("dev")
+    two_hops.sts.recorder.reset()
+    refreshed = two_hops.get_json("dev", "--refresh")
+    assert refreshed["AccessKeyId"] != first["AccessKeyId"]
+    assert assume_calls(two_hops, HUB_ARN) == 1 and assume_calls(two_hops, DEV_ROLE) == 1
+    two_hops.sts.recorder.reset()
+    assert two_hops.get_json("dev") == refreshed
+    assert two_hops.sts.recorder.calls == []
+
+
+def test_no_cache_flag_neither_reads_nor_writes(two_hops: Sandbox) -> None:
+    two_hops.get_json("dev")
+    before = {path.name: path.read_bytes() for path in two_hops.cache_dir.iterdir()}
+    two_hops.sts.recorder.reset()
+    two_hops.get_json("dev", "--no-cache")
+    assert assume_calls(two_hops, HUB_ARN) == 1 and assume_calls(two_hops, DEV_ROLE) == 1
+    assert {path.name: path.read_bytes() for path in two_hops.cache_dir.iterdir()} == before
+
+
+def test_cache_disabled_in_the_config(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG + "\n[cache]\nenabled = false\n")
+    sandbox.get_json("dev")
+    sandbox.get_json("dev")
+    assert assume_calls(sandbox, HUB_ARN) == 2 and assume_calls(sandbox, DEV_ROLE) == 2
+    assert not sandbox.cache_dir.exists()
+    assert not Path(sandbox.env["CREDPROC_TEST_KEYRING"]).exists()  # no key made either
+
+
+# -- what the cache key tells apart --------------------------------------------------------
+
+
+def test_dev_and_prod_behind_the_same_hub_share_its_session(two_hops: Sandbox) -> None:
+    two_hops.get_json("dev")
+    two_hops.get_json("prod")
+    assert assume_calls(two_hops, HUB_ARN) == 1
+    assert assume_calls(two_hops, DEV_ROLE) == 1 and assume_calls(two_hops, PROD_ROLE) == 1
+    (dev_call,) = two_hops.sts.recorder.of("AssumeRole", DEV_ROLE)
+    (prod_call,) = two_hops.sts.recorder.of("AssumeRole", PROD_ROLE)
+    assert dev_call.access_key_id == prod_call.access_key_id  # the one hub session
+
+
+def test_new_source_keys_never_get_the_old_identitys_credentials(two_hops: Sandbox) -> None:
+    first = two_hops.get_json("dev")
+    other = {"AWS_ACCESS_KEY_ID": "AKIASECONDSOURCE0002", "AWS_SECRET_ACCESS_KEY": "second-source-secret"}
+    result = two_hops.run("get", "dev", env=other)
+    assert result.returncode == 0, result.stderr
+    second = json.loads(result.stdout)
+    assert second["AccessKeyId"] != first["AccessKeyId"]
+    hub_callers = [call.access_key_id for call in two_hops.sts.recorder.of("AssumeRole", HUB_ARN)]
+    assert hub_callers == ["AKIASHAREDSOURCE0001", "AKIASECONDSOURCE0002"]
+    # each identity keeps its own entries
+    two_hops.sts.recorder.reset()
+    assert two_hops.get_json("dev") == first
+    assert json.loads(two_hops.run("get", "dev", env=other).stdout) == second
+    assert two_hops.sts.recorder.calls == []
+
+
+def _without_env_keys(sandbox: Sandbox) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        del sandbox.env[name]
+
+
+def test_switching_the_source_profile_switches_identity(sandbox: Sandbox) -> None:
+    _without_env_keys(sandbox)
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[alpha]\naws_access_key_id = AKIAALPHAPROFILE0001\naws_secret_access_key = alpha-secret\n"
+        "[beta]\naws_access_key_id = AKIABETAPROFILE00002\naws_secret_access_key = beta-secret\n"
+    )
+    alpha_config = TWO_HOP_CONFIG.replace("[source]\n", '[source]\nprofile = "alpha"\n')
+    sandbox.write_config(alpha_config)
+    alpha = sandbox.get_json("dev")
+    sandbox.write_config(alpha_config.replace('"alpha"', '"beta"'))
+    beta = sandbox.get_json("dev")
+    assert alpha["AccessKeyId"] != beta["AccessKeyId"]
+    hub_callers = [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)]
+    assert hub_callers == ["AKIAALPHAPROFILE0001", "AKIABETAPROFILE00002"]
+
+
+def test_new_keys_behind_a_role_source_profile_are_a_new_identity(sandbox: Sandbox) -> None:
+    """[source] profile is a role profile (role_arn + source_profile): the
+    fingerprint follows source_profile down to the keys."""
+    _without_env_keys(sandbox)
+    credentials_file = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials_file.write_text("[base]\naws_access_key_id = AKIABASEKEYS00000001\naws_secret_access_key = b1\n")
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        "[profile shared]\nrole_arn = arn:aws:iam::123456789012:role/shared\nsource_profile = base\n"
+    )
+    sandbox.write_config(TWO_HOP_CONFIG.replace("[source]\n", '[source]\nprofile = "shared"\n'))
+    first = sandbox.get_json("dev")
+    sandbox.sts.recorder.reset()
+    assert sandbox.get_json("dev") == first and sandbox.sts.recorder.calls == []
+    credentials_file.write_text("[base]\naws_access_key_id = AKIABASEKEYS00000002\naws_secret_access_key = b2\n")
+    second = sandbox.get_json("dev")
+    assert second["AccessKeyId"] != first["AccessKeyId"]
+    assert assume_calls(sandbox, HUB_ARN) == 1
+
+
+# -- files on disk --------------------------------------------------------------------------
+
+
+def issued_secrets(sandbox: Sandbox) -> set[str]:
+    """Every access key id, secret and session token STS handed out, plus the source's."""
+    found = {sandbox.env["AWS_ACCESS_KEY_ID"], sandbox.env["AWS_SECRET_ACCESS_KEY"]}
+    for partitions in sts_backends.values():
+        for backend in partitions.values():
+            for role in backend.assumed_roles:
+                found |= {role.access_key_id, role.secret_access_key, role.session_token}
+    return found
+
+
+def all_files(*roots: Path) -> Iterator[Path]:
+    for root in roots:
+        if root.exists():
+            yield from (path for path in root.rglob("*") if path.is_file())
+
+
+@pytest.mark.parametrize("key_store", ["keyring", "file"])
+def test_permissions_and_no_secret_in_clear_on_disk(sandbox: Sandbox, key_store: str) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG + f'\n[cache]\nkey_store = "{key_store}"\n')
+    for target in ("dev", "prod"):
+        sandbox.get_json(target)
+    data_dir = Path(sandbox.env["CREDPROC_DATA_DIR"])
+    assert stat.S_IMODE(sandbox.cache_dir.stat().st_mode) == 0o700
+    entries = sorted(sandbox.cache_dir.iterdir())
+    assert len([path for path in entries if path.suffix == ".cred"]) == 3  # hub, dev, prod
+    for path in entries:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    if key_store == "file":
+        assert stat.S_IMODE((data_dir / "cache.key").stat().st_mode) == 0o600
+    secrets = issued_secrets(sandbox)
+    assert len(secrets) >= 2 + 3 * 3
+    for path in all_files(sandbox.cache_dir, data_dir):
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, f"{path} holds a secret in clear"
+
+
+def test_an_existing_loose_cache_directory_is_tightened(two_hops: Sandbox) -> None:
+    two_hops.cache_dir.mkdir(mode=0o755)
+    os.chmod(two_hops.cache_dir, 0o755)  # noqa: S103 - the loose mode under test
+    two_hops.get_json("dev")
+    assert stat.S_IMODE(two_hops.cache_dir.stat().st_mode) == 0o700
+
+
+def _unprivileged(command: list[str]) -> list[str]:
+    """As root, permission bits do not stop writes; drop the override."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a read-only directory cannot be simulated")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+
+
+def test_read_only_cache_directory_still_prints_credentials(two_hops: Sandbox) -> None:
+    two_hops.cache_dir.mkdir(mode=0o500)
+    os.chmod(two_hops.cache_dir, 0o500)
+    result = subprocess.run(
+        _unprivileged([credproc_executable(), "get", "dev"]),
+        env=two_hops.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert caller_arn(two_hops, document).startswith(f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "could not write the cache" in lines[0] and "Permission denied" in lines[0]
+    assert list(two_hops.cache_dir.iterdir()) == []
+
+
+def test_full_disk_still_prints_credentials(two_hops: Sandbox) -> None:
+    """No file can grow (RLIMIT_FSIZE 0: the kernel answers EFBIG, as a full
+    disk answers ENOSPC); the key comes from the environment."""
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    result = subprocess.run(
+        [credproc_executable(), "get", "dev"],
+        env={**two_hops.env, **ENV_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=no_room,  # only setrlimit and a signal: safe before exec
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not write the cache" in lines[0]
+    assert not any(path.suffix == ".cred" for path in two_hops.cache_dir.iterdir())
+
+
+def test_disk_full_at_fsync_in_process(
+    two_hops: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv(*next(iter(ENV_KEY.items())))
+    monkeypatch.setattr("credproc.cache.os.fsync", full)
+    assert main(["get", "dev"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["AccountId"] == DEV_ACCOUNT
+    assert captured.err.count("\n") == 1 and "No space left on device" in captured.err
+    assert [path.name for path in two_hops.cache_dir.iterdir() if not path.name.endswith(".lock")] == []
+
+
+def test_a_warm_hit_imports_neither_boto3_nor_botocore(two_hops: Sandbox) -> None:
+    two_hops.get_json("dev")
+    script = (
+        "import sys\n"
+        "from credproc.cli import main\n"
+        "code = main(['get', 'dev'])\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('boto3', 'botocore'))\n"
+        "print(code, loaded, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=two_hops.env, capture_output=True, text=True, timeout=120
+    )
+    assert result.stderr.strip() == "0 []"
+    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
