@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .errors import CredprocError, ExitCode, UsageError
+from .errors import ConfigError, CredprocError, ExitCode, UsageError
 from .log import Log
 from .output import FORMATS, SHELLS
 
@@ -239,7 +239,7 @@ def _add_exec_parser(commands: Any) -> None:
     )
     _add_target_options(parser)
     # Words after TARGET without a "--" before them: caught to say where the command goes.
-    parser.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("stray", nargs="*", default=[], help=argparse.SUPPRESS)
     _add_common(parser)
     parser.set_defaults(handler=_exec)
 
@@ -300,6 +300,12 @@ def _profiles(args: argparse.Namespace, log: Log) -> int:
     if not args.write:
         sys.stdout.write(profiles.render_block(found, command, get_options=get_options))
         return ExitCode.OK
+    if not config.exists:
+        # A mistyped --config or CREDPROC_CONFIG must not empty the managed block.
+        raise ConfigError(
+            f"{config.path}: no such config file, so no profiles to write",
+            "create it, or give the right --config / CREDPROC_CONFIG; ~/.aws/config was left as it was",
+        )
     written = profiles.write(profiles.aws_config_path(os.environ), found, command, get_options)
     if not written.changed:
         print(f"credproc: {written.path} is up to date ({len(found)} profile(s))", file=sys.stderr)

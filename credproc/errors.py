@@ -76,6 +76,10 @@ class RecursionGuardError(CredprocError):
 
     exit_code = ExitCode.RECURSION
 
+    # Starts the message of the innermost credproc; the outer ones, which see it
+    # only as text in botocore's error, recognise it and exit 7 too.
+    LOOP = "credproc is calling itself in a loop"
+
 
 class MfaError(CredprocError):
     """No MFA code could be obtained, or STS rejected it."""

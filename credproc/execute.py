@@ -54,6 +54,9 @@ def run(
     """Run ``command`` with ``env``; on POSIX this does not return on success."""
     if not command:
         raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+    if not command[0]:
+        # execve refuses an empty program name with ValueError; a shell says "not found".
+        raise _start_error("''", FileNotFoundError())
     if windows:
         return _run_child(command, env)
     sys.stdout.flush()

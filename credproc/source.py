@@ -66,7 +66,7 @@ def check_depth(env: Mapping[str, str]) -> int:
         depth -= 1
     if depth > MAX_DEPTH:
         raise RecursionGuardError(
-            "credproc is calling itself in a loop: getting the source credentials ran a credential_process "
+            f"{RecursionGuardError.LOOP}: getting the source credentials ran a credential_process "
             "that runs credproc again",
             "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
             "not at a profile whose credential_process is credproc",

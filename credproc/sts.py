@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import rules
 from .credentials import Credentials
-from .errors import AuthError, ConfigError, CredprocError, MfaError, UnavailableError
+from .errors import AuthError, ConfigError, CredprocError, MfaError, RecursionGuardError, UnavailableError
 from .log import Log
 from .plan import Hop, MfaSession
 from .source import Source
@@ -282,6 +282,15 @@ def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
             "check the network, proxy or AWS_ENDPOINT_URL_STS, then retry",
         )
     if isinstance(exc, bce.CredentialRetrievalError | bce.InvalidConfigError | bce.SSOError | bce.TokenRetrievalError):
+        if RecursionGuardError.LOOP in str(exc):
+            # A nested credproc stopped a loop: one clear line and exit 7, not its
+            # message wrapped once per level of nesting.
+            return RecursionGuardError(
+                f"{RecursionGuardError.LOOP}: the source ({identity}) runs a credential_process "
+                "that runs credproc again",
+                "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+                "not at a profile whose credential_process is credproc",
+            )
         # A nested credproc already said what to fix; do not say it twice.
         nested_hint = "(fix: " in str(exc)
         return AuthError(

@@ -183,9 +183,12 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
     )
     _write_aws_config(sandbox, _credproc_profile("loop", "dev"))
     result = sandbox.run("get", "dev", timeout=120)
-    assert result.returncode != 0
+    assert result.returncode == 7  # README: a loop is exit code 7, at every level of nesting
     assert result.stdout == ""
-    assert "calling itself in a loop" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].count("calling itself in a loop") == 1  # not once per nested credproc
+    assert "profile loop" in lines[0] and "(fix: " in lines[0]
 
 
 def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
