@@ -40,6 +40,7 @@ class Outcome:
     sts_calls: int
     from_cache: bool
     stale: bool = False  # a refresh failed and still-valid cached credentials were used
+    failure: CredprocError | None = None  # why the refresh failed, when stale
 
 
 def hop_names(source: Source, plan: Plan) -> list[str]:
@@ -132,7 +133,7 @@ def resolve(
                 f"{error.message}; handing out cached credentials that expire at "
                 f"{format_time(fallback.credentials.expiration) if fallback.credentials.expiration else 'never'}"
             )
-            return Outcome(fallback.credentials, calls, True, stale=True)
+            return Outcome(fallback.credentials, calls, True, stale=True, failure=error)
         raise
     assert credentials is not None
     return Outcome(credentials, calls, calls == 0)

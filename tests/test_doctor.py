@@ -64,6 +64,20 @@ def test_deep_reports_the_role_that_cannot_be_assumed(sandbox: Sandbox) -> None:
     assert status == "failed" and prod_role in detail and "(fix: check the role's trust policy" in detail
 
 
+def test_deep_fails_a_role_denied_since_its_session_was_cached(sandbox: Sandbox) -> None:
+    """`get` falls back to a still-valid cached session when STS refuses; --deep must not call that ok."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert sandbox.run("get", "prod").returncode == 0
+    prod_role = f"arn:aws:iam::{PROD_ACCOUNT}:role/Deployer"
+    sandbox.sts.recorder.faults.append(
+        lambda params: sts_error("AccessDenied", "not authorized") if params.get("RoleArn") == prod_role else None
+    )
+    result = sandbox.run("doctor", "--deep")
+    assert result.returncode == 4, result.stdout
+    status, detail = lines_of(result.stdout)["role prod"]
+    assert status == "failed" and "AccessDenied" in detail and prod_role in detail
+
+
 def test_source_identity_failure_fails_with_its_exit_code(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
 
