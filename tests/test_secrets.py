@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
 from local_sts import sts_error
 
