@@ -89,8 +89,8 @@ def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
         # start credproc inside itself. The user meant "my usual identity".
         ignore = True
         chosen = "default"
-    section = aws.profile(chosen)
-    if section is None and chosen == "default":
+    # Keys for [default] may live only in the credentials file: they are the identity then.
+    if chosen == "default" and aws.profile(chosen) is None and aws.credentials(chosen) is None:
         ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
         return Source(None, ignore, "ambient:" + json.dumps(ambient, sort_keys=True), "default credential chain")
     return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
@@ -105,9 +105,10 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
     keys = aws.credentials(name)
     section = aws.profile(name) or {}
     access_key = (keys or {}).get("aws_access_key_id") or section.get("aws_access_key_id")
-    if access_key:
+    if access_key and "role_arn" not in section:
         return f"profile:{name}:key:{access_key}"
-    settings = dict(section)
+    # botocore assumes a profile's role_arn before it looks at the profile's own keys.
+    settings = {**section, "aws_access_key_id": access_key} if access_key else dict(section)
     parent = section.get("source_profile")
     if parent and parent not in (*seen, name):
         # role_arn + source_profile: new keys in the parent are a new identity too.

@@ -203,6 +203,39 @@ def test_new_keys_behind_a_role_source_profile_are_a_new_identity(sandbox: Sandb
     assert assume_calls(sandbox, HUB_ARN) == 1
 
 
+def test_new_default_keys_in_the_credentials_file_are_a_new_identity(sandbox: Sandbox) -> None:
+    """No [source] profile, no keys in the environment, [default] only in ~/.aws/credentials:
+    those keys are the identity, and other keys there must not get their credentials."""
+    _without_env_keys(sandbox)
+    credentials_file = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials_file.write_text("[default]\naws_access_key_id = AKIADEFAULTKEYS00001\naws_secret_access_key = d1\n")
+    sandbox.write_config(TWO_HOP_CONFIG)
+    first = sandbox.get_json("dev")
+    credentials_file.write_text("[default]\naws_access_key_id = AKIADEFAULTKEYS00002\naws_secret_access_key = d2\n")
+    second = sandbox.get_json("dev")
+    assert second["AccessKeyId"] != first["AccessKeyId"]
+    hub_callers = [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)]
+    assert hub_callers == ["AKIADEFAULTKEYS00001", "AKIADEFAULTKEYS00002"]
+
+
+def test_another_role_arn_in_a_self_sourced_role_profile_is_a_new_identity(sandbox: Sandbox) -> None:
+    """[profile shared] role_arn + source_profile = shared, keys in [shared] of the credentials
+    file: botocore assumes role_arn, so a new role_arn is a new identity, not the same keys."""
+    _without_env_keys(sandbox)
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[shared]\naws_access_key_id = AKIASELFSOURCED00001\naws_secret_access_key = s1\n"
+    )
+    aws_config = Path(sandbox.env["AWS_CONFIG_FILE"])
+    profile = "[profile shared]\nrole_arn = arn:aws:iam::123456789012:role/{}\nsource_profile = shared\n"
+    aws_config.write_text(profile.format("first"))
+    sandbox.write_config(TWO_HOP_CONFIG.replace("[source]\n", '[source]\nprofile = "shared"\n'))
+    first = sandbox.get_json("dev")
+    aws_config.write_text(profile.format("second"))
+    second = sandbox.get_json("dev")
+    assert second["AccessKeyId"] != first["AccessKeyId"]
+    assert assume_calls(sandbox, HUB_ARN) == 2
+
+
 # -- files on disk --------------------------------------------------------------------------
 
 
