@@ -120,8 +120,11 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
 class AwsFiles:
     """Read-only view of ~/.aws/config and ~/.aws/credentials (paths as botocore finds them)."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        home = Path(env.get("HOME") or Path.home())
+    def __init__(self, env: Mapping[str, str], windows: bool = os.name == "nt") -> None:
+        # "~" as botocore expands it: Python ignores HOME on Windows (Git Bash sets
+        # one that may differ from USERPROFILE).
+        home_variable = env.get("USERPROFILE") if windows else env.get("HOME")
+        home = Path(home_variable) if home_variable else Path.home()
         self.config_path = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config").expanduser()
         self.credentials_path = Path(
             env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"

@@ -15,6 +15,7 @@ import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
 from credproc.profiles import BEGIN, END, credproc_command, join_command
+from credproc.source import AwsFiles
 
 HAND_WRITTEN = (
     "# my AWS config: keep these comments\n"
@@ -178,3 +179,13 @@ def test_explicit_config_is_passed_on_and_shadowing_keys_are_flagged(sandbox: Sa
     assert f"credential_process = {credproc_executable()} get dev --config '{other}'\n" in result.stdout
     assert "profile prod: keys for it in the shared credentials file take precedence" in result.stderr
     assert "profile dev:" not in result.stderr
+
+
+def test_the_aws_files_are_where_botocore_reads_them_on_windows_too(tmp_path: Path) -> None:
+    """Python (and so botocore) expands ~ from USERPROFILE on Windows and ignores HOME,
+    which Git Bash sets; reading or writing %HOME%\\.aws would miss the user's profiles."""
+    env = {"HOME": str(tmp_path / "git-bash-home"), "USERPROFILE": str(tmp_path / "profile")}
+    on_windows = AwsFiles(env, windows=True)
+    assert on_windows.config_path == tmp_path / "profile" / ".aws" / "config"
+    assert on_windows.credentials_path == tmp_path / "profile" / ".aws" / "credentials"
+    assert AwsFiles(env, windows=False).config_path == tmp_path / "git-bash-home" / ".aws" / "config"
