@@ -128,6 +128,11 @@ def test_one_code_serves_every_account(sandbox: Sandbox, counter: CountingMfaPro
     listing = sandbox.run("cache", "list", "--json")
     assert listing.returncode == 0, listing.stderr
     assert CODE not in listing.stdout
+    # the one MFA session is listed as such, not as "hop 0/1" of whichever chain made it
+    [mfa_row] = [row for row in json.loads(listing.stdout) if row["role_arn"] is None]
+    assert mfa_row["hop"] == "mfa" and mfa_row["account_id"] == SHARED_ACCOUNT
+    table = sandbox.run("cache", "list").stdout.splitlines()
+    assert [line.split()[1:4] for line in table if line.startswith(SHARED_ACCOUNT)] == [["-", "(MFA", "session)"]]
 
 
 def test_twenty_parallel_processes_ask_for_one_code(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
