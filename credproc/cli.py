@@ -342,7 +342,9 @@ def _discover(args: argparse.Namespace, log: Log) -> int:
         print(f"credproc: {summary}{hint}", file=sys.stderr)
         return ExitCode.OK
     backup = discover.write(config, addition.new)
-    saved = f" to {config.path}" + (f" (previous version: {backup})" if backup else "") if addition.new else ""
+    saved = (
+        f"; added them to {config.path}" + (f" (previous version: {backup})" if backup else "") if addition.new else ""
+    )
     print(f"credproc: {summary}{saved}", file=sys.stderr)
     return ExitCode.OK
 
