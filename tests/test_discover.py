@@ -104,7 +104,7 @@ def test_write_appends_and_a_rerun_adds_nothing(sandbox: Sandbox, organization: 
     assert text.startswith(original)
     assert Path(str(sandbox.config_path) + ".credproc-backup").read_text() == original
     assert "1 already configured" in result.stderr
-    assert f"new, 1 already configured; added them to {sandbox.config_path} (previous version: " in result.stderr
+    assert f"(skipped); added them to {sandbox.config_path} (previous version: " in result.stderr
 
     listing = sandbox.run("accounts", "--json")
     assert listing.returncode == 0, listing.stderr
