@@ -41,10 +41,11 @@ class CodeSource:
     env: Mapping[str, str]
     tty_path: str = TTY_PATH
     run: Runner = field(default=subprocess.run)
+    windows: bool = os.name == "nt"
 
     def __call__(self, mfa: MfaSession, target: str) -> str:
         if self.process:
-            return code_from_process(self.process, self.process_origin, mfa.serial, self.env, self.run)
+            return code_from_process(self.process, self.process_origin, mfa.serial, self.env, self.run, self.windows)
         code = code_from_terminal(mfa, self.tty_path)
         if code is None:
             raise MfaError(
@@ -57,10 +58,14 @@ class CodeSource:
         return code
 
 
-def code_from_process(command: str, origin: str, serial: str, env: Mapping[str, str], run: Runner) -> str:
+def code_from_process(
+    command: str, origin: str, serial: str, env: Mapping[str, str], run: Runner, windows: bool = os.name == "nt"
+) -> str:
     """Run ``command`` without a shell; its stdout must be the 6-digit code."""
-    argv = shlex.split(command)  # checked at config load, so it splits
-    program = argv[0]
+    # On Windows the program splits its own command line (MSVC rules); shell
+    # rules would eat the backslashes of C:\tools\ykman.exe.
+    argv: str | list[str] = command if windows else shlex.split(command)  # checked at config load
+    program = shlex.split(command, posix=False)[0].strip('"') if windows else argv[0]
     try:
         result = run(
             argv,

@@ -396,3 +396,26 @@ def test_an_mfa_process_that_hangs_is_stopped_with_a_clear_error() -> None:
         source(MfaSession(SERIAL, 43200), "dev")
     assert raised.value.exit_code == 8
     assert "config.toml:4: source.mfa_process: op printed no code within 120 s" in raised.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        (r"C:\tools\ykman.exe oath accounts code --single AWS:me", r"C:\tools\ykman.exe"),
+        (r'"C:\Program Files\Yubico\ykman.exe" oath accounts code', r"C:\Program Files\Yubico\ykman.exe"),
+    ],
+)
+def test_on_windows_the_mfa_process_keeps_its_backslashes(command: str, program: str) -> None:
+    """Shell rules would turn C:\\tools\\ykman.exe into C:toolsykman.exe: Windows
+    programs split their own command line, so it is handed over as written."""
+    started: list[object] = []
+
+    def runner(argv: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        started.append(argv)
+        return subprocess.CompletedProcess(argv, 1, "", "")
+
+    source = CodeSource(command, "config.toml:4: source.mfa_process", {}, run=runner, windows=True)
+    with pytest.raises(MfaError) as raised:
+        source(MfaSession(SERIAL, 43200), "dev")
+    assert started == [command]
+    assert f"source.mfa_process: {program} failed with exit code 1" in raised.value.one_line()
