@@ -124,7 +124,7 @@ def test_clear_everything_needs_no_key(warm: Sandbox) -> None:
 
 def test_clear_an_unknown_target_is_a_usage_error(warm: Sandbox) -> None:
     result = warm.run("cache", "clear", "dve")
-    assert result.returncode == 2
+    assert result.returncode == 3  # as `get dve` says
     assert result.stderr.count("\n") == 1 and "'dve' is neither" in result.stderr
     assert len(cred_files(warm)) == 3
 
