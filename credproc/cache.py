@@ -183,9 +183,12 @@ class Cache:
                 yield name, entry
 
     def remove(self, name: str) -> None:
-        for path in (self.path(name), self.directory / (name + LOCK_SUFFIX)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.path(name).unlink()
+        # A lock file held by a running credproc cannot be removed on Windows;
+        # left behind, an empty lock file is harmless.
+        with contextlib.suppress(OSError):
+            (self.directory / (name + LOCK_SUFFIX)).unlink()
 
     @staticmethod
     def clear_directory(directory: Path) -> int:
@@ -196,10 +199,13 @@ class Cache:
         except FileNotFoundError:
             return 0
         for path in files:
-            if path.name.endswith((SUFFIX, LOCK_SUFFIX)):
+            if path.name.endswith(SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-                    count += path.name.endswith(SUFFIX)
+                    count += 1
+            elif path.name.endswith(LOCK_SUFFIX):
+                with contextlib.suppress(OSError):  # in use (Windows): harmless, see remove()
+                    path.unlink()
         return count
 
 
