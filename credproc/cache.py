@@ -198,11 +198,23 @@ class Cache:
             files = list(directory.iterdir())
         except FileNotFoundError:
             return 0
+        except OSError as exc:
+            raise CacheError(
+                f"cannot read the cache directory {directory} ({exc.strerror or exc})",
+                "set CREDPROC_CACHE_DIR to a directory of credproc's own",
+            ) from None
         for path in files:
             if path.name.endswith(SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     path.unlink()
                     count += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise CacheError(
+                        f"cannot remove {path} ({exc.strerror or exc}); removed {count} entries before it",
+                        "stop the credproc or AWS command using it, or remove the file by hand, then retry",
+                    ) from None
             elif path.name.endswith(LOCK_SUFFIX):
                 with contextlib.suppress(OSError):  # in use (Windows): harmless, see remove()
                     path.unlink()

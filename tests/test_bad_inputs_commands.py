@@ -239,3 +239,27 @@ def test_profiles_write_with_a_missing_config_keeps_the_aws_config(
 def test_the_catalogue_covers_every_command() -> None:
     commands = {case[2][0] for case in CASES}
     assert commands >= {"exec", "env", "profiles", "accounts", "doctor", "cache", "demo"}
+
+
+def test_cache_clear_with_a_file_for_a_cache_directory(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_directory = sandbox.root / "cache-file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("CREDPROC_CACHE_DIR", str(not_a_directory))
+    assert main(["cache", "clear"]) == 6
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    assert str(not_a_directory) in line and "CREDPROC_CACHE_DIR" in line and "(fix: " in line
+
+
+def test_cache_clear_names_an_entry_it_cannot_remove(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """On Windows an entry being read cannot be deleted; here a directory stands in for it."""
+    stuck = sandbox.cache_dir / ("0" * 64 + ".cred")
+    stuck.mkdir(parents=True)
+    assert main(["cache", "clear"]) == 6
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    assert str(stuck) in line and "(fix: " in line
