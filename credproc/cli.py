@@ -295,10 +295,15 @@ def _profiles(args: argparse.Namespace, log: Log) -> int:
     command = profiles.credproc_command()
     # A config named on this command line must be the one the profiles use too.
     get_options = ["--config", os.path.abspath(args.config)] if args.config else []
-    for name in profiles.shadowed(found, os.environ):
-        log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
+
+    def warn_shadowed() -> None:
+        # After the work: a failure must stay the one stderr line.
+        for name in profiles.shadowed(found, os.environ):
+            log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
+
     if not args.write:
         sys.stdout.write(profiles.render_block(found, command, get_options=get_options))
+        warn_shadowed()
         return ExitCode.OK
     if not config.exists:
         # A mistyped --config or CREDPROC_CONFIG must not empty the managed block.
@@ -312,6 +317,7 @@ def _profiles(args: argparse.Namespace, log: Log) -> int:
     else:
         backup = f" (previous version: {written.backup})" if written.backup else ""
         print(f"credproc: wrote {len(found)} profile(s) to {written.path}{backup}", file=sys.stderr)
+    warn_shadowed()
     return ExitCode.OK
 
 

@@ -263,3 +263,20 @@ def test_cache_clear_names_an_entry_it_cannot_remove(sandbox: Sandbox, capsys: p
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
     assert str(stuck) in line and "(fix: " in line
+
+
+def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys for `dev` in ~/.aws/credentials earn a warning, but not on top of the error."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    credentials = sandbox.root / "home" / ".aws" / "credentials"
+    credentials.write_text("[dev]\naws_access_key_id = AKIASHADOWING0000001\naws_secret_access_key = x\n")
+    aws_config_dir = sandbox.root / "aws-config-is-a-directory"
+    aws_config_dir.mkdir()
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config_dir))
+    assert main(["profiles", "--write"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    assert str(aws_config_dir) in line and "(fix: " in line
