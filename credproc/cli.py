@@ -340,18 +340,24 @@ def _discover(args: argparse.Namespace, log: Log) -> int:
     found = discover.list_organization_accounts(config, args.role_arn, log)
     addition = discover.plan_additions(config, found)
     summary = discover.summary(addition)
-    if addition.new and not config.defaults.role:
-        log.warn("the new accounts have no role: set [defaults] role (or a role per account) before using them")
+
+    def warn_no_role() -> None:
+        # After the work: a failure must stay the one stderr line.
+        if addition.new and not config.defaults.role:
+            log.warn("the new accounts have no role: set [defaults] role (or a role per account) before using them")
+
     if not args.write:
         sys.stdout.write(discover.render_toml(addition.new))
         hint = "; run with --write to add them" if addition.new else ""
         print(f"credproc: {summary}{hint}", file=sys.stderr)
+        warn_no_role()
         return ExitCode.OK
     backup = discover.write(config, addition.new)
     saved = (
         f"; added them to {config.path}" + (f" (previous version: {backup})" if backup else "") if addition.new else ""
     )
     print(f"credproc: {summary}{saved}", file=sys.stderr)
+    warn_no_role()
     return ExitCode.OK
 
 

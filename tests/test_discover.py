@@ -200,6 +200,7 @@ def test_inline_accounts_table_is_not_appended_to(sandbox: Sandbox, organization
     sandbox.write_config(original)
     result = sandbox.run("accounts", "discover", "--write")
     assert result.returncode == 3 and "inline table" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # no "no role" warning on top of the error
     assert sandbox.config_path.read_text() == original
 
 
