@@ -188,6 +188,7 @@ def test_every_command_keeps_secrets_off_stderr_and_command_lines(sandbox: Sandb
     exec_scan = [json.loads(line) for line in exec_scans.read_text().splitlines()]
     mfa_scan = [json.loads(line) for line in mfa_scans.read_text().splitlines()]
     assert len(exec_scan) == 1 and len(mfa_scan) >= 2  # the first get, and the rejected code
+    assert all(exec_scan[0]["handed"])  # the command got its credentials, in the environment only
     secrets.update(exec_scan[0]["handed"])
     assert len(secrets) >= 8
     for text in stderr + other_stdout:
