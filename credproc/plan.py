@@ -110,7 +110,11 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
         except ValueError as exc:
             raise ConfigError(f"{origin}: {exc}", _FLAG_HINTS.get(name)) from None
 
-    sts_region = overrides.region or config.source_region or check("region", rules.region) or DEFAULT_REGION
+    sts_region = (
+        overrides.region
+        if overrides.region is not None  # --region "" is a mistake, not "unset"
+        else config.source_region or check("region", rules.region) or DEFAULT_REGION
+    )
     try:
         sts_region = rules.region(sts_region)
     except ValueError as exc:
@@ -138,7 +142,7 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
 
     duration = check("duration", rules.duration) or DEFAULT_DURATION
     template, template_origin = pick("session_name")
-    template = template or DEFAULT_SESSION_NAME
+    template = DEFAULT_SESSION_NAME if template is None else template  # "" is a mistake, not "unset"
     via_values, via_origin = pick("via")
     via: list[ViaEntry] = []
     for index, item in enumerate(via_values or ()):

@@ -89,6 +89,15 @@ CASES: list[tuple[str, str | None, list[str], int, list[str]]] = [
         ["--external-id", "characters"],
     ),
     ("region not a region", None, ["get", TARGET, "--role", "R", "--region", "mars"], 2, ["--region", "'mars'"]),
+    ("region empty", None, ["get", TARGET, "--role", "R", "--region", ""], 2, ["--region", "''"]),
+    ("session name empty", None, ["get", TARGET, "--role", "R", "--session-name", ""], 3, ["--session-name", "2-64"]),
+    (
+        "session name empty in the config",
+        '[defaults]\nrole = "R"\nsession_name = ""\n',
+        ["get", TARGET],
+        3,
+        ["config.toml:3:", "defaults.session_name", "2-64"],
+    ),
     ("via not an ARN", None, ["get", TARGET, "--role", "R", "--via", "hub"], 3, ["--via", "'hub'"]),
     ("via loops", None, ["get", TARGET, "--role", "R", "--via", HUB_ARN, "--via", HUB_ARN], 3, ["twice", "loop"]),
     (
