@@ -13,6 +13,7 @@ Credentials travel only in the environment, never on a command line.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def command_environment(base: Mapping[str, str], credentials: Credentials, regio
 
 
 Execvpe = Callable[[str, Sequence[str], Mapping[str, str]], NoReturn]
+Spawn = Callable[..., "subprocess.CompletedProcess[bytes]"]
 
 
 def run(
@@ -50,6 +52,7 @@ def run(
     *,
     execvpe: Execvpe = os.execvpe,  # type: ignore[assignment]
     windows: bool = os.name == "nt",
+    spawn: Spawn = subprocess.run,
 ) -> int:
     """Run ``command`` with ``env``; on POSIX this does not return on success."""
     if not command:
@@ -58,7 +61,7 @@ def run(
         # execve refuses an empty program name with ValueError; a shell says "not found".
         raise _start_error("''", FileNotFoundError())
     if windows:
-        return _run_child(command, env)
+        return _run_child(command, env, spawn)
     sys.stdout.flush()
     sys.stderr.flush()
     restore_default_signals()
@@ -78,10 +81,13 @@ def restore_default_signals() -> None:
             signal.signal(number, signal.SIG_DFL)
 
 
-def _run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
+def _run_child(command: Sequence[str], env: Mapping[str, str], spawn: Spawn = subprocess.run) -> int:
+    # CreateProcess finds only .exe files on PATH; a shell also finds aws.cmd,
+    # cdk.cmd and npm's other .cmd shims through PATHEXT, and so does which().
+    program = shutil.which(command[0], path=env.get("PATH")) or command[0]
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return subprocess.run(list(command), env=dict(env), check=False).returncode
+        return spawn([program, *command[1:]], env=dict(env), check=False).returncode
     except OSError as exc:
         raise _start_error(command[0], exc) from None
     finally:

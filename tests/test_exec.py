@@ -15,6 +15,9 @@ import boto3
 import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
+from credproc import execute
+from credproc.errors import CommandError
+
 PRINT_ENV = "import json, os, sys; print(json.dumps({'env': dict(os.environ), 'argv': sys.argv, 'ppid': os.getppid()}))"
 
 
@@ -130,3 +133,28 @@ def test_command_starts_with_default_signal_handling(sandbox: Sandbox) -> None:
     assert result.returncode == 0
     assert result.stdout == "y\n"
     assert result.stderr == ""  # `yes` died of SIGPIPE quietly instead of reporting a broken pipe
+
+
+def test_on_windows_the_program_is_looked_up_on_the_commands_path(tmp_path: Path) -> None:
+    """CreateProcess alone finds only .exe files; aws.cmd or cdk.cmd must be found the way
+    a shell finds them (shutil.which honours PATHEXT there), on the command's own PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    started: list[list[str]] = []
+
+    def spawn(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        started.append(argv)
+        return subprocess.CompletedProcess(argv, 3)
+
+    assert execute.run(["tool", "--flag"], {"PATH": str(bin_dir)}, windows=True, spawn=spawn) == 3
+    assert started == [[str(tool), "--flag"]]
+
+    def missing(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        raise FileNotFoundError(argv[0])
+
+    with pytest.raises(CommandError) as raised:
+        execute.run(["no-such-tool"], {"PATH": str(bin_dir)}, windows=True, spawn=missing)
+    assert raised.value.exit_code == 127
