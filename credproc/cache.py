@@ -16,8 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +54,8 @@ class Cache:
     """Dict-like access to encrypted entries in ``directory``."""
 
     def __init__(self, directory: Path, key: bytes, log: Log) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self.directory = directory
-        self._aead = AESGCM(key)
+        self._aead = aesgcm_class()(key)
         self._log = log
         self._write_warned = False
 
@@ -87,6 +83,9 @@ class Cache:
 
     def put(self, name: str, credentials: Credentials, meta: dict[str, Any]) -> bool:
         """Store an entry atomically; on a disk problem warn once and return False."""
+        import secrets  # here, not at the top: the warm hit never writes
+        import tempfile
+
         plain = json.dumps({"credentials": credentials.to_dict(), "meta": meta}).encode()
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = MAGIC + nonce + self._aead.encrypt(nonce, plain, _aad(name))
@@ -178,6 +177,25 @@ class Cache:
                     path.unlink()
                     count += path.name.endswith(SUFFIX)
         return count
+
+
+def aesgcm_class() -> Any:
+    """cryptography's AES-GCM class.
+
+    ``cryptography.hazmat.primitives.ciphers.aead`` only re-exports this very
+    class from the Rust binding, but importing it loads the whole ``ciphers``
+    package (every algorithm and mode) first: ~3 ms of a warm hit. Take it from
+    the binding, and use the public module should a release move it
+    (tests/test_warm_imports.py checks that both are the same class).
+    """
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        return openssl.aead.AESGCM
+    except (ImportError, AttributeError):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM
 
 
 def _aad(name: str) -> bytes:

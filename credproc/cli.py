@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -149,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, log)
     except CredprocError as error:
         if verbose and error.__cause__ is not None:
+            import traceback  # only for errors: the warm hit must not pay for it
+
             traceback.print_exception(error.__cause__, file=sys.stderr)
         print(error.one_line(), file=sys.stderr)
         return error.exit_code
@@ -159,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as error:  # a bug: one line unless --verbose
         if verbose:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         print(
             f"credproc: internal error: {type(error).__name__}: {error} "
