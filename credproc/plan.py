@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import rules
-from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config
+from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, LazyWhere
 from .errors import ConfigError, UsageError
 
 
@@ -68,15 +68,15 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     account_id = account.id if account else target
     alias = account.alias if account else None
 
-    def pick(name: str) -> tuple[Any, str]:
+    def pick(name: str) -> tuple[Any, str | LazyWhere]:
         """A setting's value and where it came from (for error messages)."""
         cli_value = getattr(overrides, name, None)
         if cli_value is not None:
             return cli_value, f"--{name.replace('_', '-')}"
         if settings is not None and getattr(settings, name) is not None:
-            return getattr(settings, name), config.where("accounts", alias or "", name)
+            return getattr(settings, name), config.lazy_where("accounts", alias or "", name)
         if getattr(defaults, name) is not None:
-            return getattr(defaults, name), config.where("defaults", name)
+            return getattr(defaults, name), config.lazy_where("defaults", name)
         return None, ""
 
     def check(name: str, checker: Any, *args: Any) -> Any:
