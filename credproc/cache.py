@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .aead import aesgcm_class
 from .credentials import Credentials
 from .errors import CacheError
 from .log import Log
@@ -177,25 +178,6 @@ class Cache:
                     path.unlink()
                     count += path.name.endswith(SUFFIX)
         return count
-
-
-def aesgcm_class() -> Any:
-    """cryptography's AES-GCM class.
-
-    ``cryptography.hazmat.primitives.ciphers.aead`` only re-exports this very
-    class from the Rust binding, but importing it loads the whole ``ciphers``
-    package (every algorithm and mode) first: ~3 ms of a warm hit. Take it from
-    the binding, and use the public module should a release move it
-    (tests/test_warm_imports.py checks that both are the same class).
-    """
-    try:
-        from cryptography.hazmat.bindings._rust import openssl
-
-        return openssl.aead.AESGCM
-    except (ImportError, AttributeError):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        return AESGCM
 
 
 def _aad(name: str) -> bytes:

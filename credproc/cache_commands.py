@@ -73,6 +73,9 @@ def _human(seconds: int | None) -> str:
 
 def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log) -> int:
     """Delete all entries, or those of one alias / account id; returns the count."""
+    from .answers import forget_all
+
+    forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
         return Cache.clear_directory(paths.cache_dir(env))
     cache = open_cache(config, env, log)

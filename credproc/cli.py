@@ -86,10 +86,16 @@ def _overrides(args: argparse.Namespace) -> object:
 
 
 def _get(args: argparse.Namespace, log: Log) -> int:
+    from . import answers
     from . import config as config_module
     from .obtain import Request, obtain
     from .output import process_json
 
+    # A plain `get TARGET` (every option at its default) is remembered for the
+    # console script's fast path; its inputs are read before the config, so
+    # an edit made meanwhile is never missed.
+    plain = not any(value for name, value in vars(args).items() if name not in ("command", "handler", "target"))
+    digest = answers.request_digest(["get", args.target], os.environ) if plain else None
     config = config_module.load(args.config)
     request = Request(
         target=args.target,
@@ -103,7 +109,11 @@ def _get(args: argparse.Namespace, log: Log) -> int:
         f"credentials for {result.plan.account_id} "
         + ("from the cache" if outcome.from_cache else f"after {outcome.sts_calls} STS call(s)")
     )
-    sys.stdout.write(process_json(outcome.credentials, result.plan.account_id) + "\n")
+    output = process_json(outcome.credentials, result.plan.account_id) + "\n"
+    sys.stdout.write(output)
+    if digest is not None and result.ticket is not None:
+        ticket = result.ticket
+        answers.remember(digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ)
     return ExitCode.OK
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import chain, keystore, paths, source
+from . import chain, freshness, keystore, paths, source
 from .cache import Cache
 from .config import Config
 from .errors import CacheError
@@ -27,10 +27,24 @@ class Request:
     force_refresh: bool = False
 
 
+class AnswerTicket:
+    """What remembering a ``get`` answer needs (answers.py): the cache key
+    (file and env key stores only), the final hop's entry file, and until
+    when the cache would still hand those credentials out."""
+
+    __slots__ = ("entry", "key", "valid_until")
+
+    def __init__(self, key: bytes, entry: str, valid_until: float | None) -> None:
+        self.key = key
+        self.entry = entry
+        self.valid_until = valid_until
+
+
 @dataclass(frozen=True)
 class Obtained:
     plan: Plan
     outcome: chain.Outcome
+    ticket: AnswerTicket | None = field(default=None, repr=False)
 
 
 def utc_now() -> datetime:
@@ -58,16 +72,20 @@ def _host_name() -> str:
 
 def open_cache(config: Config, env: Mapping[str, str], log: Log) -> Cache | None:
     """The cache, or None when disabled or its key store is unusable (with a warning)."""
+    return _open_cache(config, env, log)[0]
+
+
+def _open_cache(config: Config, env: Mapping[str, str], log: Log) -> tuple[Cache | None, bytes | None, str]:
     if not config.cache_enabled:
         log.step("cache disabled in the config")
-        return None
+        return None, None, ""
     try:
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
-        return None
+        return None, None, ""
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log)
+    return Cache(paths.cache_dir(env), key, log), key, store
 
 
 def obtain(
@@ -85,7 +103,7 @@ def obtain(
     src = source.resolve(plan.source_profile, env)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    cache = open_cache(config, env, log) if request.use_cache else None
+    cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
 
     def caller_factory() -> chain.HopCaller:
         from .sts import StsCaller
@@ -105,4 +123,10 @@ def obtain(
         force_refresh=request.force_refresh,
         log=log,
     )
-    return Obtained(plan, outcome)
+    ticket = None
+    if cache is not None and key is not None and store in ("file", "environment") and not outcome.stale:
+        expiration = outcome.credentials.expiration
+        margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
+        valid_until = expiration.timestamp() - margin if expiration is not None else None
+        ticket = AnswerTicket(key, str(cache.path(chain.hop_names(src, plan)[-1])), valid_until)
+    return Obtained(plan, outcome, ticket)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
 from credproc import cache, paths
 
@@ -59,6 +59,7 @@ def top_level(modules: set[str]) -> set[str]:
 
 
 def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
+    """The full path (cli.main) on a cache hit; the console script's own fast path is tested below."""
     env = user_environment(sandbox)
     cold = modules_loaded_by(sandbox, env, "get", "dev")
     assert {"boto3", "botocore", "filelock"} <= top_level(cold)  # the check below can fail
@@ -69,7 +70,7 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see cache.aesgcm_class
     if sys.platform == "linux":
         assert "platformdirs" not in top_level(warm)  # XDG dirs computed in paths.py
-    assert not {"socket", "traceback", "difflib", "tempfile", "configparser"} & warm
+    assert not {"socket", "traceback", "difflib", "configparser"} & warm
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the D-Bus rule is for Linux and the BSDs")
@@ -187,3 +188,118 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
     result = sandbox.run("get", "acct0500")
     assert result.returncode == 3
     assert f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line}," in result.stderr
+
+
+# --- remembered answers (credproc/answers.py): the console script's fast path
+
+
+def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str) -> tuple[str, set[str]]:
+    """stdout and the modules imported (``-X importtime``) by the installed script."""
+    script = Path(sys.executable).parent / "credproc"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    return result.stdout, names
+
+
+def run_user(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed credproc with exactly ``env`` (sandbox.run would add the path overrides back)."""
+    return subprocess.run(
+        [credproc_executable(), *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+def answer_files(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["XDG_CACHE_HOME"], "credproc", "answers").glob("*.answer"))
+
+
+def test_repeated_get_is_answered_without_loading_credproc(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    first, cold = imported_by_console_script(sandbox, env, "get", "dev")
+    assert "credproc.cli" in cold
+    [remembered] = answer_files(env)
+    assert remembered.stat().st_mode & 0o777 == 0o600
+    assert remembered.parent.stat().st_mode & 0o777 == 0o700
+
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev")
+    assert second == first
+    bare = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], env=env, capture_output=True, text=True)
+    at_start = {line.rsplit("|", 1)[1].strip() for line in bare.stderr.splitlines() if line.startswith("import time:")}
+    # (an editable install's import hook loads pathlib and more in every interpreter: not ours)
+    assert not {"credproc.cli", "argparse", "dataclasses", "pathlib", "tomllib", "typing"} & (warm - at_start)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+    # Options take the full path, and give the same credentials from the cache.
+    third, full = imported_by_console_script(sandbox, env, "get", "dev", "--verbose")
+    assert "credproc.cli" in full and third == first
+
+
+def test_remembered_answer_follows_cache_config_and_environment(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    first = json.loads(run_user(env, "get", "dev").stdout)
+    assert json.loads(run_user(env, "get", "dev").stdout) == first
+
+    assert run_user(env, "cache", "clear").returncode == 0
+    assert answer_files(env) == []
+    after_clear = json.loads(run_user(env, "get", "dev").stdout)
+    assert after_clear["AccessKeyId"] != first["AccessKeyId"]
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 4
+
+    config.write_text(config.read_text().replace('role = "Deployer"', 'role = "Auditor"'))
+    assert json.loads(run_user(env, "get", "dev").stdout)["AccessKeyId"] != after_clear["AccessKeyId"]
+    assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Auditor")) == 1
+
+    other_source = {**env, "AWS_ACCESS_KEY_ID": "AKIAANOTHERSOURCE001"}
+    run_user(other_source, "get", "dev")
+    hub_calls = sandbox.sts.recorder.of("AssumeRole", "arn:aws:iam::222222222222:role/hub")
+    assert hub_calls[-1].access_key_id == "AKIAANOTHERSOURCE001"
+
+
+def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
+    from credproc import answers
+
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    [remembered] = answer_files(env)
+    assert answers.answer(["get", "dev"], env, now=0) == first
+    # Past the cache's refresh point (expiry minus margin): the full path decides.
+    expiration = json.loads(first)["Expiration"]
+    from datetime import datetime
+
+    expiry = datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp()
+    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 - 1) == first
+    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 + 1) is None
+    assert answers.answer(["get", "prod"], env, now=0) is None
+
+    blob = bytearray(remembered.read_bytes())
+    blob[-1] ^= 1
+    remembered.write_bytes(bytes(blob))
+    assert answers.answer(["get", "dev"], env, now=0) is None
+    assert run_user(env, "get", "dev").stdout == first  # from the cache, by the full path
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+def test_keyring_key_store_answers_are_not_remembered(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    config.write_text(config.read_text().replace('key_store = "file"', 'key_store = "keyring"'))
+    assert run_user(env, "get", "dev").returncode == 0
+    assert answer_files(env) == []
+
+
+def test_answers_use_the_key_stores_names() -> None:
+    from credproc import answers, keystore
+
+    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES) == (
+        keystore.ENV_VARIABLE,
+        keystore.KEY_FILE,
+        keystore.KEY_BYTES,
+    )
