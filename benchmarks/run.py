@@ -403,8 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm_keyring,
                 warm,
                 None,
-                "full path plus keyring's import (backend chosen by PYTHON_KEYRING_BACKEND here); no remembered "
-                "answer: reading the key from the keychain is what this store is for",
+                "remembered answer, but the key is read from the keychain each time: keyring's import "
+                "(backend chosen by PYTHON_KEYRING_BACKEND here)",
             )
         )
         rows.append(

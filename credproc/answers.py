@@ -3,8 +3,7 @@ loading the rest of credproc (argparse, dataclasses, pathlib, the config
 parser: ~40 ms of a ~60 ms warm hit).
 
 After ``credproc get TARGET`` (no options) handed out credentials that are in
-the cache, with the cache key from the key file or ``CREDPROC_CACHE_KEY``,
-its exact stdout is stored encrypted with the cache key (AES-GCM, 0600 file
+the cache, its exact stdout is stored encrypted with the cache key (AES-GCM, 0600 file
 in ``<cache dir>/answers/``) under a digest of everything the answer depends
 on: the command line; the environment variables credproc and botocore's
 file lookup read (``AWS_*``, ``CREDPROC_*``, ``XDG_*``, ``HOME``, the user
@@ -18,8 +17,8 @@ entry still holds the same bytes (``cache clear``, ``--refresh`` or a
 rewritten entry invalidate it), and the credentials are fresh by the cache's
 own rule (expiry minus the refresh margin, computed by the full path). In
 every other case, and on any error, the full path runs as if this did not
-exist. A keyring key store never takes this path: reading the key is the
-expensive part there.
+exist. With the keyring key store the key is read from the keychain on every
+call, as on the full path (only keyring's import is paid, not credproc's).
 """
 
 from __future__ import annotations
@@ -37,8 +36,12 @@ ENV_VARIABLE = "CREDPROC_CACHE_KEY"
 KEY_FILE = "cache.key"
 KEY_BYTES = 32
 
+SERVICE = "credproc"
+USERNAME = "cache-key"
+
 FORMAT = 1
-MAGIC = b"CPA1"
+MAGIC = b"CPA1"  # sealed with the key file's or CREDPROC_CACHE_KEY's key
+MAGIC_KEYRING = b"CPK1"  # sealed with the key kept in the OS keychain
 NONCE_BYTES = 12
 DIRECTORY = "answers"
 MAX_AGE = 13 * 3600  # longer than any session: older answers are deleted when one is written
@@ -76,9 +79,9 @@ def answer(argv: Sequence[str], env: Mapping[str, str], now: float) -> str | Non
         if digest is None:
             return None
         blob = _read_private(_location(env, digest))
-        if blob is None or not blob.startswith(MAGIC):
+        if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
             return None
-        record = _decrypt(blob, digest, _keys(env))
+        record = _decrypt(blob, digest, _keyring_keys() if blob.startswith(MAGIC_KEYRING) else _keys(env))
         if record is None:
             return None
         valid_until = record["valid_until"]
@@ -94,7 +97,13 @@ def answer(argv: Sequence[str], env: Mapping[str, str], now: float) -> str | Non
 
 
 def remember(
-    digest: str, key: bytes, entry: str, valid_until: float | None, output: str, env: Mapping[str, str]
+    digest: str,
+    key: bytes,
+    entry: str,
+    valid_until: float | None,
+    output: str,
+    env: Mapping[str, str],
+    from_keyring: bool = False,
 ) -> None:
     """Store ``output`` as the answer to the request ``digest`` (best effort, atomic, 0600)."""
     import secrets
@@ -113,7 +122,11 @@ def remember(
         "entry_sha256": hashlib.sha256(entry_bytes).hexdigest(),
     }
     nonce = secrets.token_bytes(NONCE_BYTES)
-    blob = MAGIC + nonce + aesgcm_class()(key).encrypt(nonce, json.dumps(record).encode(), _aad(digest))
+    blob = (
+        (MAGIC_KEYRING if from_keyring else MAGIC)
+        + nonce
+        + aesgcm_class()(key).encrypt(nonce, json.dumps(record).encode(), _aad(digest))
+    )
     target = _location(env, digest)
     directory = os.path.dirname(target)
     try:
@@ -198,6 +211,20 @@ def _keys(env: Mapping[str, str]) -> list[bytes]:
         except OSError:
             pass
     return [key for key in keys if len(key) == KEY_BYTES]
+
+
+def _keyring_keys() -> list[bytes]:
+    """The key kept in the OS keychain, read as keystore reads it (never created here)."""
+    try:
+        import base64
+
+        import keyring
+
+        stored = keyring.get_password(SERVICE, USERNAME)
+        key = base64.b64decode(stored) if stored else b""
+    except Exception:  # no backend, locked, garbled: the full path explains
+        return []
+    return [key] if len(key) == KEY_BYTES else []
 
 
 def _decrypt(blob: bytes, digest: str, keys: list[bytes]) -> dict[str, object] | None:

@@ -113,7 +113,9 @@ def _get(args: argparse.Namespace, log: Log) -> int:
     sys.stdout.write(output)
     if digest is not None and result.ticket is not None:
         ticket = result.ticket
-        answers.remember(digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ)
+        answers.remember(
+            digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ, from_keyring=ticket.from_keyring
+        )
     return ExitCode.OK
 
 

@@ -28,14 +28,15 @@ class Request:
 
 
 class AnswerTicket:
-    """What remembering a ``get`` answer needs (answers.py): the cache key
-    (file and env key stores only), the final hop's entry file, and until
+    """What remembering a ``get`` answer needs (answers.py): the cache key and
+    whether it lives in the keychain, the final hop's entry file, and until
     when the cache would still hand those credentials out."""
 
-    __slots__ = ("entry", "key", "valid_until")
+    __slots__ = ("entry", "from_keyring", "key", "valid_until")
 
-    def __init__(self, key: bytes, entry: str, valid_until: float | None) -> None:
+    def __init__(self, key: bytes, from_keyring: bool, entry: str, valid_until: float | None) -> None:
         self.key = key
+        self.from_keyring = from_keyring
         self.entry = entry
         self.valid_until = valid_until
 
@@ -124,9 +125,10 @@ def obtain(
         log=log,
     )
     ticket = None
-    if cache is not None and key is not None and store in ("file", "environment") and not outcome.stale:
+    if cache is not None and key is not None and not outcome.stale:
         expiration = outcome.credentials.expiration
         margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
         valid_until = expiration.timestamp() - margin if expiration is not None else None
-        ticket = AnswerTicket(key, str(cache.path(chain.hop_names(src, plan)[-1])), valid_until)
+        entry = str(cache.path(chain.hop_names(src, plan)[-1]))
+        ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
     return Obtained(plan, outcome, ticket)

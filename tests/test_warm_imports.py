@@ -287,19 +287,34 @@ def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> 
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
 
 
-def test_keyring_key_store_answers_are_not_remembered(sandbox: Sandbox) -> None:
+def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandbox) -> None:
     env = user_environment(sandbox)
     config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
     config.write_text(config.read_text().replace('key_store = "file"', 'key_store = "keyring"'))
-    assert run_user(env, "get", "dev").returncode == 0
-    assert answer_files(env) == []
+    first, _ = imported_by_console_script(sandbox, env, "get", "dev")
+    assert not Path(env["XDG_DATA_HOME"], "credproc", "cache.key").exists()
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev")
+    assert second == first
+    assert "keyring" in warm and "credproc.cli" not in warm
+
+    # The keychain is asked every time: with the key gone from it, the
+    # remembered answer is useless and the full path starts over.
+    keychain = Path(env["CREDPROC_TEST_KEYRING"])
+    old_key = json.loads(keychain.read_text())["credproc/cache-key"]
+    keychain.write_text("{}")
+    third = run_user(env, "get", "dev")
+    assert third.returncode == 0 and third.stdout != first
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 4
+    assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
 
 
 def test_answers_use_the_key_stores_names() -> None:
     from credproc import answers, keystore
 
-    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES) == (
+    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES, answers.SERVICE, answers.USERNAME) == (
         keystore.ENV_VARIABLE,
         keystore.KEY_FILE,
         keystore.KEY_BYTES,
+        keystore.SERVICE,
+        keystore.USERNAME,
     )
