@@ -38,7 +38,9 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
                 "alias": meta.get("alias"),
                 "account_id": meta.get("account_id"),
                 "role_arn": meta.get("role_arn"),
-                "hop": f"{meta.get('hop')}/{meta.get('hops')}",
+                "mfa_serial": meta.get("mfa_serial"),
+                # the MFA session is the chain's root, before hop 1
+                "hop": "mfa" if meta.get("mfa_serial") else f"{meta.get('hop')}/{meta.get('hops')}",
                 "source": meta.get("source"),
                 "expires": format_time(creds.expiration) if creds.expiration else None,
                 "expires_in_seconds": int(remaining) if remaining is not None else None,
@@ -63,7 +65,7 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
         (
             row["account_id"] or "",
             row["alias"] or "-",
-            (row["role_arn"] or "").split(":role/")[-1],
+            (row["role_arn"] or "").split(":role/")[-1] or f"(MFA {str(row['mfa_serial']).split('/')[-1]})",
             row["hop"],
             row["source"] or "",
             _human(row["expires_in_seconds"]),

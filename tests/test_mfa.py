@@ -166,6 +166,17 @@ def test_first_hop_from_the_mfa_session_is_not_role_chaining(sandbox: Sandbox, c
     assert sandbox.sts.recorder.of("AssumeRole", PROD_ROLE)[0].params["DurationSeconds"] == "3600"
 
 
+def test_cache_list_shows_the_mfa_session(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
+    sandbox.write_config(mfa_config(counter))
+    assert run_detached(sandbox, "get", "dev").returncode == 0
+    rows = json.loads(sandbox.run("cache", "list", "--json").stdout)
+    [session] = [row for row in rows if row["hop"] == "mfa"]
+    assert session["mfa_serial"] == SERIAL and session["role_arn"] is None
+    assert [row["hop"] for row in rows if row["role_arn"] == DEV_ROLE] == ["1/1"]
+    table = sandbox.run("cache", "list").stdout
+    assert "(MFA tester)" in table
+
+
 def test_refresh_keeps_the_mfa_session(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
     sandbox.write_config(mfa_config(counter))
     assert run_detached(sandbox, "get", "dev").returncode == 0
