@@ -18,13 +18,12 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .aead import aesgcm_class
 from .credentials import Credentials
 from .errors import CacheError
 from .log import Log
@@ -68,11 +67,9 @@ class Cache:
     """Dict-like access to encrypted entries in ``directory``."""
 
     def __init__(self, directory: Path, key: bytes, log: Log, lock_timeout: float = LOCK_TIMEOUT) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self.directory = directory
         self.lock_timeout = lock_timeout
-        self._aead = AESGCM(key)
+        self._aead = aesgcm_class()(key)
         self._log = log
         self._write_warned = False
 
@@ -100,6 +97,9 @@ class Cache:
 
     def put(self, name: str, credentials: Credentials, meta: dict[str, Any]) -> bool:
         """Store an entry atomically; on a disk problem warn once and return False."""
+        import secrets  # here, not at the top: the warm hit never writes
+        import tempfile
+
         plain = json.dumps({"credentials": credentials.to_dict(), "meta": meta}).encode()
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = MAGIC + nonce + self._aead.encrypt(nonce, plain, _aad(name))

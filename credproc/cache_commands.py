@@ -10,7 +10,7 @@ from . import keystore, paths, rules
 from .cache import Cache
 from .config import Config
 from .credentials import format_time
-from .errors import ConfigError, UsageError
+from .errors import UsageError
 from .log import Log
 from .obtain import open_cache, utc_now
 
@@ -38,7 +38,8 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
                 "alias": meta.get("alias"),
                 "account_id": meta.get("account_id"),
                 "role_arn": meta.get("role_arn"),
-                # An MFA session roots every chain of its source: no hop number of its own.
+                "mfa_serial": meta.get("mfa_serial"),
+                # the MFA session is the chain's root, before hop 1
                 "hop": "mfa" if meta.get("mfa_serial") else f"{meta.get('hop')}/{meta.get('hops')}",
                 "source": meta.get("source"),
                 "expires": format_time(creds.expiration) if creds.expiration else None,
@@ -64,7 +65,7 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
         (
             row["account_id"] or "",
             row["alias"] or "-",
-            (row["role_arn"] or "").split(":role/")[-1] or ("(MFA session)" if row["hop"] == "mfa" else "-"),
+            (row["role_arn"] or "").split(":role/")[-1] or f"(MFA {str(row['mfa_serial']).split('/')[-1]})",
             row["hop"],
             row["source"] or "",
             _human(row["expires_in_seconds"]),
@@ -89,6 +90,9 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
+    from .answers import forget_all
+
+    forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
         removed = Cache.clear_directory(paths.cache_dir(env))
         if forget_key:
@@ -101,8 +105,7 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         try:
             rules.account_id(target)
         except ValueError:
-            # Exit code 3, as `get` says the same of the same target.
-            raise ConfigError(
+            raise UsageError(
                 f"{target!r} is neither a 12-digit account id nor an alias in {config.path}",
                 "give an alias from the config or an account id (see credproc cache list)",
             ) from None

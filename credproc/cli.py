@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -136,10 +135,23 @@ def _obtain(args: argparse.Namespace, log: Log) -> Obtained:
 
 
 def _get(args: argparse.Namespace, log: Log) -> int:
+    from . import answers
     from .output import render
 
+    # A plain `get TARGET` (every option at its default) is remembered for the
+    # console script's fast path (answers.py); its inputs are read before the
+    # config, so an edit made meanwhile is never missed.
+    options = {name: value for name, value in vars(args).items() if name not in ("command", "handler", "target")}
+    plain = options.pop("format") == "process" and not any(options.values())
+    digest = answers.request_digest(["get", args.target], os.environ) if plain else None
     result = _obtain(args, log)
-    sys.stdout.write(render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region))
+    output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
+    sys.stdout.write(output)
+    if digest is not None and result.ticket is not None:
+        ticket = result.ticket
+        answers.remember(
+            digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ, from_keyring=ticket.from_keyring
+        )
     return ExitCode.OK
 
 
@@ -195,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, log)
     except CredprocError as error:
         if verbose and error.__cause__ is not None:
+            import traceback  # only for errors: the warm hit must not pay for it
+
             traceback.print_exception(error.__cause__, file=sys.stderr)
         print(error.one_line(), file=sys.stderr)
         return error.exit_code
@@ -205,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as error:  # a bug: one line unless --verbose
         if verbose:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         print(
             f"credproc: internal error: {type(error).__name__}: {error} "

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths, rules
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # imported where used: a warm hit on a large config reads a snapshot instead
+    import tomllib
 
 KEY_STORES = ("auto", "keyring", "file", "env")
 
@@ -60,6 +60,8 @@ def _template(value: Any) -> str:
 def _command(value: Any) -> str:
     # Split like the command will be run (no shell), so a quoting mistake is
     # reported at load time with the key's line, not when a code is needed.
+    import shlex
+
     text = _string(value)
     try:
         words = shlex.split(text)
@@ -106,6 +108,8 @@ def _via_entry(index: int, raw: dict[str, Any]) -> ViaEntry:
     for key, value in raw.items():
         checker = VIA_KEYS.get(key)
         if checker is None:
+            from difflib import get_close_matches
+
             close = get_close_matches(key, tuple(VIA_KEYS), n=1)
             message = "unknown setting" + (f" (did you mean {close[0]!r}?)" if close else "")
             raise NestedValueError(message, f"[{index}].{key}", "via_keys")
@@ -213,6 +217,10 @@ class Config:
         place = f"{self.path}:{line}" if line else str(self.path)
         return f"{place}: {'.'.join(keys)}"
 
+    def lazy_where(self, *keys: str) -> LazyWhere:
+        """:meth:`where`, computed only if a message is printed (it scans the file)."""
+        return LazyWhere(self, keys)
+
     def account(self, alias: str) -> Account | None:
         """The validated account with this alias, or None."""
         raw = self.raw_accounts.get(alias)
@@ -250,6 +258,19 @@ class Config:
         return Account(alias=alias, id=account_id, settings=Settings(**values))
 
 
+class LazyWhere:
+    """A ``file:line: key`` formatted on demand: locating a key scans the whole
+    file (tens of ms with thousands of accounts), and the hot path only needs
+    it for an error message."""
+
+    def __init__(self, config: Config, keys: tuple[str, ...]) -> None:
+        self._config = config
+        self._keys = keys
+
+    def __str__(self) -> str:
+        return self._config.where(*self._keys)
+
+
 def default_path(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CONFIG``, else the platform's user config dir."""
     explicit = env.get("CREDPROC_CONFIG")
@@ -276,12 +297,19 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Conf
         raise ConfigError(f"{path}: is not UTF-8 text", "save the config as UTF-8 TOML") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})", "check the file and its directory") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path}: is not valid TOML: {_toml_reason(exc)}", "fix the TOML syntax at that line"
-        ) from None
+    from . import snapshot
+
+    data = snapshot.read(path, text, env)
+    if data is None:
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{path}: is not valid TOML: {_toml_reason(exc)}", "fix the TOML syntax at that line"
+            ) from None
+        snapshot.write(path, text, data, env)
     return _from_data(path, text, data)
 
 
@@ -329,6 +357,8 @@ def _check_table(
 
 
 def _unknown(config: Config, table: tuple[str, ...], key: str, allowed: tuple[str, ...]) -> None:
+    from difflib import get_close_matches
+
     close = get_close_matches(key, allowed, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
     raise ConfigError(f"{config.where(*table, key)}: unknown setting", hint)

@@ -9,11 +9,8 @@ replaced (the entries it encrypted become misses and are fetched again).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import secrets
-import tempfile
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -38,6 +35,9 @@ def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
 
 
 def env_key(env: Mapping[str, str]) -> bytes:
+    import base64  # here, not at the top: the file key store (the common warm hit) never needs it
+    import binascii
+
     raw = env.get(ENV_VARIABLE, "")
     if not raw:
         raise CacheError(
@@ -59,6 +59,8 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
     A plaintext backend (keyrings.alt) would keep the key in clear like the
     key file does, but somewhere less obvious; the key file is preferred.
     """
+    if not keyring_possible(env):
+        return False
     try:
         import keyring
         from keyring.backends import fail, null
@@ -78,8 +80,40 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
     return usable(backend)
 
 
+def keyring_possible(env: Mapping[str, str]) -> bool:
+    """False where asking keyring could only answer "no keychain" (asking costs
+    ~100 ms: its import, then probing every backend).
+
+    On Linux and the BSDs the keychains (Secret Service, KWallet, libsecret)
+    are reached over the D-Bus session bus. With no bus to be found (no
+    ``DBUS_SESSION_BUS_ADDRESS``, no ``$XDG_RUNTIME_DIR/bus``, no display to
+    autolaunch one) and no backend chosen by the user (``PYTHON_KEYRING_BACKEND``
+    or a keyringrc.cfg), ``auto`` goes straight to the key file: headless
+    servers, containers, CI. Third-party backends installed as plugins are not
+    probed then; ``key_store = "keyring"`` always asks keyring.
+    """
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return True
+    if any(
+        env.get(name) for name in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "PYTHON_KEYRING_BACKEND")
+    ):
+        return True
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.exists(os.path.join(runtime, "bus")):
+        return True
+    home = env.get("HOME") or os.path.expanduser("~")
+    roots = (
+        env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+        env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share"),
+    )
+    return any(os.path.exists(os.path.join(root, "python_keyring", "keyringrc.cfg")) for root in roots)
+
+
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
+    import base64
+    import binascii
+
     import keyring
 
     stored = keyring.get_password(SERVICE, USERNAME)
@@ -95,6 +129,8 @@ def _stored_keyring_key() -> tuple[bytes | None, bool]:
 def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
+        import base64
+
         import keyring
 
         key, _ = _stored_keyring_key()
@@ -108,6 +144,8 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         with filelock.FileLock(str(lock_dir / "keyring.lock"), timeout=60, mode=0o600):
             key, damaged = _stored_keyring_key()
             if key is None:
+                import secrets
+
                 if damaged:
                     log.warn(f"the cache key in the OS keychain ({SERVICE}/{USERNAME}) is damaged; replacing it")
                 key = secrets.token_bytes(KEY_BYTES)
@@ -135,6 +173,9 @@ def file_key(path: Path, log: Log) -> bytes:
         return key
     if key:
         log.warn(f"the key file {path} is damaged; replacing it (cached credentials will be fetched again)")
+    import secrets  # here, not at the top: only a new key needs them (warm hits stay cheap)
+    import tempfile
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")

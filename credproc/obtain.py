@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, keystore, paths, source
+from . import chain, freshness, keystore, paths, source
 from .cache import Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -32,10 +31,25 @@ class Request:
     force_refresh: bool = False
 
 
+class AnswerTicket:
+    """What remembering a ``get`` answer needs (answers.py): the cache key and
+    whether it lives in the keychain, the final hop's entry file, and until
+    when the cache would still hand those credentials out."""
+
+    __slots__ = ("entry", "from_keyring", "key", "valid_until")
+
+    def __init__(self, key: bytes, from_keyring: bool, entry: str, valid_until: float | None) -> None:
+        self.key = key
+        self.from_keyring = from_keyring
+        self.entry = entry
+        self.valid_until = valid_until
+
+
 @dataclass(frozen=True)
 class Obtained:
     plan: Plan
     outcome: chain.Outcome
+    ticket: AnswerTicket | None = field(default=None, repr=False)
 
 
 def utc_now() -> datetime:
@@ -48,7 +62,17 @@ def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers
         user = env.get("USER") or "user"
-    return {"user": user, "host": socket.gethostname().split(".")[0]}
+    return {"user": user, "host": _host_name().split(".")[0]}
+
+
+def _host_name() -> str:
+    # On Linux and macOS gethostname(2) is uname's nodename; os.uname spares
+    # the warm hit the socket module's import (~2 ms).
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bool = False) -> Cache | None:
@@ -59,18 +83,24 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
     behind it. Commands that are about the cache itself pass ``required``
     and get the CacheError (exit code 6).
     """
+    return _open_cache(config, env, log, required)[0]
+
+
+def _open_cache(
+    config: Config, env: Mapping[str, str], log: Log, required: bool = False
+) -> tuple[Cache | None, bytes | None, str]:
     if not config.cache_enabled:
         log.step("cache disabled in the config")
-        return None
+        return None, None, ""
     try:
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
         if required:
             raise
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
-        return None
+        return None, None, ""
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env))
+    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env)), key, store
 
 
 def obtain(
@@ -88,7 +118,7 @@ def obtain(
     src = source.resolve(plan.source_profile, env)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    cache = open_cache(config, env, log) if request.use_cache else None
+    cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
 
     def caller_factory() -> chain.HopCaller:
         from .sts import StsCaller
@@ -114,7 +144,14 @@ def obtain(
         log=log,
         mfa_code=mfa_code,
     )
-    return Obtained(plan, outcome)
+    ticket = None
+    if cache is not None and key is not None and not outcome.stale:
+        expiration = outcome.credentials.expiration
+        margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
+        valid_until = expiration.timestamp() - margin if expiration is not None else None
+        entry = str(cache.path(chain.hop_names(src, plan)[-1]))
+        ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
+    return Obtained(plan, outcome, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:

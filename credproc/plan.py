@@ -8,8 +8,21 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import rules
-from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, Settings, ViaEntry
+from .config import (
+    DEFAULT_DURATION,
+    DEFAULT_REGION,
+    DEFAULT_SESSION_NAME,
+    Account,
+    Config,
+    LazyWhere,
+    Settings,
+    ViaEntry,
+)
 from .errors import ConfigError, UsageError
+
+# Where a value came from, for error messages: a flag, or a config key whose
+# file:line is only looked up if a message is printed.
+Origin = str | LazyWhere
 
 
 @dataclass(frozen=True)
@@ -90,15 +103,15 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     account_id = account.id if account else target
     alias = account.alias if account else None
 
-    def pick(name: str) -> tuple[Any, str]:
+    def pick(name: str) -> tuple[Any, Origin]:
         """A setting's value and where it came from (for error messages)."""
         cli_value = getattr(overrides, name, None)
         if cli_value is not None:
             return cli_value, f"--{name.replace('_', '-')}"
         if settings is not None and getattr(settings, name) is not None:
-            return getattr(settings, name), config.where("accounts", alias or "", name)
+            return getattr(settings, name), config.lazy_where("accounts", alias or "", name)
         if getattr(defaults, name) is not None:
-            return getattr(defaults, name), config.where("defaults", name)
+            return getattr(defaults, name), config.lazy_where("defaults", name)
         return None, ""
 
     def check(name: str, checker: Any, *args: Any) -> Any:
@@ -159,7 +172,7 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
                 "remove the repeated role from via: a chain must not loop",
             )
 
-    def expand(hop_template: str, origin: str, hop_account: str, hop_alias: str) -> str:
+    def expand(hop_template: str, origin: Origin, hop_account: str, hop_alias: str) -> str:
         values = {**fields, "account": hop_account, "alias": hop_alias}
         try:
             return rules.session_name(hop_template, values)
@@ -183,7 +196,7 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     for index, entry in enumerate(via):
         hop_account = rules.account_of_arn(entry.role_arn)
         known = config.account_by_id(hop_account) if config.raw_accounts else None
-        origin = via_origin + _item(via_origin, index)
+        origin = f"{via_origin}{_item(via_origin, index)}"
 
         def from_table(name: str, options: Settings = entry.options, origin: str = origin) -> tuple[Any, str]:
             value = getattr(options, name)
@@ -202,7 +215,7 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
         )
         hops.append(Hop(entry.role_arn, name, hop_duration, **_session_options(from_table, partition)))
 
-    def target_option(name: str) -> tuple[Any, str]:
+    def target_option(name: str) -> tuple[Any, Origin]:
         if name == "external_id":
             return check("external_id", rules.external_id), pick("external_id")[1]
         return pick(name)
@@ -225,12 +238,12 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     )
 
 
-def _item(origin: str, index: int) -> str:
+def _item(origin: Origin, index: int) -> str:
     """``[N]`` after a config key naming a via list (not after --via)."""
-    return "" if origin.startswith("--") else f"[{index}]"
+    return "" if isinstance(origin, str) and origin.startswith("--") else f"[{index}]"
 
 
-def _session_options(get: Callable[[str], tuple[Any, str]], partition: str) -> dict[str, Any]:
+def _session_options(get: Callable[[str], tuple[Any, Origin]], partition: str) -> dict[str, Any]:
     """The optional AssumeRole parameters of one hop, with the checks that need
     more than one key (or the partition): ``get(name)`` gives (value, origin)."""
     tags, _ = get("tags")
@@ -274,9 +287,9 @@ def _clamp(hop: Hop, index: int, notes: list[str]) -> Hop:
 def _mfa_session(config: Config, settings: Settings | None, alias: str | None, partition: str) -> MfaSession | None:
     """The MFA session the chain starts from, if the account or [source] names a device."""
     if settings is not None and settings.mfa_serial is not None:
-        serial, origin = settings.mfa_serial, config.where("accounts", alias or "", "mfa_serial")
+        serial, origin = settings.mfa_serial, config.lazy_where("accounts", alias or "", "mfa_serial")
     elif config.mfa_serial is not None:
-        serial, origin = config.mfa_serial, config.where("source", "mfa_serial")
+        serial, origin = config.mfa_serial, config.lazy_where("source", "mfa_serial")
     else:
         return None
     device_partition = rules.mfa_serial_partition(serial)

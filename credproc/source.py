@@ -19,15 +19,18 @@ role behind the same metadata endpoint). ``credproc cache clear`` covers those.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RecursionGuardError
+
+if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
+    import configparser
 
 DEPTH_VARIABLE = "CREDPROC_DEPTH"
 DEPTH_SETTER_VARIABLE = "CREDPROC_DEPTH_PID"
@@ -163,6 +166,8 @@ class AwsFiles:
 
 
 def _read(path: Path) -> configparser.RawConfigParser:
+    import configparser
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read(path, encoding="utf-8")

@@ -136,14 +136,7 @@ class StsCaller:
                     ) from retry_exc
             else:
                 raise _translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
-        raw = response["Credentials"]
-        return Credentials(
-            access_key_id=raw["AccessKeyId"],
-            secret_access_key=raw["SecretAccessKey"],
-            session_token=raw["SessionToken"],
-            expiration=raw["Expiration"].astimezone(UTC),
-            account_id=hop.account_id,
-        )
+        return _credentials(response, hop.account_id)
 
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials:
         """GetSessionToken with an MFA code, as the source identity (an IAM user)."""
@@ -165,13 +158,7 @@ class StsCaller:
                     "and that the device's clock is right",
                 ) from exc
             raise _translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
-        raw = response["Credentials"]
-        return Credentials(
-            access_key_id=raw["AccessKeyId"],
-            secret_access_key=raw["SecretAccessKey"],
-            session_token=raw["SessionToken"],
-            expiration=raw["Expiration"].astimezone(UTC),
-        )
+        return _credentials(response, None)
 
     def caller_identity(self, credentials: Credentials | None) -> str:
         """The ARN STS reports for these credentials."""
@@ -221,6 +208,18 @@ def assume_role_options(hop: Hop) -> dict[str, Any]:
     if hop.policy_arns:
         options["PolicyArns"] = [{"arn": arn} for arn in hop.policy_arns]
     return options
+
+
+def _credentials(response: dict[str, Any], account_id: str | None) -> Credentials:
+    """The Credentials of an AssumeRole or GetSessionToken response."""
+    raw = response["Credentials"]
+    return Credentials(
+        access_key_id=raw["AccessKeyId"],
+        secret_access_key=raw["SecretAccessKey"],
+        session_token=raw["SessionToken"],
+        expiration=raw["Expiration"].astimezone(UTC),
+        account_id=account_id,
+    )
 
 
 def _is_chaining_limit(exc: Exception) -> bool:

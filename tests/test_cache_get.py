@@ -41,6 +41,11 @@ def two_hops(sandbox: Sandbox) -> Sandbox:
 # -- hits, misses and time ---------------------------------------------------------------------
 
 
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file below ``directory`` (relative path -> bytes)."""
+    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+
+
 def test_second_get_within_the_hour_makes_no_sts_call(two_hops: Sandbox) -> None:
     first = two_hops.run("get", "dev")
     assert first.returncode == 0, first.stderr
@@ -118,11 +123,11 @@ def test_refresh_flag_fetches_every_hop_and_stores_the_result(two_hops: Sandbox)
 
 def test_no_cache_flag_neither_reads_nor_writes(two_hops: Sandbox) -> None:
     two_hops.get_json("dev")
-    before = {path.name: path.read_bytes() for path in two_hops.cache_dir.iterdir()}
+    before = tree(two_hops.cache_dir)
     two_hops.sts.recorder.reset()
     two_hops.get_json("dev", "--no-cache")
     assert assume_calls(two_hops, HUB_ARN) == 1 and assume_calls(two_hops, DEV_ROLE) == 1
-    assert {path.name: path.read_bytes() for path in two_hops.cache_dir.iterdir()} == before
+    assert tree(two_hops.cache_dir) == before
 
 
 def test_cache_disabled_in_the_config(sandbox: Sandbox) -> None:
@@ -262,10 +267,10 @@ def test_permissions_and_no_secret_in_clear_on_disk(sandbox: Sandbox, key_store:
         sandbox.get_json(target)
     data_dir = Path(sandbox.env["CREDPROC_DATA_DIR"])
     assert stat.S_IMODE(sandbox.cache_dir.stat().st_mode) == 0o700
-    entries = sorted(sandbox.cache_dir.iterdir())
-    assert len([path for path in entries if path.suffix == ".cred"]) == 3  # hub, dev, prod
+    entries = sorted(sandbox.cache_dir.rglob("*"))  # entries, locks, remembered answers
+    assert len([path for path in entries if path.suffix == ".cred" and path.parent == sandbox.cache_dir]) == 3
     for path in entries:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     if key_store == "file":
         assert stat.S_IMODE((data_dir / "cache.key").stat().st_mode) == 0o600

@@ -9,26 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
+from cache_support import caller_arn
 from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from local_sts import sts_error
 
 from credproc.cli import main
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
-
-
-def identity_arn(sandbox: Sandbox, document: dict[str, object]) -> str:
-    client = boto3.client(
-        "sts",
-        region_name="us-east-1",
-        endpoint_url=sandbox.sts.url,
-        aws_access_key_id=str(document["AccessKeyId"]),
-        aws_secret_access_key=str(document["SecretAccessKey"]),
-        aws_session_token=str(document["SessionToken"]),
-    )
-    return str(client.get_caller_identity()["Arn"])
 
 
 def test_two_hop_chain_reaches_the_target_account(sandbox: Sandbox) -> None:
@@ -38,7 +26,7 @@ def test_two_hop_chain_reaches_the_target_account(sandbox: Sandbox) -> None:
     assert document["AccountId"] == DEV_ACCOUNT
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(document["Expiration"]))
     assert set(document) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "AccountId"}
-    assert identity_arn(sandbox, document) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+    assert caller_arn(sandbox, document) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
     hub_calls = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
     dev_calls = sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)
     assert len(hub_calls) == 1 and len(dev_calls) == 1
@@ -59,7 +47,7 @@ def test_stdout_is_only_the_json_document(sandbox: Sandbox) -> None:
 def test_account_id_and_role_need_no_config(sandbox: Sandbox) -> None:
     assert not sandbox.config_path.exists()
     document = sandbox.get_json(PROD_ACCOUNT, "--role", "ReadOnly")
-    assert identity_arn(sandbox, document).startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/ReadOnly/")
+    assert caller_arn(sandbox, document).startswith(f"arn:aws:sts::{PROD_ACCOUNT}:assumed-role/ReadOnly/")
 
 
 def test_account_id_of_a_configured_account_uses_its_settings(sandbox: Sandbox) -> None:

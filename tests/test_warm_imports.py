@@ -1,0 +1,320 @@
+"""What a warm cache hit loads, and the shortcuts that keep it cheap (not
+about time: benchmarks/run.py measures that). Each shortcut is checked
+against the slow path it replaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+
+from credproc import cache, paths
+
+# Run in a fresh interpreter: the credproc a user's AWS tool starts.
+LIST_MODULES = """
+import json, sys
+from credproc.cli import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump(sorted(sys.modules), out)
+sys.exit(code)
+"""
+
+MISS_ONLY = ("boto3", "botocore", "urllib3", "filelock", "keyring", "jaraco", "s3transfer")
+
+
+def user_environment(sandbox: Sandbox) -> dict[str, str]:
+    """The sandbox without credproc's path overrides: files in the XDG dirs, as for a user."""
+    env = {
+        k: v for k, v in sandbox.env.items() if k not in ("CREDPROC_CONFIG", "CREDPROC_CACHE_DIR", "CREDPROC_DATA_DIR")
+    }
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    config.parent.mkdir(parents=True)
+    config.write_text(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
+    return env
+
+
+def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str) -> set[str]:
+    listing = sandbox.root / "modules.json"
+    result = subprocess.run(
+        [sys.executable, "-c", LIST_MODULES, str(listing), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+    return set(json.loads(listing.read_text()))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
+    """The full path (cli.main) on a cache hit; the console script's own fast path is tested below."""
+    env = user_environment(sandbox)
+    cold = modules_loaded_by(sandbox, env, "get", "dev")
+    assert {"boto3", "botocore", "filelock"} <= top_level(cold)  # the check below can fail
+
+    warm = modules_loaded_by(sandbox, env, "get", "dev")
+    assert not top_level(warm) & set(MISS_ONLY)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the second run was a cache hit
+    assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see cache.aesgcm_class
+    if sys.platform == "linux":
+        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in paths.py
+    assert not {"socket", "traceback", "difflib", "configparser"} & warm
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the D-Bus rule is for Linux and the BSDs")
+def test_auto_key_store_without_a_session_bus_does_not_ask_keyring(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    config.write_text(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "auto"\n')
+    for name in ("PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"):
+        env.pop(name, None)
+
+    modules_loaded_by(sandbox, env, "get", "dev")
+    warm = modules_loaded_by(sandbox, env, "get", "dev")
+    assert "keyring" not in top_level(warm)
+    assert Path(env["XDG_DATA_HOME"], "credproc", "cache.key").stat().st_size == 32
+
+    # A keyring backend chosen by the user is still asked (the sandbox's test keyring).
+    env["PYTHON_KEYRING_BACKEND"] = sandbox.env["PYTHON_KEYRING_BACKEND"]
+    chosen = modules_loaded_by(sandbox, env, "get", "dev")
+    assert "keyring" in top_level(chosen)
+    assert "credproc/cache-key" in json.loads(Path(env["CREDPROC_TEST_KEYRING"]).read_text())
+
+
+def test_aesgcm_from_the_binding_is_the_public_class() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert cache.aesgcm_class() is AESGCM
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="paths.py computes the XDG dirs on Linux only")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"XDG_CONFIG_HOME": "/x/config", "XDG_CACHE_HOME": "/x/cache/", "XDG_DATA_HOME": "/x//data"},
+        {"XDG_CONFIG_HOME": "relative/config", "XDG_CACHE_HOME": "", "XDG_DATA_HOME": "~/data"},
+    ],
+)
+def test_linux_dirs_match_platformdirs(
+    overrides: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "CREDPROC_CACHE_DIR", "CREDPROC_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name, value in overrides.items():
+        monkeypatch.setenv(name, value)
+    env = dict(os.environ)
+    assert paths.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
+    assert paths.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
+    assert paths.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
+
+
+def large_config(count: int, role: str = "Deployer") -> str:
+    parts = [f'[source]\nregion = "us-east-1"\n\n[defaults]\nrole = "{role}"\n']
+    for index in range(count):
+        parts.append(f'\n[accounts.acct{index:04d}]\nid = "{100000000000 + index}"\nregion = "us-east-2"\n')
+    return "".join(parts)
+
+
+def accounts(sandbox: Sandbox) -> dict[str, str]:
+    result = sandbox.run("accounts", "--json")
+    assert result.returncode == 0, result.stderr
+    return {row["alias"]: row["role"] for row in json.loads(result.stdout)}
+
+
+def snapshots(sandbox: Sandbox) -> list[Path]:
+    return sorted((sandbox.cache_dir / "config-snapshots").glob("*.json"))
+
+
+def test_large_config_snapshot_follows_every_edit(sandbox: Sandbox) -> None:
+    path = sandbox.write_config(large_config(600))
+    assert accounts(sandbox)["acct0599"] == "Deployer"
+    [snapshot] = snapshots(sandbox)
+    assert snapshot.stat().st_mode & 0o777 == 0o600
+    assert (sandbox.cache_dir / "config-snapshots").stat().st_mode & 0o777 == 0o700
+    assert accounts(sandbox)["acct0599"] == "Deployer"  # from the snapshot
+
+    # Same size, same mtime, different content: still seen.
+    before = path.stat()
+    path.write_text(large_config(600, role="Deployes"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert accounts(sandbox)["acct0599"] == "Deployes"
+
+
+def test_large_config_snapshot_not_ours_is_ignored(sandbox: Sandbox) -> None:
+    sandbox.write_config(large_config(600))
+    accounts(sandbox)
+    [snapshot] = snapshots(sandbox)
+    stored = json.loads(snapshot.read_text())
+    stored["data"]["accounts"] = {"planted": {"id": "999999999999"}}
+    snapshot.write_text(json.dumps(stored))
+    snapshot.chmod(0o644)  # readable (so writable) by others: not trusted
+    assert "planted" not in accounts(sandbox)
+
+
+def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox) -> None:
+    text = large_config(600).replace(
+        '[accounts.acct0500]\nid = "100000000500"\n', '[accounts.acct0500]\nid = "100000000500"\nduration = "13h"\n'
+    )
+    path = sandbox.write_config(text)
+    line = text.splitlines().index('duration = "13h"') + 1
+    first = sandbox.run("get", "acct0500")
+    assert snapshots(sandbox)  # the parse succeeded; validation failed
+    second = sandbox.run("get", "acct0500")
+    assert first.returncode == second.returncode == 3
+    assert first.stderr == second.stderr
+    assert second.stderr.startswith(f"credproc: {path}:{line}: accounts.acct0500.duration: '13h'")
+    assert second.stdout == ""
+
+    broken = text.replace("[accounts.acct0100]", "[accounts.acct0100", 1)
+    path.write_text(broken)
+    line = broken.splitlines().index("[accounts.acct0100") + 1
+    result = sandbox.run("get", "acct0500")
+    assert result.returncode == 3
+    assert f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line}," in result.stderr
+
+
+# --- remembered answers (credproc/answers.py): the console script's fast path
+
+
+def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str) -> tuple[str, set[str]]:
+    """stdout and the modules imported (``-X importtime``) by the installed script."""
+    script = Path(sys.executable).parent / "credproc"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    return result.stdout, names
+
+
+def run_user(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed credproc with exactly ``env`` (sandbox.run would add the path overrides back)."""
+    return subprocess.run(
+        [credproc_executable(), *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+def answer_files(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["XDG_CACHE_HOME"], "credproc", "answers").glob("*.answer"))
+
+
+def test_repeated_get_is_answered_without_loading_credproc(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    first, cold = imported_by_console_script(sandbox, env, "get", "dev")
+    assert "credproc.cli" in cold
+    [remembered] = answer_files(env)
+    assert remembered.stat().st_mode & 0o777 == 0o600
+    assert remembered.parent.stat().st_mode & 0o777 == 0o700
+
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev")
+    assert second == first
+    bare = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], env=env, capture_output=True, text=True)
+    at_start = {line.rsplit("|", 1)[1].strip() for line in bare.stderr.splitlines() if line.startswith("import time:")}
+    # (an editable install's import hook loads pathlib and more in every interpreter: not ours)
+    assert not {"credproc.cli", "argparse", "dataclasses", "pathlib", "tomllib", "typing"} & (warm - at_start)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+    # Options take the full path, and give the same credentials from the cache.
+    third, full = imported_by_console_script(sandbox, env, "get", "dev", "--verbose")
+    assert "credproc.cli" in full and third == first
+
+
+def test_remembered_answer_follows_cache_config_and_environment(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    first = json.loads(run_user(env, "get", "dev").stdout)
+    assert json.loads(run_user(env, "get", "dev").stdout) == first
+
+    assert run_user(env, "cache", "clear").returncode == 0
+    assert answer_files(env) == []
+    after_clear = json.loads(run_user(env, "get", "dev").stdout)
+    assert after_clear["AccessKeyId"] != first["AccessKeyId"]
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 4
+
+    config.write_text(config.read_text().replace('role = "Deployer"', 'role = "Auditor"'))
+    assert json.loads(run_user(env, "get", "dev").stdout)["AccessKeyId"] != after_clear["AccessKeyId"]
+    assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Auditor")) == 1
+
+    other_source = {**env, "AWS_ACCESS_KEY_ID": "AKIAANOTHERSOURCE001"}
+    run_user(other_source, "get", "dev")
+    hub_calls = sandbox.sts.recorder.of("AssumeRole", "arn:aws:iam::222222222222:role/hub")
+    assert hub_calls[-1].access_key_id == "AKIAANOTHERSOURCE001"
+
+
+def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
+    from credproc import answers
+
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    [remembered] = answer_files(env)
+    assert answers.answer(["get", "dev"], env, now=0) == first
+    # Past the cache's refresh point (expiry minus margin): the full path decides.
+    expiration = json.loads(first)["Expiration"]
+    from datetime import datetime
+
+    expiry = datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp()
+    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 - 1) == first
+    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 + 1) is None
+    assert answers.answer(["get", "prod"], env, now=0) is None
+
+    blob = bytearray(remembered.read_bytes())
+    blob[-1] ^= 1
+    remembered.write_bytes(bytes(blob))
+    assert answers.answer(["get", "dev"], env, now=0) is None
+    assert run_user(env, "get", "dev").stdout == first  # from the cache, by the full path
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    config.write_text(config.read_text().replace('key_store = "file"', 'key_store = "keyring"'))
+    first, _ = imported_by_console_script(sandbox, env, "get", "dev")
+    assert not Path(env["XDG_DATA_HOME"], "credproc", "cache.key").exists()
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev")
+    assert second == first
+    assert "keyring" in warm and "credproc.cli" not in warm
+
+    # The keychain is asked every time: with the key gone from it, the
+    # remembered answer is useless and the full path starts over.
+    keychain = Path(env["CREDPROC_TEST_KEYRING"])
+    old_key = json.loads(keychain.read_text())["credproc/cache-key"]
+    keychain.write_text("{}")
+    third = run_user(env, "get", "dev")
+    assert third.returncode == 0 and third.stdout != first
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 4
+    assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
+
+
+def test_answers_use_the_key_stores_names() -> None:
+    from credproc import answers, keystore
+
+    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES, answers.SERVICE, answers.USERNAME) == (
+        keystore.ENV_VARIABLE,
+        keystore.KEY_FILE,
+        keystore.KEY_BYTES,
+        keystore.SERVICE,
+        keystore.USERNAME,
+    )
