@@ -10,7 +10,7 @@ from . import keystore, paths, rules
 from .cache import Cache
 from .config import Config
 from .credentials import format_time
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .log import Log
 from .obtain import open_cache, utc_now
 
@@ -105,7 +105,8 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         try:
             rules.account_id(target)
         except ValueError:
-            raise UsageError(
+            # Exit code 3, as `get` says the same of the same target.
+            raise ConfigError(
                 f"{target!r} is neither a 12-digit account id nor an alias in {config.path}",
                 "give an alias from the config or an account id (see credproc cache list)",
             ) from None
