@@ -253,6 +253,9 @@ def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
             f"[source] profile: {exc}",
             "name a profile that exists in ~/.aws/config or ~/.aws/credentials",
         )
+    if isinstance(exc, bce.ConfigParseError):
+        # Not the source's fault: botocore cannot read the AWS config files at all.
+        return ConfigError(f"{exc}", "fix that file's INI syntax (every AWS tool reads it)")
     if isinstance(exc, bce.ClientError):
         code, message = _code_and_message(exc)
         if code in _THROTTLE_CODES:

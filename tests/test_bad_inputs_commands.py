@@ -280,3 +280,18 @@ def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
     assert str(aws_config_dir) in line and "(fix: " in line
+
+
+@pytest.mark.parametrize("argv", [["get", "dev"], ["env", "dev"], ["exec", "dev", "--", "true"]])
+def test_an_unparsable_aws_config_file_is_a_config_error(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    aws_config = sandbox.root / "home" / ".aws" / "config"
+    aws_config.write_text("[profile broken\nregion = us-east-1\n")
+    assert main(argv) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    assert str(aws_config) in line and "(fix: fix that file's INI syntax" in line
+    assert "environment variables" not in line  # not blamed on the source identity
