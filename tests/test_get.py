@@ -211,3 +211,15 @@ def test_unknown_option_names_the_subcommand(sandbox: Sandbox) -> None:
     assert result.stderr.strip() == (
         "credproc: cache list: unrecognized arguments: --bogus (fix: see credproc cache list --help)"
     )
+
+
+def test_an_id_shared_by_two_aliases_uses_the_first_in_the_file(sandbox: Sandbox) -> None:
+    """README: a target given as an id takes the settings of the first alias with that id."""
+    sandbox.write_config(
+        f'[accounts.prod]\nid = "{PROD_ACCOUNT}"\nrole = "Deployer"\n\n'
+        f'[accounts.prod-ro]\nid = "{PROD_ACCOUNT}"\nrole = "ReadOnly"\n'
+    )
+    assert sandbox.get_json(PROD_ACCOUNT)["AccountId"] == PROD_ACCOUNT
+    assert [call.params["RoleArn"] for call in sandbox.sts.recorder.of("AssumeRole")] == [
+        f"arn:aws:iam::{PROD_ACCOUNT}:role/Deployer"
+    ]
