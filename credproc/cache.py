@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import rules
 from .aead import aesgcm_class
 from .credentials import Credentials
-from .errors import CacheError
+from .errors import CacheError, ConfigError
 from .log import Log
 
 MAGIC = b"CPC1"
@@ -38,11 +39,16 @@ LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
 def lock_timeout(env: Mapping[str, str]) -> float:
     """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or 120."""
-    try:
-        value = float(env.get(LOCK_TIMEOUT_VARIABLE, ""))
-    except ValueError:
+    text = env.get(LOCK_TIMEOUT_VARIABLE, "")
+    if not text:
         return LOCK_TIMEOUT
-    return value if value >= 0 else LOCK_TIMEOUT
+    try:
+        return rules.timeout_seconds(text, zero_ok=True)
+    except ValueError as exc:
+        # A typo such as "2m" must not silently become another timeout.
+        raise ConfigError(
+            f"{LOCK_TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {LOCK_TIMEOUT_VARIABLE}=120"
+        ) from None
 
 
 def entry_name(parent: str, fields: dict[str, Any]) -> str:

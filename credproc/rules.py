@@ -53,6 +53,17 @@ def region(value: object) -> str:
     return value
 
 
+def timeout_seconds(value: str, *, zero_ok: bool) -> float:
+    """A timeout from an environment variable: a finite number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not (seconds >= 0 if zero_ok else seconds > 0) or seconds == float("inf"):
+        raise ValueError(f"{value!r} is not a usable number of seconds (more than 0{', or 0' if zero_ok else ''})")
+    return seconds
+
+
 def partition_of(region_name: str) -> str:
     """The ARN partition a region belongs to."""
     if region_name.startswith("cn-"):

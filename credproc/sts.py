@@ -39,9 +39,12 @@ def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
     unresponsive servers.
     """
     try:
-        timeout = float(env.get("CREDPROC_STS_TIMEOUT", "10"))
-    except ValueError:
-        timeout = 10.0
+        timeout = rules.timeout_seconds(env.get("CREDPROC_STS_TIMEOUT", "10"), zero_ok=False)
+    except ValueError as exc:
+        # A typo such as "2m" must not silently become another timeout.
+        raise ConfigError(
+            f"CREDPROC_STS_TIMEOUT: {exc}", "unset it, or give seconds, e.g. CREDPROC_STS_TIMEOUT=10"
+        ) from None
     return min(timeout, 5.0), timeout, 3
 
 

@@ -295,3 +295,33 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
     [line] = captured.err.strip().splitlines()
     assert str(aws_config) in line and "(fix: fix that file's INI syntax" in line
     assert "environment variables" not in line  # not blamed on the source identity
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CREDPROC_STS_TIMEOUT", "2m"),
+        ("CREDPROC_STS_TIMEOUT", "0"),
+        ("CREDPROC_STS_TIMEOUT", "inf"),
+        ("CREDPROC_LOCK_TIMEOUT", "2m"),
+        ("CREDPROC_LOCK_TIMEOUT", "-1"),
+    ],
+)
+def test_a_timeout_variable_that_is_not_seconds_is_named(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """A typo must not silently become the default (or no) timeout."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    monkeypatch.setenv(variable, value)
+    assert main(["get", "dev"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.strip().splitlines()
+    assert f"{variable}: {value!r}" in line and f"e.g. {variable}=" in line
+    assert sandbox.sts.recorder.calls == []
+
+
+def test_a_lock_timeout_of_zero_is_allowed(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    monkeypatch.setenv("CREDPROC_LOCK_TIMEOUT", "0")
+    assert main(["get", "dev"]) == 0
