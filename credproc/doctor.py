@@ -8,6 +8,7 @@ would make credproc call itself); warnings alone exit 0.
 
 from __future__ import annotations
 
+import configparser
 import os
 import shlex
 import stat
@@ -226,6 +227,16 @@ def check_margins(config: Config, plans: list[Plan]) -> Check:
 def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
     """No profile makes credproc call itself; credproc profiles point at an existing program."""
     aws = AwsFiles(env)
+    for path in (aws.config_path, aws.credentials_path):
+        problem = _ini_problem(path)
+        if problem:
+            return Check(
+                "aws profiles",
+                FAILED,
+                f"{path}: {problem}",
+                "fix that file's INI syntax (every AWS tool reads it)",
+                ExitCode.CONFIG,
+            )
     source_name, origin = _source_profile(config, env, aws)
     if source_name is not None:
         section = aws.profile(source_name) or {}
@@ -274,6 +285,15 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
     return Check(
         "aws profiles", OK, f"{len(ours)} credproc profile(s) in {aws.config_path}, none makes credproc call itself"
     )
+
+
+def _ini_problem(path: Path) -> str | None:
+    """Why botocore cannot parse ``path`` (it reads it strictly, as here), or None."""
+    try:
+        configparser.RawConfigParser().read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        return " ".join(str(exc).split())
+    return None
 
 
 def _source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:

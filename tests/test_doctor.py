@@ -197,3 +197,13 @@ def test_clock_thresholds() -> None:
     assert behind.status == "warning" and "120 s behind" in behind.detail
     assert doctor.check_clock(server, base + timedelta(minutes=6)).status == "failed"
     assert doctor.check_clock(None, base).status == "warning"
+
+
+def test_an_aws_config_file_botocore_cannot_parse_fails_the_profiles_check(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    aws_config = Path(sandbox.env["AWS_CONFIG_FILE"])
+    aws_config.write_text("[profile a]\nregion = us-east-1\n[profile a]\nregion = us-east-2\n")  # a duplicate
+    result = sandbox.run("doctor")
+    assert result.returncode == 3
+    status, detail = lines_of(result.stdout)["aws profiles"]
+    assert status == "failed" and str(aws_config) in detail and "INI syntax" in detail
