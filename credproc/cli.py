@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run credproc; returns the exit code (only the console script exits)."""
     arguments, command = split_exec_command(list(sys.argv[1:] if argv is None else argv))
     verbose = "-v" in arguments or "--verbose" in arguments
-    log = Log(verbose=verbose)
+    log = Log(verbose=verbose, defer=True)
     try:
         args, unknown = build_parser().parse_known_args(arguments)
         if unknown:
@@ -204,8 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{where}: unrecognized arguments: {' '.join(unknown)}", f"see credproc {where} --help")
         args.exec_command = command
         handler: Callable[[argparse.Namespace, Log], int] = args.handler
-        return handler(args, log)
+        code = handler(args, log)
+        log.flush()
+        return code
     except CredprocError as error:
+        log.discard()
         if verbose and error.__cause__ is not None:
             import traceback  # only for errors: the warm hit must not pay for it
 
@@ -218,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return ExitCode.OK
     except Exception as error:  # a bug: one line unless --verbose
+        log.discard()
         if verbose:
             import traceback
 
@@ -272,6 +276,7 @@ def _exec(args: argparse.Namespace, log: Log) -> int:
         raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
     result = _obtain(args, log)
     env = execute.command_environment(os.environ, result.outcome.credentials, result.plan.region)
+    log.flush()  # exec replaces this process: say what there is to say now
     return execute.run(args.exec_command, env)
 
 

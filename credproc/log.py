@@ -1,5 +1,9 @@
 """Messages on stderr: steps under --verbose, warnings always. Callers never
-pass a secret here; credentials' reprs hide theirs anyway."""
+pass a secret here; credentials' reprs hide theirs anyway.
+
+Without --verbose, warnings and notices are held until the command ends
+(``flush``): when it fails, the one error line is all that is printed, and a
+warning about, say, an unwritable cache does not bury it."""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from typing import TextIO
 class Log:
     """Writes ``credproc: ...`` lines to stderr."""
 
-    def __init__(self, verbose: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, verbose: bool = False, stream: TextIO | None = None, defer: bool = False) -> None:
         self.verbose = verbose
         self._stream = stream
+        self._defer = defer and not verbose
+        self._held: list[str] = []
 
     @property
     def stream(self) -> TextIO:
@@ -25,8 +31,24 @@ class Log:
 
     def warn(self, message: str) -> None:
         """Something the user should know even without --verbose."""
-        print(f"credproc: warning: {message}", file=self.stream, flush=True)
+        self._say(f"credproc: warning: {message}")
 
     def notice(self, message: str) -> None:
         """A one-off piece of information (e.g. a key file was created)."""
-        print(f"credproc: {message}", file=self.stream, flush=True)
+        self._say(f"credproc: {message}")
+
+    def _say(self, line: str) -> None:
+        if self._defer:
+            self._held.append(line)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def flush(self) -> None:
+        """Print what was held (the command is succeeding, or about to exec)."""
+        held, self._held = self._held, []
+        for line in held:
+            print(line, file=self.stream, flush=True)
+
+    def discard(self) -> None:
+        """Drop what was held (the command failed: its error line says it all)."""
+        self._held = []

@@ -372,3 +372,18 @@ def test_a_warm_hit_imports_neither_boto3_nor_botocore(two_hops: Sandbox) -> Non
     )
     assert result.stderr.strip() == "0 []"
     assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+
+
+def test_a_failure_after_a_warning_is_still_one_line(two_hops: Sandbox) -> None:
+    """A key store that cannot be used is a warning; when STS then fails too,
+    the user sees the one error line, not the warning on top of it."""
+    from local_sts import sts_error
+
+    two_hops.sts.recorder.faults.append(
+        lambda params: sts_error("AccessDenied", "no") if params.get("Action") == "AssumeRole" else None
+    )
+    result = two_hops.run("get", "dev", env={"CREDPROC_CACHE_KEY": "not-base64!"})
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "AccessDenied" in result.stderr and "warning" not in result.stderr
