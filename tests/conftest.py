@@ -54,6 +54,19 @@ def credproc_executable() -> str:
     return found
 
 
+def assert_one_clear_error(out: str, err: str, fragments: list[str]) -> None:
+    """The failure contract: nothing on stdout, one `credproc: ... (fix: ...)`
+    line on stderr holding every fragment, no traceback."""
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("credproc: ")
+    assert "(fix: " in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in err
+
+
 @pytest.fixture(scope="session")
 def sts() -> Iterator[LocalSts]:
     server = LocalSts().start()

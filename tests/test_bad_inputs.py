@@ -5,7 +5,7 @@ STS and none prints a traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 
 from credproc.cli import main
 
@@ -215,14 +215,7 @@ def test_bad_input_gives_one_clear_line(
         sandbox.write_config(config)
     assert main(argv) == code
     captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("credproc: ")
-    assert "(fix: " in lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in captured.err
+    assert_one_clear_error(captured.out, captured.err, fragments)
     assert sandbox.sts.recorder.calls == []  # rejected before any network call
 
 

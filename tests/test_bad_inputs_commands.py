@@ -6,7 +6,7 @@ traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 from local_sts import sts_error
 
 from credproc.cli import main, split_exec_command
@@ -195,14 +195,7 @@ def test_bad_input_gives_one_clear_line(
         sandbox.sts.recorder.faults.append(deny_dev_role)
     assert main(argv) == code
     captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("credproc: ")
-    assert "(fix: " in lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in captured.err
+    assert_one_clear_error(captured.out, captured.err, fragments)
     if not reaches_sts:
         assert sandbox.sts.recorder.calls == []
 
