@@ -17,6 +17,7 @@ from .output import FORMATS, SHELLS
 
 if TYPE_CHECKING:
     from .obtain import Obtained
+    from .plan import Overrides
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,7 +101,7 @@ def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
     demo.set_defaults(handler=_demo)
 
 
-def _overrides(args: argparse.Namespace) -> object:
+def _overrides(args: argparse.Namespace) -> Overrides:
     from .plan import Overrides
 
     return Overrides(
@@ -121,7 +122,7 @@ def _obtain(args: argparse.Namespace, log: Log) -> Obtained:
     config = config_module.load(args.config)
     request = Request(
         target=args.target,
-        overrides=_overrides(args),  # type: ignore[arg-type]
+        overrides=_overrides(args),
         use_cache=not args.no_cache,
         force_refresh=args.refresh,
     )
