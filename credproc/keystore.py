@@ -178,9 +178,10 @@ def file_key(path: Path, log: Log) -> bytes:
 
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        new_key = secrets.token_bytes(KEY_BYTES)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
         try:
-            os.write(fd, secrets.token_bytes(KEY_BYTES))
+            os.write(fd, new_key)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -188,7 +189,7 @@ def file_key(path: Path, log: Log) -> bytes:
             if key:
                 os.replace(temp, path)
             else:
-                os.link(temp, path)  # fails if another process created it first
+                _publish(temp, path, new_key)  # fails if another process created it first
                 log.notice(f"created the cache key file {path} (no OS keychain available)")
         except FileExistsError:
             pass
@@ -203,6 +204,23 @@ def file_key(path: Path, log: Log) -> bytes:
     if len(key) != KEY_BYTES:
         raise CacheError(f"the key file {path} is damaged", f"delete {path}; credproc creates a new one")
     return key
+
+
+def _publish(temp: str, path: Path, key: bytes) -> None:
+    """Put the new key file in place unless one exists (FileExistsError then)."""
+    try:
+        os.link(temp, path)  # atomic: readers see no file or the whole key
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this filesystem (some network and FAT mounts):
+        # create it in place; O_EXCL still lets only one process win.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _tighten(path: Path, log: Log) -> None:

@@ -149,6 +149,23 @@ def test_a_damaged_key_file_is_replaced_with_a_warning(env: dict[str, str], mess
     assert "is damaged; replacing it" in messages.getvalue()
 
 
+def test_a_filesystem_without_hard_links_still_gets_a_key_file(
+    env: dict[str, str], messages: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def no_links(source: str, target: str) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("credproc.keystore.os.link", no_links)
+    path = Path(env["CREDPROC_DATA_DIR"]) / "cache.key"
+    key = keystore.file_key(path, Log(stream=messages))
+    assert len(key) == 32 and path.read_bytes() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keystore.file_key(path, Log(stream=messages)) == key  # the same key next time
+    assert [p.name for p in path.parent.iterdir()] == ["cache.key"]  # no temp file left behind
+
+
 def test_a_key_file_readable_by_others_is_made_private(env: dict[str, str], messages: io.StringIO) -> None:
     key, _ = keystore.load_key("file", env, Log(stream=messages))
     key_file = Path(env["CREDPROC_DATA_DIR"]) / "cache.key"
