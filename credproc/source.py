@@ -176,16 +176,13 @@ def _read(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
-def child_environment(env: Mapping[str, str], depth: int) -> dict[str, str]:
-    """The environment for anything credproc starts while resolving the source."""
-    child = dict(env)
-    child[DEPTH_VARIABLE] = str(depth + 1)
-    return child
-
-
 def apply_to_process(source: Source, depth: int) -> None:
-    """Make this process's environment match ``source`` before botocore reads it."""
-    os.environ.update(child_environment({}, depth))
+    """Make this process's environment match ``source`` before botocore reads it.
+
+    Anything botocore starts from here (a source profile's credential_process)
+    inherits the raised depth, so a loop back into credproc stops.
+    """
+    os.environ[DEPTH_VARIABLE] = str(depth + 1)
     os.environ[DEPTH_SETTER_VARIABLE] = str(os.getpid())
     if source.ignore_env_profile:
         os.environ.pop("AWS_PROFILE", None)
