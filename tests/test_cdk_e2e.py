@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
+from cache_support import client_for
 from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from local_sts import sts_error
 
@@ -75,14 +75,7 @@ def create_parameter_in_dev(sandbox: Sandbox) -> None:
     """The SSM parameter the app looks up, created in the dev account
     (credentials assumed into an account act in it at the local server)."""
     document = sandbox.get_json("dev", "--no-cache")
-    ssm = boto3.client(
-        "ssm",
-        region_name="us-east-1",
-        endpoint_url=sandbox.sts.url,
-        aws_access_key_id=str(document["AccessKeyId"]),
-        aws_secret_access_key=str(document["SecretAccessKey"]),
-        aws_session_token=str(document["SessionToken"]),
-    )
+    ssm = client_for(sandbox, "ssm", document)
     ssm.put_parameter(Name=PARAMETER, Value="hello-from-dev", Type="String", Overwrite=True)
     sandbox.sts.recorder.reset()
 
