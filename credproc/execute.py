@@ -42,6 +42,12 @@ def command_environment(base: Mapping[str, str], credentials: Credentials, regio
     return env
 
 
+def check_command(command: Sequence[str] | None) -> None:
+    """``exec`` needs a command after ``--``: say so before any credentials are fetched."""
+    if not command:
+        raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+
+
 Execvpe = Callable[[str, Sequence[str], Mapping[str, str]], NoReturn]
 Spawn = Callable[..., "subprocess.CompletedProcess[bytes]"]
 
@@ -55,8 +61,7 @@ def run(
     spawn: Spawn = subprocess.run,
 ) -> int:
     """Run ``command`` with ``env``; on POSIX this does not return on success."""
-    if not command:
-        raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+    check_command(command)
     if not command[0]:
         # execve refuses an empty program name with ValueError; a shell says "not found".
         raise _start_error("''", FileNotFoundError())

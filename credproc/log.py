@@ -37,6 +37,10 @@ class Log:
         """A one-off piece of information (e.g. a key file was created)."""
         self._say(f"credproc: {message}")
 
+    def error(self, line: str) -> None:
+        """The command's one error line (already ``credproc: ...``), printed at once."""
+        print(line, file=self.stream, flush=True)
+
     def _say(self, line: str) -> None:
         if self._defer:
             self._held.append(line)

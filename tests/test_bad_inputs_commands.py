@@ -9,7 +9,8 @@ import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 from local_sts import sts_error
 
-from credproc.cli import main, split_exec_command
+from credproc.cli import main
+from credproc.commands.exec import split_command
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
 TYPO_CONFIG = '[defaults]\nrole = "Deployer"\nrgion = "us-east-1"\n'
@@ -206,7 +207,7 @@ def test_exec_without_target_does_not_name_internals(capsys: pytest.CaptureFixtu
 
 
 def test_exec_split_keeps_an_empty_program_name() -> None:
-    assert split_exec_command(["exec", "dev", "--", ""]) == (["exec", "dev"], [""])
+    assert split_command(["exec", "dev", "--", ""]) == (["exec", "dev"], [""])
 
 
 def test_profiles_write_with_a_missing_config_keeps_the_aws_config(

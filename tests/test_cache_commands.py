@@ -98,7 +98,7 @@ def test_clear_one_target_keeps_the_others_and_the_shared_hub(warm: Sandbox, tar
     before = cred_files(warm)
     result = warm.run("cache", "clear", target)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == "removed 1 cached session(s)\n"
+    assert result.stderr == "credproc: removed 1 cached session(s)\n"
     assert len(cred_files(warm)) == len(before) - 1
     warm.get_json("prod")
     assert warm.sts.recorder.calls == []
@@ -109,7 +109,7 @@ def test_clear_one_target_keeps_the_others_and_the_shared_hub(warm: Sandbox, tar
 def test_clear_everything(warm: Sandbox) -> None:
     result = warm.run("cache", "clear")
     assert result.returncode == 0
-    assert result.stderr == "removed 3 cached session(s)\n"
+    assert result.stderr == "credproc: removed 3 cached session(s)\n"
     assert cred_files(warm) == set()
     warm.get_json("dev")
     assert assume_calls(warm, HUB_ARN) == 1 and assume_calls(warm, DEV_ROLE) == 1

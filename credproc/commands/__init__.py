@@ -1,0 +1,33 @@
+"""The commands: one module each, named after the command.
+
+Every module has the same two functions:
+
+- ``register(commands)`` adds the command's parser to the ``credproc``
+  subparsers and binds ``run`` to it (``parser.set_defaults(run=run)``);
+- ``run(args, log) -> Result`` does the work and hands back what to print.
+
+``cli`` assembles the parsers in the order of :data:`NAMES`, dispatches, and
+renders the :class:`Result` and any error. A command imports what it needs
+inside ``run``, so that building the parser stays cheap for every command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ExitCode
+
+# The order `credproc --help` lists them in.
+NAMES = ("get", "exec", "env", "accounts", "cache", "profiles", "doctor", "demo")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command hands back for cli to render: its stdout and exit code.
+
+    Status lines for stderr go through the command's ``Log`` instead, so that a
+    failure is still the one error line.
+    """
+
+    stdout: str = ""
+    exit_code: int = ExitCode.OK

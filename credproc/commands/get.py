@@ -1,0 +1,44 @@
+"""``credproc get TARGET``: the credential_process JSON for an account."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..log import Log
+from ..output import FORMATS
+from . import Result
+from .options import Subparsers, add_common, add_target_options, obtain_target
+
+
+def register(commands: Subparsers) -> None:
+    parser = commands.add_parser("get", help="print credentials for an account (credential_process JSON)")
+    add_target_options(parser)
+    add_common(parser)
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="process",
+        help="process (default): credential_process JSON; json: the same, pretty, with Region; env: sh export lines",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, log: Log) -> Result:
+    from .. import answers
+    from ..output import render
+
+    # A plain `get TARGET` (every option at its default) is remembered for the
+    # console script's fast path (answers.py); its inputs are read before the
+    # config, so an edit made meanwhile is never missed.
+    options = {name: value for name, value in vars(args).items() if name not in ("command", "run", "target")}
+    plain = options.pop("format") == "process" and not any(options.values())
+    digest = answers.request_digest(["get", args.target], os.environ) if plain else None
+    result = obtain_target(args, log)
+    output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
+    if digest is not None and result.ticket is not None:
+        ticket = result.ticket
+        answers.remember(
+            digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ, from_keyring=ticket.from_keyring
+        )
+    return Result(output)

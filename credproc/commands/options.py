@@ -1,0 +1,81 @@
+"""What the commands' parsers share: the parser class, the common options, and
+the target options of every command that hands out credentials."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..log import Log
+    from ..obtain import Obtained
+    from ..plan import Overrides
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one stderr line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("credproc").strip()
+        raise UsageError(f"{where}: {message}" if where else message, f"see {self.prog} --help")
+
+
+# A string: _SubParsersAction is not subscriptable at run time on Python 3.11.
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` and ``--config``, which every command but demo takes."""
+    parser.add_argument("-v", "--verbose", action="store_true", help="explain each step on stderr (never secrets)")
+    parser.add_argument("--config", type=Path, help="config file (default: $CREDPROC_CONFIG or the user config dir)")
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """TARGET and the options that shape how its credentials are obtained."""
+    parser.add_argument("target", help="12-digit account id or an alias from the config")
+    parser.add_argument("--role", help="role name or ARN in the target account")
+    parser.add_argument("--via", action="append", metavar="ROLE_ARN", help="intermediate role (repeat for more hops)")
+    parser.add_argument("--region", help="STS region for the hops (also the region emitted)")
+    parser.add_argument("--duration", help="session duration: seconds or 15m .. 12h")
+    parser.add_argument("--session-name", help="RoleSessionName template ({user} {host} {alias} {account})")
+    parser.add_argument("--external-id", help="ExternalId for the target role")
+    parser.add_argument("--refresh", action="store_true", help="ignore cached credentials and fetch new ones")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def overrides(args: argparse.Namespace) -> Overrides:
+    """The target options given on the command line."""
+    from ..plan import Overrides
+
+    return Overrides(
+        role=args.role,
+        via=tuple(args.via) if args.via else None,
+        region=args.region,
+        duration=args.duration,
+        session_name=args.session_name,
+        external_id=args.external_id,
+    )
+
+
+def obtain_target(args: argparse.Namespace, log: Log) -> Obtained:
+    """Credentials for the target and options on the command line (get, exec, env, ...)."""
+    from .. import config as config_module
+    from ..obtain import Request, obtain
+
+    config = config_module.load(args.config)
+    request = Request(
+        target=args.target,
+        overrides=overrides(args),
+        use_cache=not args.no_cache,
+        force_refresh=args.refresh,
+    )
+    result = obtain(request, config, log=log)
+    outcome = result.outcome
+    log.step(
+        f"credentials for {result.plan.account_id} "
+        + ("from the cache" if outcome.from_cache else f"after {outcome.sts_calls} STS call(s)")
+    )
+    return result
