@@ -71,11 +71,15 @@ def resolve(
     force_refresh: bool,
     log: Log,
     mfa_code: MfaCode | None = None,
+    min_remaining: int = 0,
 ) -> Outcome:
-    """Credentials for the plan's last hop, from the cache where fresh enough."""
+    """Credentials for the plan's last hop, from the cache where fresh enough.
+
+    ``min_remaining`` raises the last hop's margin above the cache's own rule.
+    """
     names = hop_names(source, plan)
     last = len(plan.hops) - 1
-    final_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
+    final_margin = max(freshness.final_margin(refresh_margin, plan.hops[-1].duration), min_remaining)
 
     def margin(index: int) -> int:
         return final_margin if index == last else freshness.INTERMEDIATE_MARGIN

@@ -32,7 +32,11 @@ def command_environment(base: Mapping[str, str], credentials: Credentials, regio
     CREDPROC_DEPTH goes too: the command is a fresh start, so a credproc it
     runs (directly or through a profile) gets the full recursion budget.
     """
-    values, remove = credential_variables(credentials, region)
+    return with_variables(base, *credential_variables(credentials, region))
+
+
+def with_variables(base: Mapping[str, str], values: Mapping[str, str], remove: Sequence[str]) -> dict[str, str]:
+    """``base`` with ``values`` set and ``remove`` and the recursion depth removed."""
     env = {
         name: value
         for name, value in base.items()
@@ -64,7 +68,7 @@ def run(
     check_command(command)
     if not command[0]:
         # execve refuses an empty program name with ValueError; a shell says "not found".
-        raise _start_error("''", FileNotFoundError())
+        raise start_error("''", FileNotFoundError())
     if windows:
         return _run_child(command, env, spawn)
     sys.stdout.flush()
@@ -73,7 +77,7 @@ def run(
     try:
         execvpe(command[0], list(command), dict(env))
     except OSError as exc:
-        raise _start_error(command[0], exc) from None
+        raise start_error(command[0], exc) from None
 
 
 def restore_default_signals() -> None:
@@ -94,12 +98,12 @@ def _run_child(command: Sequence[str], env: Mapping[str, str], spawn: Spawn = su
     try:
         return spawn([program, *command[1:]], env=dict(env), check=False).returncode
     except OSError as exc:
-        raise _start_error(command[0], exc) from None
+        raise start_error(command[0], exc) from None
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _start_error(name: str, exc: OSError) -> CommandError:
+def start_error(name: str, exc: OSError) -> CommandError:
     if isinstance(exc, FileNotFoundError):
         return CommandError(
             f"exec: command not found: {name}",

@@ -29,6 +29,10 @@ class Request:
     overrides: Overrides = field(default_factory=Overrides)
     use_cache: bool = True
     force_refresh: bool = False
+    # The final credentials must have more than this many seconds left, even
+    # when the cache's own margin would hand out older ones (exec's "at least
+    # half the session", the credential endpoint's refresh point).
+    min_remaining: int = 0
 
 
 class AnswerTicket:
@@ -143,6 +147,7 @@ def obtain(
         force_refresh=request.force_refresh,
         log=log,
         mfa_code=mfa_code,
+        min_remaining=request.min_remaining,
     )
     ticket = None
     if cache is not None and key is not None and not outcome.stale:

@@ -60,8 +60,14 @@ def overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
-def obtain_target(args: argparse.Namespace, log: Log) -> Obtained:
-    """Credentials for the target and options on the command line (get, exec, env, ...)."""
+def obtain_target(
+    args: argparse.Namespace, log: Log, *, min_remaining: int = 0, refresh: bool | None = None
+) -> Obtained:
+    """Credentials for the target and options on the command line (get, exec, env, ...).
+
+    ``min_remaining``: seconds the final credentials must have left (obtain's
+    Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes).
+    """
     from .. import config as config_module
     from ..obtain import Request, obtain
 
@@ -70,7 +76,8 @@ def obtain_target(args: argparse.Namespace, log: Log) -> Obtained:
         target=args.target,
         overrides=overrides(args),
         use_cache=not args.no_cache,
-        force_refresh=args.refresh,
+        force_refresh=args.refresh if refresh is None else refresh,
+        min_remaining=min_remaining,
     )
     result = obtain(request, config, log=log)
     outcome = result.outcome

@@ -1,0 +1,106 @@
+"""Running a command as credproc's child (``exec --server``): credproc stays
+the parent because it serves the command's credentials while it runs.
+
+Signals meant for the command reach it once: SIGTERM and SIGHUP sent to
+credproc are passed on; SIGINT and SIGQUIT too, unless they came from the
+terminal (Ctrl-C, Ctrl-\\), which sends them to the whole foreground process
+group, the command included; passing them on again would make programs that
+treat a second Ctrl-C as "quit now" (terraform) stop without cleaning up.
+The exit status is the command's; 128+N when it died of signal N.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+
+from .execute import check_command, start_error
+
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+# What a terminal sends to its foreground process group itself.
+FROM_TERMINAL = ("SIGINT", "SIGQUIT")
+
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+def exit_status(returncode: int) -> int:
+    """A shell's view of the child's end: its exit code, or 128+N for death by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def in_terminal_foreground() -> bool:
+    """Whether credproc's process group is its terminal's foreground group:
+    then the terminal's own signals reached the command as well."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return False  # no controlling terminal
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def run(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+    from_terminal: Callable[[], bool] = in_terminal_foreground,
+) -> int:
+    """Run ``command`` with ``env`` as a child; returns its exit status."""
+    check_command(command)
+    if os.name == "nt":
+        return _run_on_windows(command, env, popen)
+    child: subprocess.Popen[bytes] | None = None
+    pending: list[int] = []
+    terminal_signals = {getattr(signal, name) for name in FROM_TERMINAL if hasattr(signal, name)}
+
+    def forward(number: int, _frame: FrameType | None) -> None:
+        if number in terminal_signals and from_terminal():
+            return
+        if child is None:
+            pending.append(number)  # arrived while the child was being started
+        elif child.returncode is None:
+            child.send_signal(number)
+
+    previous: dict[int, Handler] = {}
+    for name in FORWARDED:
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, forward)
+    try:
+        if not command[0]:
+            raise start_error("''", FileNotFoundError())
+        try:
+            # PATH is searched in the command's environment, as execvpe does for plain exec.
+            child = popen(list(command), env=dict(env))
+        except OSError as exc:
+            raise start_error(command[0], exc) from None
+        for number in pending:
+            child.send_signal(number)
+        return exit_status(child.wait())
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _run_on_windows(
+    command: Sequence[str], env: Mapping[str, str], popen: Callable[..., subprocess.Popen[bytes]]
+) -> int:
+    import shutil
+
+    # Ctrl-C reaches both through the console: credproc ignores it and waits.
+    program = shutil.which(command[0], path=env.get("PATH")) or command[0]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return popen([program, *command[1:]], env=dict(env)).wait()
+    except OSError as exc:
+        raise start_error(command[0], exc) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,244 @@
+"""The local credential endpoint: what the AWS SDKs' container credential
+provider reads (``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and
+``AWS_CONTAINER_AUTHORIZATION_TOKEN``), served on 127.0.0.1 from memory.
+
+A request never waits for STS: it is answered from :class:`refresher.Current`
+(the JS SDK v3 gives up after one second). Before any credential is handed
+out a request must name this endpoint in its ``Host`` header (a web page
+reaching it by DNS rebinding names its own host), use GET, and carry the
+endpoint's random token, compared in constant time. The checks are a pure
+function (:func:`check_request`); the server only feeds it the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import os
+import secrets
+import socketserver
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .credentials import format_time
+from .errors import UsageError
+from .log import Log
+from .output import PROFILE_VARIABLES, STALE_VARIABLES
+from .refresher import Current, Failure, Session
+
+HOST = "127.0.0.1"
+PATH = "/credentials"
+TOKEN_BYTES = 32  # 256 bits
+
+FULL_URI_VARIABLE = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+RELATIVE_URI_VARIABLE = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+TOKEN_VARIABLE = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  # noqa: S105 - a variable name
+TOKEN_FILE_VARIABLE = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"  # noqa: S105 - a variable name
+# Every SDK's default chain prefers these to the endpoint: a command meant to
+# use it must not have them.
+STATIC_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
+
+
+def new_token() -> str:
+    """A random 256-bit token, URL-safe base64 (no CR/LF, which SDKs refuse)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request that gets no credentials: its status and the JSON error it is told."""
+
+    status: int
+    code: str
+    message: str
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """``Host`` names this endpoint: the loopback address or localhost, with its port."""
+    if not host:
+        return False
+    names = {f"{HOST}:{port}", f"localhost:{port}"}
+    if port == 80:
+        names |= {HOST, "localhost"}
+    return host.lower() in names
+
+
+def check_request(
+    method: str, host: str | None, authorization: str | None, path: str, *, port: int, token: str
+) -> Refusal | None:
+    """Why the request gets no credentials, or None when it may have them."""
+    if not host_allowed(host, port):
+        return Refusal(403, "ForbiddenHost", f"the Host header must be {HOST}:{port} or localhost:{port}")
+    if method != "GET":
+        return Refusal(405, "MethodNotAllowed", "only GET is served")
+    if authorization is None:
+        return Refusal(401, "MissingToken", f"no Authorization header: set {TOKEN_VARIABLE} as credproc printed it")
+    if not hmac.compare_digest(authorization.encode("latin-1", "replace"), token.encode("ascii")):
+        return Refusal(403, "WrongToken", f"the Authorization header is not this endpoint's token ({TOKEN_VARIABLE})")
+    if urlsplit(path).path != PATH:
+        return Refusal(404, "NotFound", f"credentials are served at {PATH}")
+    return None
+
+
+def credentials_document(session: Session) -> dict[str, str]:
+    """The container provider's JSON: what botocore, the JS, Go and Java SDKs read."""
+    credentials = session.credentials
+    document = {
+        "AccessKeyId": credentials.access_key_id,
+        "SecretAccessKey": credentials.secret_access_key,
+        "Token": credentials.session_token or "",
+    }
+    if credentials.expiration is not None:
+        document["Expiration"] = format_time(credentials.expiration)
+    document["AccountId"] = session.account_id
+    return document
+
+
+def error_document(code: str, message: str) -> dict[str, str]:
+    # Capitalised like the JS SDK reads them; Go's decoder matches keys without
+    # regard to case; botocore shows the whole body.
+    return {"Code": code, "Message": message}
+
+
+def command_variables(
+    url: str, token: str, token_file: Path | None, region: str
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The variables to set, and those to remove, for a command that uses the endpoint."""
+    values = {FULL_URI_VARIABLE: url}
+    remove = [RELATIVE_URI_VARIABLE, *STATIC_VARIABLES, *PROFILE_VARIABLES, *STALE_VARIABLES]
+    if token_file is None:
+        values[TOKEN_VARIABLE] = token
+        remove.append(TOKEN_FILE_VARIABLE)
+    else:
+        # Only one of the two: botocore and the JS SDK would each prefer the file.
+        values[TOKEN_FILE_VARIABLE] = str(token_file)
+        remove.append(TOKEN_VARIABLE)
+    values["AWS_REGION"] = region
+    values["AWS_DEFAULT_REGION"] = region
+    return values, tuple(remove)
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """The token in a 0600 file, written atomically, without a newline (botocore
+    reads the file as the header value and refuses CR/LF in it)."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise UsageError(f"--token-file: {directory} is not a directory", "give a path in an existing directory")
+    if path.is_dir():
+        raise UsageError(f"--token-file: {path} is a directory", "give the path of a file")
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(token)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+class Endpoint:
+    """The HTTP server on 127.0.0.1 (a random port unless one is given)."""
+
+    def __init__(
+        self,
+        current: Current,
+        *,
+        token: str,
+        port: int = 0,
+        clock: Callable[[], datetime],
+        log: Log,
+        on_failure: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.current = current
+        self._token = token
+        self._clock = clock
+        self._log = log
+        self._on_failure = on_failure
+        try:
+            self._server = _Server((HOST, port), _Handler)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {HOST}:{port}: {exc.strerror or exc}",
+                "choose another --port, or leave it out for a random free one",
+            ) from None
+        self._server.endpoint = self
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="credproc-endpoint", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}{PATH}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def respond(
+        self, method: str, host: str | None, authorization: str | None, path: str
+    ) -> tuple[int, dict[str, str]]:
+        """The status and JSON document for one request (never raises)."""
+        refusal = check_request(method, host, authorization, path, port=self.port, token=self._token)
+        if refusal is not None:
+            self._log.step(f"endpoint: refused a {method} request: {refusal.status} {refusal.code}")
+            return refusal.status, error_document(refusal.code, refusal.message)
+        answer = self.current.answer(self._clock())
+        if isinstance(answer, Failure):
+            self._on_failure()
+            self._log.step(f"endpoint: no credentials to hand out: {answer.status} {answer.code}")
+            return answer.status, error_document(answer.code, answer.message)
+        return 200, credentials_document(answer)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # 30 clients connecting at once must not overflow the listen backlog
+    # (socketserver's default is 5; an overflow costs a client a 1 s SYN retry).
+    request_queue_size = 128
+    endpoint: Endpoint
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, a DNS query that can
+        # take seconds; the name is never used.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = HOST, self.server_address[1]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "credproc"
+    sys_version = ""
+    timeout = 10  # a client that connects and sends nothing does not hold a thread for long
+
+    def _answer(self) -> None:
+        status, document = self.server.endpoint.respond(
+            self.command, self.headers.get("Host"), self.headers.get("Authorization"), self.path
+        )
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if status == 405:
+            self.send_header("Allow", "GET")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: request lines go nowhere (a path could hold anything)."""
