@@ -148,3 +148,14 @@ def sandbox(tmp_path: Path, sts: LocalSts, monkeypatch: pytest.MonkeyPatch) -> S
         monkeypatch.setenv(name, value)
     sts.recorder.reset()
     return Sandbox(tmp_path, env, sts)
+
+
+@pytest.fixture(scope="session")
+def go_whoami(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go SDK v2 test client (tests/support/go-client), built once, offline."""
+    from sdk_clients import build_go_client
+
+    built = build_go_client(tmp_path_factory.mktemp("go-client"))
+    if isinstance(built, str):
+        pytest.skip(built)
+    return built

@@ -4,10 +4,12 @@ containers, IDEs and other terminals (``exec --server`` runs one for a command).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -92,21 +94,25 @@ def run(args: argparse.Namespace, log: Log) -> Result:
 
     running = start_endpoint(args, log)
     try:
-        values, _ = running.variables()
-        handed = {name: value for name, value in values.items() if name.startswith("AWS_CONTAINER_")}
-        text = json.dumps(handed, indent=2) + "\n" if args.shell == "json" else shell_lines(handed, (), args.shell)
-        log.flush()
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        log.notice(f"serving {args.target} at {running.url} until Ctrl-C or SIGTERM")
-        wait_for_stop()
+        # Before the lines are printed: whoever reads them may stop us right away.
+        with stop_signals() as stopped:
+            values, _ = running.variables()
+            handed = {name: value for name, value in values.items() if name.startswith("AWS_CONTAINER_")}
+            text = json.dumps(handed, indent=2) + "\n" if args.shell == "json" else shell_lines(handed, (), args.shell)
+            log.flush()
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            log.notice(f"serving {args.target} at {running.url} until Ctrl-C or SIGTERM")
+            while not stopped.wait(timeout=1):
+                pass
     finally:
         running.stop()
     return Result()
 
 
-def wait_for_stop() -> None:
-    """Block until SIGINT, SIGTERM or SIGHUP."""
+@contextlib.contextmanager
+def stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT, SIGTERM or SIGHUP while inside the block."""
     stop = threading.Event()
 
     def handler(_number: int, _frame: FrameType | None) -> None:
@@ -118,8 +124,7 @@ def wait_for_stop() -> None:
             number = getattr(signal, name)
             previous[number] = signal.signal(number, handler)
     try:
-        while not stop.wait(timeout=1):
-            pass
+        yield stop
     finally:
         for number, old in previous.items():
             signal.signal(number, old)

@@ -16,6 +16,8 @@ from werkzeug.serving import make_server
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # A fault returns (status, body) to answer instead of moto, or None to pass.
 Fault = Callable[[dict[str, str]], tuple[str, str] | None]
+# A rewrite gets a request's parameters and moto's answer, and returns the answer to send.
+Rewrite = Callable[[dict[str, str], bytes], bytes]
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Call:
 class Recorder:
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    rewrites: list[Rewrite] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def of(self, action: str, role_arn: str | None = None) -> list[Call]:
@@ -45,6 +48,7 @@ class Recorder:
         with self.lock:
             self.calls.clear()
             self.faults.clear()
+            self.rewrites.clear()
 
 
 def sts_error(code: str, message: str, status: str = "403 Forbidden", kind: str = "Sender") -> tuple[str, str]:
@@ -77,13 +81,32 @@ class RecordingMiddleware:
         with self.recorder.lock:
             self.recorder.calls.append(call)
             faults = list(self.recorder.faults)
+            rewrites = list(self.recorder.rewrites)
         for fault in faults:
             answer = fault(params)
             if answer is not None:
                 status, text = answer
                 start_response(status, [("Content-Type", "text/xml")])
                 return [text.encode()]
+        if rewrites:
+            return self._rewritten(environ, start_response, params, rewrites)
         return self.app(environ, start_response)
+
+    def _rewritten(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        params: dict[str, str],
+        rewrites: list[Rewrite],
+    ) -> Iterable[bytes]:
+        answered: list[Any] = []
+        body = b"".join(self.app(environ, lambda status, headers, *_: answered.append((status, headers))))
+        for rewrite in rewrites:
+            body = rewrite(params, body)
+        status, headers = answered[0]
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
 
 class LocalSts:
