@@ -11,7 +11,9 @@ The exit status is the command's; 128+N when it died of signal N.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +24,7 @@ from .execute import check_command, start_error
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 # What a terminal sends to its foreground process group itself.
 FROM_TERMINAL = ("SIGINT", "SIGQUIT")
+WAIT_CHECK = 5.0
 
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
@@ -84,10 +87,38 @@ def run(
             raise start_error(command[0], exc) from None
         for number in pending:
             child.send_signal(number)
-        return exit_status(child.wait())
+        return exit_status(wait(child))
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def wait(child: subprocess.Popen[bytes]) -> int:
+    """Wait for ``child`` while staying responsive to signals.
+
+    Python runs signal handlers in the main thread only; a signal the kernel
+    hands to one of the endpoint's threads would wait until a blocking
+    ``waitpid`` returns, i.e. until the child has ended. So the main thread
+    waits on the signal wakeup pipe instead, which every caught signal (and
+    SIGCHLD, when the child ends) writes to, whichever thread it reached.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous_chld = signal.signal(signal.SIGCHLD, lambda _number, _frame: None)
+    try:
+        while (code := child.poll()) is None:
+            # The timeout only bounds the wait should a wakeup ever be missed.
+            select.select([read_fd], [], [], WAIT_CHECK)
+            with contextlib.suppress(BlockingIOError):
+                os.read(read_fd, 4096)
+        return code
+    finally:
+        signal.signal(signal.SIGCHLD, previous_chld)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def _run_on_windows(

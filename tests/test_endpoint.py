@@ -373,14 +373,18 @@ class FakeChild:
     def __init__(self) -> None:
         self.returncode: int | None = None
         self.sent: list[int] = []
+        self.polls = 0
 
     def send_signal(self, number: int) -> None:
         self.sent.append(number)
 
-    def wait(self) -> int:
-        # Deliver signals to credproc itself while "running": the handlers decide.
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGTERM)
+    def poll(self) -> int | None:
+        self.polls += 1
+        if self.polls == 1:
+            # Signals reach credproc itself while the child "runs": its handlers decide.
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return None
         self.returncode = -signal.SIGTERM
         return self.returncode
 

@@ -23,7 +23,15 @@ from conftest import (
     assert_one_clear_error,
     credproc_executable,
 )
-from endpoint_support import Serving, client_env, expire_after, port_is_closed, request, wait_until
+from endpoint_support import (
+    Serving,
+    client_env,
+    expire_after,
+    expire_get_session_token_after,
+    port_is_closed,
+    request,
+    wait_until,
+)
 from local_sts import sts_error
 from sdk_clients import Client, account_of, aws_cli_v1, aws_cli_v2, boto3_client, go_client, js_client
 
@@ -267,4 +275,25 @@ def test_the_source_identity_is_not_what_is_served(sandbox: Sandbox) -> None:
     with serve(sandbox) as served:
         body = request(served.url, served.token).body
         assert body["AccessKeyId"] != sandbox.env["AWS_ACCESS_KEY_ID"] and body["AccountId"] != SHARED_ACCOUNT
+        served.stop()
+
+
+def test_an_expired_mfa_session_is_renewed_with_mfa_process_during_a_refresh(sandbox: Sandbox) -> None:
+    from test_mfa import CountingMfaProcess, mfa_config
+
+    counter = CountingMfaProcess(sandbox.root)
+    sandbox.write_config(mfa_config(counter))
+    # The MFA session and the role session are nearly over when issued.
+    for rewrite in (expire_after(62, DEV_ROLE), expire_get_session_token_after(62)):
+        sandbox.sts.recorder.rewrites.append(rewrite)
+    with serve(sandbox) as served:
+        first = request(served.url, served.token).body.get("AccessKeyId")
+        assert len(counter.runs) == 1
+        sandbox.sts.recorder.rewrites.clear()
+        renewed = wait_until(
+            lambda: (a := request(served.url, served.token)).status == 200 and a.body["AccessKeyId"] != first and a
+        )
+        assert renewed.body["AccountId"] == DEV_ACCOUNT
+        assert len(counter.runs) == 2  # the refresh asked mfa_process, as get does
+        assert len(sandbox.sts.recorder.of("GetSessionToken")) == 2
         served.stop()

@@ -148,3 +148,15 @@ def expire_after(seconds: float, role_arn: str) -> Rewrite:
         return re.sub(rb"<Expiration>[^<]*</Expiration>", f"<Expiration>{moment}</Expiration>".encode(), body)
 
     return rewrite
+
+
+def expire_get_session_token_after(seconds: float) -> Rewrite:
+    """A local STS whose MFA sessions (GetSessionToken) expire ``seconds`` after issue."""
+
+    def rewrite(params: dict[str, str], body: bytes) -> bytes:
+        if params.get("Action") != "GetSessionToken":
+            return body
+        moment = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return re.sub(rb"<Expiration>[^<]*</Expiration>", f"<Expiration>{moment}</Expiration>".encode(), body)
+
+    return rewrite
