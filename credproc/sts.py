@@ -9,43 +9,48 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from . import rules
+from .aws_errors import code_and_message, translate
 from .credentials import Credentials
-from .errors import AuthError, ConfigError, CredprocError, MfaError, RecursionGuardError, UnavailableError
+from .errors import ConfigError, CredprocError, MfaError
 from .log import Log
 from .plan import Hop, MfaSession
 from .source import Source
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.config import Config as BotoConfig
 
-_AUTH_CODES = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "UnrecognizedClientException",
-    "RegionDisabledException",
-    "IDPRejectedClaim",
-}
-_THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+TIMEOUT_VARIABLE = "CREDPROC_STS_TIMEOUT"
 
 
 def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
-    """Connect timeout, read timeout (seconds) and attempts per call.
+    """Connect timeout, read timeout (seconds) and retries per call.
 
     ``CREDPROC_STS_TIMEOUT`` (seconds, for both) exists for CI and for tests of
     unresponsive servers.
     """
     try:
-        timeout = rules.timeout_seconds(env.get("CREDPROC_STS_TIMEOUT", "10"), zero_ok=False)
+        timeout = rules.timeout_seconds(env.get(TIMEOUT_VARIABLE, "10"), zero_ok=False)
     except ValueError as exc:
         # A typo such as "2m" must not silently become another timeout.
         raise ConfigError(
-            f"CREDPROC_STS_TIMEOUT: {exc}", "unset it, or give seconds, e.g. CREDPROC_STS_TIMEOUT=10"
+            f"{TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {TIMEOUT_VARIABLE}=10"
         ) from None
     return min(timeout, 5.0), timeout, 3
+
+
+def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConfig:
+    """The botocore client config of every call credproc makes (STS, Organizations):
+    bounded timeouts and retries."""
+    from botocore.config import Config
+
+    connect, read, retries = timeouts(env)
+    return Config(
+        region_name=region,
+        connect_timeout=connect,
+        read_timeout=read,
+        retries={"mode": "standard", "max_attempts": retries},
+    )
 
 
 class StsCaller:
@@ -53,19 +58,12 @@ class StsCaller:
 
     def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
         import boto3
-        from botocore.config import Config
 
         self._boto3 = boto3
         self.source = source
         self.region = region
         self.log = log
-        connect, read, attempts = timeouts(os.environ if env is None else env)
-        self._config = Config(
-            region_name=region,
-            connect_timeout=connect,
-            read_timeout=read,
-            retries={"mode": "standard", "max_attempts": attempts},
-        )
+        self._config = client_config(os.environ if env is None else env, region)
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
 
@@ -82,7 +80,7 @@ class StsCaller:
                         f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}",
                         "unset AWS_PROFILE, or name a profile that exists in ~/.aws/config",
                     ) from exc
-                raise _translate(exc, "reading the source profile", self.source.label) from exc
+                raise translate(exc, "reading the source profile", self.source.label) from exc
         return self._session
 
     def prepare_source(self) -> None:
@@ -93,11 +91,11 @@ class StsCaller:
             found = self._source_session().get_credentials()
             frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
-            raise _translate(exc, "getting the source credentials", self.source.label) from exc
+            raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
 
-            raise _translate(NoCredentialsError(), "getting the source credentials", self.source.label)
+            raise translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def client(self, credentials: Credentials | None) -> Any:
@@ -134,11 +132,11 @@ class StsCaller:
                 try:
                     response = client.assume_role(**kwargs)
                 except Exception as retry_exc:
-                    raise _translate(
+                    raise translate(
                         retry_exc, f"assuming {hop.role_arn}", self._who(caller, credentials)
                     ) from retry_exc
             else:
-                raise _translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
+                raise translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
         return _credentials(response, hop.account_id)
 
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials:
@@ -147,7 +145,7 @@ class StsCaller:
         try:
             response = client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration)
         except Exception as exc:
-            code_name, message = _code_and_message(exc)
+            code_name, message = code_and_message(exc)
             if code_name == "AccessDenied" and "session credentials" in message.lower():
                 raise MfaError(
                     f"GetSessionToken refused: the source ({self.source.label}) has temporary credentials: {message}",
@@ -160,7 +158,7 @@ class StsCaller:
                     "wait for the next code and retry; check that mfa_serial is the device of the source user "
                     "and that the device's clock is right",
                 ) from exc
-            raise _translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
+            raise translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
         return _credentials(response, None)
 
     def caller_identity(self, credentials: Credentials | None) -> str:
@@ -168,7 +166,7 @@ class StsCaller:
         try:
             return str(self.client(credentials).get_caller_identity()["Arn"])
         except Exception as exc:
-            raise _translate(exc, "GetCallerIdentity", self.source.label) from exc
+            raise translate(exc, "GetCallerIdentity", self.source.label) from exc
 
     def source_credentials(self) -> Credentials:
         """The source identity's own credentials (for calls other than STS, e.g. Organizations)."""
@@ -181,7 +179,7 @@ class StsCaller:
         try:
             response = self.client(None).get_caller_identity()
         except Exception as exc:
-            raise _translate(exc, "GetCallerIdentity", self.source.label) from exc
+            raise translate(exc, "GetCallerIdentity", self.source.label) from exc
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return str(response["Arn"]), headers.get("date")
 
@@ -226,84 +224,5 @@ def _credentials(response: dict[str, Any], account_id: str | None) -> Credential
 
 
 def _is_chaining_limit(exc: Exception) -> bool:
-    code, message = _code_and_message(exc)
+    code, message = code_and_message(exc)
     return code == "ValidationError" and "chaining" in message.lower()
-
-
-def _code_and_message(exc: Exception) -> tuple[str, str]:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return str(error.get("Code", "")), str(error.get("Message", ""))
-    return "", str(exc)
-
-
-def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
-    """A botocore exception as one clear credproc error."""
-    from botocore import exceptions as bce
-
-    name = type(exc).__name__
-    if isinstance(exc, CredprocError):
-        return exc
-    if isinstance(exc, bce.NoCredentialsError):
-        return AuthError(
-            f"no source credentials found ({identity})",
-            "set [source] profile in the credproc config, or configure the default AWS credentials "
-            "(aws configure, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
-        )
-    if isinstance(exc, bce.ProfileNotFound):
-        return ConfigError(
-            f"[source] profile: {exc}",
-            "name a profile that exists in ~/.aws/config or ~/.aws/credentials",
-        )
-    if isinstance(exc, bce.ConfigParseError):
-        # Not the source's fault: botocore cannot read the AWS config files at all.
-        return ConfigError(f"{exc}", "fix that file's INI syntax (every AWS tool reads it)")
-    if isinstance(exc, bce.ClientError):
-        code, message = _code_and_message(exc)
-        if code in _THROTTLE_CODES:
-            return UnavailableError(
-                f"STS kept throttling while {action} as {identity}: {message}", "wait a little and retry"
-            )
-        if code in _AUTH_CODES:
-            hint = {
-                "AccessDenied": "check the role's trust policy allows this identity, and the identity may call sts:AssumeRole on it",
-                "ExpiredToken": "the source credentials have expired: refresh them (e.g. aws sso login) and retry",
-                "ExpiredTokenException": "the source credentials have expired: refresh them (e.g. aws sso login) and retry",
-                "RegionDisabledException": "activate STS in that region (IAM console, account settings) or set [source] region",
-            }.get(code, "check the source credentials are current and correct")
-            return AuthError(f"{code} while {action} as {identity}: {message}", hint)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if isinstance(status, int) and status >= 500:
-            return UnavailableError(f"STS failed ({code}, HTTP {status}) while {action}: {message}", "retry later")
-        return AuthError(
-            f"STS refused {action} as {identity}: {code}: {message}", "check the role ARN and its settings"
-        )
-    if isinstance(
-        exc, (bce.EndpointConnectionError, bce.ConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError)
-    ):
-        return UnavailableError(
-            f"could not reach STS while {action}: {exc}",
-            "check the network, proxy or AWS_ENDPOINT_URL_STS, then retry",
-        )
-    if isinstance(exc, bce.CredentialRetrievalError | bce.InvalidConfigError | bce.SSOError | bce.TokenRetrievalError):
-        if RecursionGuardError.LOOP in str(exc):
-            # A nested credproc stopped a loop: one clear line and exit 7, not its
-            # message wrapped once per level of nesting.
-            return RecursionGuardError(
-                f"{RecursionGuardError.LOOP}: the source ({identity}) runs a credential_process "
-                "that runs credproc again",
-                "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
-                "not at a profile whose credential_process is credproc",
-            )
-        # A nested credproc already said what to fix; do not say it twice.
-        nested_hint = "(fix: " in str(exc)
-        return AuthError(
-            f"could not get the source credentials ({identity}): {exc}",
-            None if nested_hint else "fix the source profile, e.g. run aws sso login",
-        )
-    if isinstance(exc, bce.BotoCoreError):
-        return AuthError(
-            f"{name} while {action} as {identity}: {exc}", "check the source profile and the AWS config files"
-        )
-    raise exc
