@@ -4,7 +4,7 @@ each under its cache entry's lock (single flight across processes)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -43,21 +43,27 @@ class Outcome:
     failure: CredprocError | None = None  # why the refresh failed, when stale
 
 
-def hop_names(source: Source, plan: Plan) -> list[str]:
-    """The cache entry name of every hop, from the source fingerprint down."""
+def hop_names(source: Source, plan: Plan, endpoint: str) -> list[str]:
+    """The cache entry name of every hop, from the source fingerprint and STS endpoint down."""
     names: list[str] = []
-    parent = root_name(source, plan)
+    parent = root_name(source, plan, endpoint)
     for hop in plan.hops:
         parent = entry_name(parent, hop.cache_fields())
         names.append(parent)
     return names
 
 
-def root_name(source: Source, plan: Plan) -> str:
-    """What the first hop's entry hangs off: the source, or its MFA session."""
+def root_name(source: Source, plan: Plan, endpoint: str) -> str:
+    """What the first hop's entry hangs off: the source at this STS endpoint, or its MFA session.
+
+    ``endpoint`` is the URL STS calls go to (credproc.endpoint): sessions from
+    a local or test STS are never handed out for the real one, and the other
+    way round.
+    """
+    root = entry_name(source.fingerprint, {"sts_endpoint": endpoint})
     if plan.mfa is None:
-        return source.fingerprint
-    return entry_name(source.fingerprint, plan.mfa.cache_fields())
+        return root
+    return entry_name(root, plan.mfa.cache_fields())
 
 
 def resolve(
@@ -70,11 +76,16 @@ def resolve(
     refresh_margin: int,
     force_refresh: bool,
     log: Log,
+    endpoint: str,
     mfa_code: MfaCode | None = None,
 ) -> Outcome:
-    """Credentials for the plan's last hop, from the cache where fresh enough."""
+    """Credentials for the plan's last hop, from the cache where fresh enough.
+
+    ``endpoint``: the STS URL in effect, part of every cache key.
+    """
     final_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
-    walk = _Walk(plan, source, hop_names(source, plan), cache, clock, final_margin, log, caller_factory, mfa_code)
+    names = hop_names(source, plan, endpoint)
+    walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code)
     start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
     if start > walk.last and credentials is not None:
         return Outcome(credentials, 0, True)
@@ -98,6 +109,7 @@ class _Walk:
     plan: Plan
     source: Source
     names: list[str]  # the cache entry of each hop
+    endpoint: str
     cache: Cache | None
     clock: Callable[[], datetime]
     final_margin: int
@@ -145,8 +157,9 @@ class _Walk:
         if index == 0:
             # Outside the lock: the source may be a credential_process that
             # is credproc again, which needs this very entry's lock.
-            self.caller().prepare_source()
-        with self._lock(self.names[index]):
+            with self._forgotten_if_refused(index):
+                self.caller().prepare_source()
+        with self._lock(self.names[index]), self._forgotten_if_refused(index):
             fetched = self.fresh_entry(index) if reuse else None
             if fetched is not None:
                 # Another process fetched it while we waited for the lock.
@@ -160,7 +173,7 @@ class _Walk:
             credentials = sts.assume_role(hop, credentials, caller)
             self.calls += 1
             if self.cache is not None:
-                self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index))
+                self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
             return credentials
 
     def mfa_session(self, mfa: MfaSession) -> Credentials:
@@ -171,7 +184,7 @@ class _Walk:
         does not discard it: it is not what the caller is handed. A rejected code
         raises before anything is cached; the lock is released on the way out.
         """
-        name = root_name(self.source, self.plan)
+        name = root_name(self.source, self.plan, self.endpoint)
         with self._lock(name):
             entry = self.cache.get(name) if self.cache is not None else None
             if entry is not None and freshness.is_fresh(entry.credentials, self.clock(), freshness.INTERMEDIATE_MARGIN):
@@ -187,11 +200,28 @@ class _Walk:
             credentials = self.caller().get_session_token(mfa, code)
             self.calls += 1
             if self.cache is not None:
-                self.cache.put(name, credentials, _mfa_meta(self.plan, self.source, mfa))
+                self.cache.put(name, credentials, _mfa_meta(self.plan, self.source, mfa, self.endpoint))
             return credentials
 
+    @contextlib.contextmanager
+    def _forgotten_if_refused(self, index: int) -> Iterator[None]:
+        """When STS refuses outright, drop the cached sessions of hop ``index`` and
+        every hop after it (assumed through it), inside its lock: neither this
+        run nor a waiting one hands them out."""
+        try:
+            yield
+        except CredprocError as error:
+            if self.cache is not None and freshness.revokes(error):
+                for name in self.names[index:]:
+                    self.cache.remove(name)
+                self.log.step(f"STS refused: dropped the cached sessions of hops {index + 1} to {self.last + 1}")
+            raise
+
     def stale(self, error: CredprocError) -> Outcome:
-        """After a failed refresh: the last hop's cached credentials while still usable, else ``error``."""
+        """After a failed refresh: the last hop's cached credentials while still
+        usable, if the failure allows it (credproc.freshness), else ``error``."""
+        if not freshness.stale_allowed(error):
+            raise error
         fallback = self.cache.get(self.names[self.last]) if self.cache is not None else None
         if fallback is None or not freshness.is_usable(fallback.credentials, self.clock()):
             raise error
@@ -206,9 +236,10 @@ class _Walk:
         return self.cache.lock(name) if self.cache is not None else contextlib.nullcontext()
 
 
-def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession) -> dict[str, object]:
+def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession, endpoint: str) -> dict[str, object]:
     account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
     return {
+        "sts_endpoint": endpoint,
         "role_arn": None,
         "account_id": account,
         "alias": None,
@@ -219,9 +250,10 @@ def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession) -> dict[str, object]:
     }
 
 
-def _meta(plan: Plan, source: Source, index: int) -> dict[str, object]:
+def _meta(plan: Plan, source: Source, index: int, endpoint: str) -> dict[str, object]:
     hop = plan.hops[index]
     return {
+        "sts_endpoint": endpoint,
         "role_arn": hop.role_arn,
         "account_id": hop.account_id,
         "alias": plan.alias if index == len(plan.hops) - 1 else None,

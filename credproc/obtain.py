@@ -3,6 +3,7 @@ wired together. Every command that hands out credentials comes through here."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Callable, Mapping
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, freshness, keystore, paths, source
-from .cache import Cache, lock_timeout
+from . import chain, endpoint, freshness, keystore, paths, retry, source
+from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
@@ -19,6 +20,10 @@ from .plan import MfaSession, Overrides, Plan, make_plan
 
 if TYPE_CHECKING:
     from .sts import StsCaller
+
+
+# Beyond the longest a lock holder may call STS: time to start, write the entry, release.
+LOCK_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ def _open_cache(
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
         return None, None, ""
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env)), key, store
+    # Waiters outlast the process they wait for, however long its STS retries may take.
+    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    return Cache(paths.cache_dir(env), key, log, lock_timeout=wait), key, store
 
 
 def obtain(
@@ -120,13 +127,21 @@ def obtain(
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
 
-    def caller_factory() -> chain.HopCaller:
+    @functools.cache
+    def caller_factory() -> StsCaller:
         from .sts import StsCaller
 
         # Anything botocore starts (a source profile's credential_process)
         # inherits the nesting depth, so a loop back into credproc stops.
         source.apply_to_process(src, depth)
         return StsCaller(src, plan.sts_region, log, env)
+
+    # Without a cache there are no keys, so no endpoint to put in them.
+    sts_endpoint = (
+        endpoint.current(cache, env, src, plan.sts_region, lambda: caller_factory().endpoint_url())
+        if cache is not None
+        else ""
+    )
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
@@ -142,6 +157,7 @@ def obtain(
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
+        endpoint=sts_endpoint,
         mfa_code=mfa_code,
     )
     ticket = None
@@ -149,7 +165,7 @@ def obtain(
         expiration = outcome.credentials.expiration
         margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
         valid_until = expiration.timestamp() - margin if expiration is not None else None
-        entry = str(cache.path(chain.hop_names(src, plan)[-1]))
+        entry = str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1]))
         ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
     return Obtained(plan, outcome, ticket)
 

@@ -1,17 +1,19 @@
 """The STS calls (I/O). boto3 is imported here only, and only when a call is
-really needed, so cache hits never pay for it."""
+really needed, so cache hits never pay for it. botocore makes one attempt per
+call; credproc.retry retries (one budget per run), credproc.aws_errors says
+what a failure means."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from . import rules
-from .aws_errors import code_and_message, translate
+from . import retry, rules
+from .aws_errors import code_and_message, transient, translate
 from .credentials import Credentials
-from .errors import ConfigError, CredprocError, MfaError
+from .errors import ConfigError, CredprocError, MfaError, MfaRejectedError
 from .log import Log
 from .plan import Hop, MfaSession
 from .source import Source
@@ -20,37 +22,34 @@ if TYPE_CHECKING:
     import boto3
     from botocore.config import Config as BotoConfig
 
-TIMEOUT_VARIABLE = "CREDPROC_STS_TIMEOUT"
+# Credentials for a client that only tells its endpoint (it never sends a request).
+_PLACEHOLDER = Credentials("credproc-endpoint-probe", "-")
 
 
 def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
-    """Connect timeout, read timeout (seconds) and retries per call.
-
-    ``CREDPROC_STS_TIMEOUT`` (seconds, for both) exists for CI and for tests of
-    unresponsive servers.
-    """
-    try:
-        timeout = rules.timeout_seconds(env.get(TIMEOUT_VARIABLE, "10"), zero_ok=False)
-    except ValueError as exc:
-        # A typo such as "2m" must not silently become another timeout.
-        raise ConfigError(
-            f"{TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {TIMEOUT_VARIABLE}=10"
-        ) from None
-    return min(timeout, 5.0), timeout, 3
+    """Connect timeout, read timeout (seconds) and retries per call, for a client
+    that leaves retrying to botocore (see :func:`client_config` for credproc's own)."""
+    limits = retry.limits(env)
+    return limits.connect, limits.read, retry.UNREACHABLE_ATTEMPTS - 1
 
 
 def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConfig:
-    """The botocore client config of every call credproc makes (STS, Organizations):
-    bounded timeouts and retries."""
+    """The botocore client config of credproc's AWS calls: bounded timeouts, and
+    one attempt per call (:func:`retrying` retries, within one budget)."""
     from botocore.config import Config
 
-    connect, read, retries = timeouts(env)
+    limits = retry.limits(env)
     return Config(
         region_name=region,
-        connect_timeout=connect,
-        read_timeout=read,
-        retries={"mode": "standard", "max_attempts": retries},
+        connect_timeout=limits.connect,
+        read_timeout=limits.read,
+        retries={"mode": "standard", "total_max_attempts": 1},
     )
+
+
+def retrying(env: Mapping[str, str], log: Log) -> retry.Retrying:
+    """The retries of one run's AWS calls: ``retrying(env, log).call(attempt, transient, what)``."""
+    return retry.Retrying(retry.limits(env).budget, log)
 
 
 class StsCaller:
@@ -59,11 +58,13 @@ class StsCaller:
     def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
         import boto3
 
+        env = os.environ if env is None else env
         self._boto3 = boto3
         self.source = source
         self.region = region
         self.log = log
-        self._config = client_config(os.environ if env is None else env, region)
+        self._config = client_config(env, region)
+        self._retrying = retrying(env, log)
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
 
@@ -112,6 +113,23 @@ class StsCaller:
             aws_session_token=credentials.session_token,
         )
 
+    def endpoint_url(self) -> str:
+        """The URL botocore sends this caller's STS requests to (no request is made).
+
+        The same client as for the calls, so every setting botocore weighs
+        counts: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the config file's
+        endpoint_url and services sections, regional endpoints, FIPS, dual-stack.
+        """
+        self._source_session()  # a missing AWS_PROFILE is named as such
+        try:
+            return str(self.client(_PLACEHOLDER).meta.endpoint_url)
+        except Exception as exc:
+            raise translate(exc, "finding the STS endpoint", self.source.label) from exc
+
+    def _call(self, what: str, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """One STS request, retried while STS throttles, fails or cannot be reached (credproc.retry)."""
+        return self._retrying.call(attempt, transient, what)
+
     def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials:
         """One AssumeRole call; ``caller`` names the identity for error messages."""
         kwargs: dict[str, Any] = {
@@ -121,50 +139,39 @@ class StsCaller:
         }
         kwargs.update(assume_role_options(hop))
         client = self.client(credentials)
+        what = f"AssumeRole {hop.role_arn}"
         try:
-            response = client.assume_role(**kwargs)
-        except Exception as exc:
-            if hop.duration > rules.ROLE_CHAINING_MAX and _is_chaining_limit(exc):
+            try:
+                response = self._call(what, lambda: client.assume_role(**kwargs))
+            except Exception as exc:
+                if not (hop.duration > rules.ROLE_CHAINING_MAX and _is_chaining_limit(exc)):
+                    raise
                 # The source itself was a role (e.g. a CI runner's role): this
                 # first hop is role chaining too, and STS caps it at 1 h.
                 self.log.step(f"{hop.role_arn}: the source is a role, so STS allows 1 h at most; asking for 3600 s")
                 kwargs["DurationSeconds"] = rules.ROLE_CHAINING_MAX
-                try:
-                    response = client.assume_role(**kwargs)
-                except Exception as retry_exc:
-                    raise translate(
-                        retry_exc, f"assuming {hop.role_arn}", self._who(caller, credentials)
-                    ) from retry_exc
-            else:
-                raise translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
+                response = self._call(what, lambda: client.assume_role(**kwargs))
+        except Exception as exc:
+            raise translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
         return _credentials(response, hop.account_id)
 
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials:
         """GetSessionToken with an MFA code, as the source identity (an IAM user)."""
         client = self.client(None)
         try:
-            response = client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration)
+            response = self._call(
+                f"GetSessionToken {mfa.serial}",
+                lambda: client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration),
+            )
         except Exception as exc:
-            code_name, message = code_and_message(exc)
-            if code_name == "AccessDenied" and "session credentials" in message.lower():
-                raise MfaError(
-                    f"GetSessionToken refused: the source ({self.source.label}) has temporary credentials: {message}",
-                    "MFA via mfa_serial needs an IAM user's access keys as the source; "
-                    "remove mfa_serial if the source already signed in with MFA (e.g. SSO)",
-                ) from exc
-            if code_name == "AccessDenied":
-                raise MfaError(
-                    f"STS rejected the MFA code for {mfa.serial} ({self.source.label}): {message}",
-                    "wait for the next code and retry; check that mfa_serial is the device of the source user "
-                    "and that the device's clock is right",
-                ) from exc
-            raise translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
+            raise _mfa_refused(exc, mfa, self.source.label) from exc
         return _credentials(response, None)
 
     def caller_identity(self, credentials: Credentials | None) -> str:
         """The ARN STS reports for these credentials."""
         try:
-            return str(self.client(credentials).get_caller_identity()["Arn"])
+            client = self.client(credentials)
+            return str(self._call("GetCallerIdentity", client.get_caller_identity)["Arn"])
         except Exception as exc:
             raise translate(exc, "GetCallerIdentity", self.source.label) from exc
 
@@ -177,7 +184,8 @@ class StsCaller:
     def source_identity(self) -> tuple[str, str | None]:
         """GetCallerIdentity as the source: its ARN, and the HTTP Date of STS's answer (for clock skew)."""
         try:
-            response = self.client(None).get_caller_identity()
+            client = self.client(None)
+            response = self._call("GetCallerIdentity", client.get_caller_identity)
         except Exception as exc:
             raise translate(exc, "GetCallerIdentity", self.source.label) from exc
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -186,11 +194,30 @@ class StsCaller:
     def _who(self, caller: str, credentials: Credentials | None) -> str:
         if credentials is not None:
             return caller
-        # Only on the error path: find out who the source really is.
+        # Only on the error path: find out who the source really is, in one
+        # attempt (a name for the message is not worth the retry budget).
         try:
-            return f"{self.caller_identity(None)} ({caller})"
-        except CredprocError:
+            return f"{self.client(None).get_caller_identity()['Arn']} ({caller})"
+        except Exception:
             return caller
+
+
+def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
+    """A failed GetSessionToken: MFA errors say what to do about the code or the source."""
+    code_name, message = code_and_message(exc)
+    if code_name == "AccessDenied" and "session credentials" in message.lower():
+        return MfaError(
+            f"GetSessionToken refused: the source ({source}) has temporary credentials: {message}",
+            "MFA via mfa_serial needs an IAM user's access keys as the source; "
+            "remove mfa_serial if the source already signed in with MFA (e.g. SSO)",
+        )
+    if code_name == "AccessDenied":
+        return MfaRejectedError(
+            f"STS rejected the MFA code for {mfa.serial} ({source}): {message}",
+            "wait for the next code and retry; check that mfa_serial is the device of the source user "
+            "and that the device's clock is right",
+        )
+    return translate(exc, f"GetSessionToken with MFA device {mfa.serial}", source)
 
 
 def assume_role_options(hop: Hop) -> dict[str, Any]:
