@@ -250,12 +250,6 @@ def test_powershell(completing: Sandbox) -> None:
 # --- the script itself, and the target listing it calls
 
 
-def test_unknown_shell_is_a_usage_error(sandbox: Sandbox) -> None:
-    result = sandbox.run("completion", "tcsh")
-    assert result.returncode == 2 and result.stdout == ""
-    assert "invalid choice: 'tcsh'" in result.stderr
-
-
 def test_targets_are_aliases_then_ids_each_once(sandbox: Sandbox) -> None:
     extra = f"""
 [accounts.dev-again]
