@@ -67,11 +67,12 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     page = federation.destination(plan.region, args.service, args.destination)
     where = federation.endpoint(plan.region, env)
     wait = federation.timeout(env)
+    # Before obtaining: that may adjust the environment for botocore.
+    long_term = source.is_long_term_key(source.resolve(plan.source_profile, env))
 
     result = obtain_target(args, log)
     plan = result.plan
     credentials = result.outcome.credentials
-    long_term = source.is_long_term_key(source.resolve(plan.source_profile, env))
     duration = federation.session_duration(plan, long_term)
     who = plan.hops[-1].role_arn
     log.step(
