@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
+import cache_support
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 
@@ -119,15 +119,9 @@ def login_query(url: str, fake: FakeFederation) -> dict[str, str]:
 
 
 def caller_arn(sandbox: Sandbox, session: dict[str, str]) -> str:
-    client = boto3.client(
-        "sts",
-        region_name="us-east-1",
-        endpoint_url=sandbox.sts.url,
-        aws_access_key_id=session["sessionId"],
-        aws_secret_access_key=session["sessionKey"],
-        aws_session_token=session["sessionToken"],
-    )
-    return str(client.get_caller_identity()["Arn"])
+    """Who STS says the session sent to the endpoint is."""
+    document = {"AccessKeyId": session["sessionId"], "SecretAccessKey": session["sessionKey"]}
+    return cache_support.caller_arn(sandbox, {**document, "SessionToken": session["sessionToken"]})
 
 
 def leaked(text: str, fake: FakeFederation) -> list[str]:
