@@ -44,6 +44,7 @@ CASES: list[tuple[str, set[str] | None, set[str], set[str]]] = [
     ("credproc get 3", {PROD_ACCOUNT}, set(), set()),
     ("credproc exec ", set(TARGETS), set(), set()),
     ("credproc env p", {"prod"}, set(), set()),
+    ("credproc console d", {"dev"}, set(), set()),  # a command added later: no edit needed
     ("credproc cache clear ", set(TARGETS), set(), set()),
     ("credproc cache ", {"list", "clear"}, set(), set()),
     ("credproc get dev --", None, get_options(), {"--shell", "--json", TARGETS_WORD}),
