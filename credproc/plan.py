@@ -8,17 +8,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import rules
-from .config import (
-    DEFAULT_DURATION,
-    DEFAULT_REGION,
-    DEFAULT_SESSION_NAME,
-    Account,
-    Config,
-    LazyWhere,
-    Settings,
-    ViaEntry,
-)
+from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, LazyWhere
 from .errors import ConfigError, UsageError
+from .schema import Settings, ViaEntry
 
 # Where a value came from, for error messages: a flag, or a config key whose
 # file:line is only looked up if a message is printed.
