@@ -80,23 +80,32 @@ def check_depth(env: Mapping[str, str]) -> int:
 def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
     """Decide the source profile and fingerprint it (cheap: files and env only)."""
     aws = AwsFiles(env)
+    chosen, ignore = choose_profile(profile, env, aws)
     if profile:
         return Source(profile, False, _profile_fingerprint(aws, profile), f"profile {profile}")
-    ignore = False
-    if env.get("AWS_ACCESS_KEY_ID"):
-        # botocore's environment provider wins over AWS_PROFILE.
+    if chosen is None:
         return Source(None, False, "env:" + env["AWS_ACCESS_KEY_ID"], "environment variables")
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
-        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
-        # start credproc inside itself. The user meant "my usual identity".
-        ignore = True
-        chosen = "default"
     # Keys for [default] may live only in the credentials file: they are the identity then.
     if chosen == "default" and aws.profile(chosen) is None and aws.credentials(chosen) is None:
         ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
         return Source(None, ignore, "ambient:" + json.dumps(ambient, sort_keys=True), "default credential chain")
     return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
+
+
+def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, bool]:
+    """The profile the source credentials come from (None: keys in the
+    environment), and whether AWS_PROFILE was passed over because it runs credproc."""
+    if configured:
+        return configured, False
+    if env.get("AWS_ACCESS_KEY_ID"):
+        # botocore's environment provider wins over AWS_PROFILE.
+        return None, False
+    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
+        # start credproc inside itself. The user meant "my usual identity".
+        return "default", True
+    return chosen, False
 
 
 def calls_credproc(section: Mapping[str, str] | None) -> bool:
