@@ -56,9 +56,6 @@ def run(
     clock: Callable[[], datetime] = utc_now,
 ) -> list[Check]:
     """Run every check (``deep``: also assume each account's role)."""
-    # A snapshot: the source resolution below marks os.environ with the
-    # recursion depth, which must not count as nesting for the later checks.
-    env = dict(env)
     config_check, config, plans = check_config(config_path, env)
     results = [config_check]
     if config is None:
