@@ -101,7 +101,8 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         return removed
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
-    account = find_account(config, target)  # exit code 3, as `get` says the same of the same target
+    # Exit code 3, as `get` says the same of the same target.
+    account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
     if cache is None:
         return 0

@@ -101,9 +101,10 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     return Resolver(config, find_account(config, target), overrides).plan(target, fields)
 
 
-def find_account(config: Config, target: str) -> Account | None:
+def find_account(config: Config, target: str, *, see_also: str | None = None) -> Account | None:
     """The configured account ``target`` names (an alias, or an id in the table);
-    None for an account id that is not configured; raises for anything else."""
+    None for an account id that is not configured; raises for anything else
+    (``see_also``: a command's own place to look, added to the fix)."""
     account = config.account(target)
     if account is not None:
         return account
@@ -114,7 +115,7 @@ def find_account(config: Config, target: str) -> Account | None:
         where = str(config.path) if config.exists else f"{config.path} (which does not exist)"
         raise ConfigError(
             f"{target!r} is neither a 12-digit account id nor an alias in {where}",
-            f"use an account id or one of the aliases ({known})",
+            f"use an account id or one of the aliases ({known})" + (f"; {see_also}" if see_also else ""),
         ) from None
     return config.account_by_id(target)
 
