@@ -5,6 +5,7 @@ what a failure means."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import retry, rules
 from .aws_errors import code_and_message, transient, translate
 from .credentials import Credentials
-from .errors import ConfigError, CredprocError, MfaError, MfaRejectedError
+from .errors import AuthError, ConfigError, CredprocError, MfaError, MfaRejectedError
 from .log import Log
 from .plan import Hop, MfaSession
 from .source import Source
@@ -55,7 +56,15 @@ def retrying(env: Mapping[str, str], log: Log) -> retry.Retrying:
 class StsCaller:
     """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
 
-    def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        region: str,
+        log: Log,
+        env: Mapping[str, str] | None = None,
+        *,
+        environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         import boto3
 
         env = os.environ if env is None else env
@@ -67,6 +76,9 @@ class StsCaller:
         self._retrying = retrying(env, log)
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
+        # Entered around every botocore session made here: botocore reads
+        # os.environ, and may start the source's credential_process.
+        self._environment = environment
 
     def _source_session(self) -> boto3.Session:
         if self._session is None:
@@ -89,9 +101,12 @@ class StsCaller:
         if self._source_credentials is not None:
             return
         try:
-            found = self._source_session().get_credentials()
-            frozen = found.get_frozen_credentials() if found is not None else None
+            with self._environment():
+                found = self._source_session().get_credentials()
+                frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
+            if _is_sso_token_error(exc):
+                raise self._sso_token_error(exc) from exc
             raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
@@ -99,19 +114,35 @@ class StsCaller:
             raise translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
+    def _sso_token_error(self, exc: Exception) -> AuthError:
+        """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
+        from botocore.exceptions import UnauthorizedSSOTokenError
+
+        from .source import AwsFiles, sso_login_command
+
+        profile = self._source_session().profile_name  # as botocore chose it
+        command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
+        # botocore's own text for an expired token only says to run aws sso login.
+        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
+        return AuthError(
+            f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
+            f"run {command}, then retry",
+        )
+
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client acting as ``credentials`` (None: the source identity)."""
         if credentials is None:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
-        return self._boto3.Session(region_name=self.region).client(
-            "sts",
-            config=self._config,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
+        with self._environment():
+            return self._boto3.Session(region_name=self.region).client(
+                "sts",
+                config=self._config,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
 
     def endpoint_url(self) -> str:
         """The URL botocore sends this caller's STS requests to (no request is made).
@@ -120,7 +151,8 @@ class StsCaller:
         counts: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the config file's
         endpoint_url and services sections, regional endpoints, FIPS, dual-stack.
         """
-        self._source_session()  # a missing AWS_PROFILE is named as such
+        with self._environment():
+            self._source_session()  # a missing AWS_PROFILE is named as such
         try:
             return str(self.client(_PLACEHOLDER).meta.endpoint_url)
         except Exception as exc:
@@ -248,6 +280,16 @@ def _credentials(response: dict[str, Any], account_id: str | None) -> Credential
         expiration=raw["Expiration"].astimezone(UTC),
         account_id=account_id,
     )
+
+
+def _is_sso_token_error(exc: Exception) -> bool:
+    """botocore found no IAM Identity Center token, an expired one, or the portal refused it."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return True
+    # An sso-session token past its expiry that botocore could not refresh.
+    return isinstance(exc, bce.TokenRetrievalError) and getattr(exc, "kwargs", {}).get("provider") == "sso"
 
 
 def _is_chaining_limit(exc: Exception) -> bool:
