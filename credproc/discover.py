@@ -16,6 +16,7 @@ ever renamed or rewritten: new tables are appended to the file's text.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import tomllib
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from . import files, rules
+from .commands import Result
+from .commands.options import Parser, add_common
 from .config import DEFAULT_REGION, Config
 from .credentials import Credentials
 from .errors import AuthError, ConfigError, CredprocError, UnavailableError
@@ -60,6 +63,39 @@ class Additions:
     new: tuple[NewAccount, ...]
     known: int  # already configured (by account id)
     inactive: tuple[OrgAccount, ...]  # suspended or closing: nothing to assume there
+
+
+def register(accounts: argparse.ArgumentParser) -> None:
+    actions = accounts.add_subparsers(dest="accounts_command", metavar="ACTION", parser_class=Parser)
+    parser = actions.add_parser("discover", help="find the organization's accounts (AWS Organizations ListAccounts)")
+    parser.add_argument(
+        "--role-arn", help="role in the management account to list them with (default: [organizations] role_arn)"
+    )
+    parser.add_argument("--write", action="store_true", help="append the new accounts to the config file")
+    add_common(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, log: Log) -> Result:
+    from . import config as config_module
+
+    config = config_module.load(args.config)
+    found = list_organization_accounts(config, args.role_arn, log)
+    addition = plan_additions(config, found)
+    said = summary(addition)
+    if not args.write:
+        hint = "; run with --write to add them" if addition.new else ""
+        log.notice(f"{said}{hint}")
+        stdout = render_toml(addition.new)
+    else:
+        backup = write(config, addition.new)
+        saved = f"; added them to {config.path}" + (f" (previous version: {backup})" if backup else "")
+        log.notice(said + (saved if addition.new else ""))
+        stdout = ""
+    # After the work: a failure must stay the one stderr line.
+    if addition.new and not config.defaults.role:
+        log.warn("the new accounts have no role: set [defaults] role (or a role per account) before using them")
+    return Result(stdout)
 
 
 def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -> list[OrgAccount]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import discover
 from ..log import Log
-from . import Result, discover
+from . import Result
 from .options import Subparsers, add_common
 
 
