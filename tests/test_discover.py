@@ -15,8 +15,8 @@ import pytest
 from conftest import SHARED_ACCOUNT, Sandbox
 from local_sts import LocalSts
 
+from credproc.commands.discover import OrgAccount, plan_additions, slugify
 from credproc.config import Config
-from credproc.discover import OrgAccount, plan_additions, slugify
 
 ORG_SIZE = 300
 OTHER_MANAGEMENT = "999999999999"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import discover
 from ..log import Log
-from . import Result
+from . import Result, discover
 from .options import Subparsers, add_common
 
 

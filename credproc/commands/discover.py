@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import files, rules
-from .commands import Result
-from .commands.options import Parser, add_common
-from .config import DEFAULT_REGION, Config
-from .credentials import Credentials
-from .errors import AuthError, ConfigError, CredprocError, UnavailableError
-from .log import Log
+from .. import files, rules
+from ..config import DEFAULT_REGION, Config
+from ..credentials import Credentials
+from ..errors import AuthError, ConfigError, CredprocError, UnavailableError
+from ..log import Log
+from . import Result
+from .options import Parser, add_common
 
 # Organizations is a global service with one endpoint per partition.
 _ORGANIZATIONS_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}
@@ -77,7 +77,7 @@ def register(accounts: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, log: Log) -> Result:
-    from . import config as config_module
+    from .. import config as config_module
 
     config = config_module.load(args.config)
     found = list_organization_accounts(config, args.role_arn, log)
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace, log: Log) -> Result:
 
 def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -> list[OrgAccount]:
     """Every account of the organization (all ListAccounts pages)."""
-    from .obtain import Request, obtain, source_caller
-    from .plan import Overrides
+    from ..obtain import Request, obtain, source_caller
+    from ..plan import Overrides
 
     partition = rules.partition_of(config.source_region or DEFAULT_REGION)
     chosen = role_arn or config.organizations_role_arn
@@ -129,7 +129,7 @@ def _list_accounts(credentials: Credentials, region: str, identity: str) -> list
     import boto3
     from botocore.config import Config as BotoConfig
 
-    from .sts import timeouts
+    from ..sts import timeouts
 
     connect, read, attempts = timeouts(os.environ)
     client = boto3.Session(region_name=region).client(
