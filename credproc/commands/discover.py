@@ -19,20 +19,21 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import files, rules
-from ..config import DEFAULT_REGION, Config
-from ..credentials import Credentials
 from ..errors import AuthError, ConfigError, CredprocError, UnavailableError
 from ..log import Log
 from . import Result
 from .options import Parser, add_common
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import Config
+    from ..credentials import Credentials
 
 # Organizations is a global service with one endpoint per partition.
 _ORGANIZATIONS_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import config as config_module
 
     config = config_module.load(args.config)
-    found = list_organization_accounts(config, args.role_arn, log)
+    found = list_organization_accounts(config, args.role_arn, log, os.environ)
     addition = plan_additions(config, found)
     said = summary(addition)
     if not args.write:
@@ -98,8 +99,12 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     return Result(stdout)
 
 
-def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -> list[OrgAccount]:
+def list_organization_accounts(
+    config: Config, role_arn: str | None, log: Log, env: Mapping[str, str]
+) -> list[OrgAccount]:
     """Every account of the organization (all ListAccounts pages)."""
+    from .. import rules
+    from ..config import DEFAULT_REGION
     from ..obtain import Request, obtain, source_caller
     from ..plan import Overrides
 
@@ -115,28 +120,24 @@ def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -
             ) from None
         log.step(f"listing the organization's accounts as {arn}")
         request = Request(target=rules.account_of_arn(arn), overrides=Overrides(role=arn))
-        credentials = obtain(request, config, log=log).outcome.credentials
+        credentials = obtain(request, config, log=log, env=env).outcome.credentials
         identity = arn
     else:
-        caller = source_caller(config, log)
+        caller = source_caller(config, log, env)
         credentials = caller.source_credentials()
         identity = f"the source identity ({caller.source.label})"
         log.step(f"listing the organization's accounts as {identity}")
-    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity)
+    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity, env)
 
 
-def _list_accounts(credentials: Credentials, region: str, identity: str) -> list[OrgAccount]:
+def _list_accounts(credentials: Credentials, region: str, identity: str, env: Mapping[str, str]) -> list[OrgAccount]:
     import boto3
-    from botocore.config import Config as BotoConfig
 
-    from ..sts import timeouts
+    from ..sts import client_config
 
-    connect, read, attempts = timeouts(os.environ)
     client = boto3.Session(region_name=region).client(
         "organizations",
-        config=BotoConfig(
-            connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "max_attempts": attempts}
-        ),
+        config=client_config(env),
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
@@ -153,7 +154,10 @@ def _list_accounts(credentials: Credentials, region: str, identity: str) -> list
 
 
 def _translate(exc: Exception, identity: str) -> CredprocError:
+    """A botocore error of ListAccounts as one clear credproc error (sts decides what is unavailability)."""
     from botocore import exceptions as bce
+
+    from ..sts import unavailable
 
     hint = (
         "list the accounts from the management account or a delegated administrator: set [organizations] "
@@ -162,12 +166,10 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-        if code in ("TooManyRequestsException", "ThrottlingException", "ServiceException"):
+        if unavailable(exc):
             return UnavailableError(f"Organizations {code} while listing accounts: {message}", "retry in a minute")
         return AuthError(f"Organizations refused ListAccounts as {identity}: {code}: {message}", hint)
-    if isinstance(
-        exc, bce.EndpointConnectionError | bce.ConnectionError | bce.ConnectTimeoutError | bce.ReadTimeoutError
-    ):
+    if unavailable(exc):
         return UnavailableError(
             f"could not reach AWS Organizations: {exc}",
             "check the network, proxy or AWS_ENDPOINT_URL_ORGANIZATIONS, then retry",
@@ -230,6 +232,8 @@ def summary(additions: Additions) -> str:
 
 def appended_text(existing: str, new: Sequence[NewAccount]) -> str:
     """The config's text with the new tables added at the end (existing bytes untouched)."""
+    from .. import files
+
     newline = files.newline_of(existing)
     separator = "" if not existing or existing.endswith(("\n", "\r")) else newline
     header = f"# Added by `credproc accounts discover` (AWS Organizations).{newline}"
@@ -238,6 +242,8 @@ def appended_text(existing: str, new: Sequence[NewAccount]) -> str:
 
 def write(config: Config, new: Sequence[NewAccount]) -> Path | None:
     """Append the new tables to the config file atomically; returns the backup's path."""
+    from .. import files
+
     if not new:
         return None
     path = config.path
@@ -259,6 +265,8 @@ def write(config: Config, new: Sequence[NewAccount]) -> Path | None:
 
 def _check_appended(path: Path, existing: str, updated: str, new: Sequence[NewAccount]) -> None:
     """The appended file must parse, keep every old value and hold exactly the new accounts."""
+    import tomllib
+
     before: dict[str, Any] = tomllib.loads(existing) if existing else {}
     try:
         after = tomllib.loads(updated)
