@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .cache_commands import render_rows
+from .commands.cache import render_rows
 from .errors import CredprocError, UsageError
 
 SHARED_ACCOUNT = "123456789012"  # the account moto gives unknown access keys

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import files
-from .accounts import account_rows
+from .commands.accounts import account_rows
 from .config import Config
 from .errors import ConfigError
 from .source import AwsFiles
