@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
-from credproc.profiles import BEGIN, END, credproc_command, join_command
+from credproc.commands.profiles import BEGIN, END, credproc_command, join_command
 from credproc.source import AwsFiles
 
 HAND_WRITTEN = (
