@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import paths
 from ..errors import ExitCode
 from ..log import Log
 from . import Result
@@ -61,6 +60,7 @@ def run_checks(
     clock: Callable[[], datetime] | None = None,
 ) -> list[Check]:
     """Run every check (``deep``: also assume each account's role)."""
+    from .. import paths
     from ..obtain import utc_now
     from . import doctor_checks as checks
 
