@@ -3,7 +3,6 @@ each returning one :class:`Check`: ok, warning or failed with the fix."""
 
 from __future__ import annotations
 
-import configparser
 import os
 import shlex
 import stat
@@ -19,7 +18,7 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, calls_credproc
+from ..source import AwsFiles, aws_file_problem, calls_credproc
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -190,14 +189,10 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
 def _unparsable_file(aws: AwsFiles) -> Check | None:
     """Either AWS file botocore cannot parse (every AWS tool would fail on it)."""
     for path in (aws.config_path, aws.credentials_path):
-        problem = _ini_problem(path)
+        problem = aws_file_problem(path)
         if problem:
             return Check(
-                "aws profiles",
-                FAILED,
-                f"{path}: {problem}",
-                "fix that file's INI syntax (every AWS tool reads it)",
-                ExitCode.CONFIG,
+                "aws profiles", FAILED, problem, "fix that file's INI syntax (every AWS tool reads it)", ExitCode.CONFIG
             )
     return None
 
@@ -259,15 +254,6 @@ def _stale_programs(aws: AwsFiles, ours: list[str]) -> Check | None:
         f"credential_process points at a program that does not exist: {', '.join(stale[:_SHOWN])}{more}",
         "regenerate them with credproc profiles --write",
     )
-
-
-def _ini_problem(path: Path) -> str | None:
-    """Why botocore cannot parse ``path`` (it reads it strictly, as here), or None."""
-    try:
-        configparser.RawConfigParser().read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        return " ".join(str(exc).split())
-    return None
 
 
 def source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:

@@ -211,9 +211,20 @@ def shadowed(profiles: Sequence[Profile], env: Mapping[str, str]) -> list[str]:
 
 
 def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_options: Sequence[str] = ()) -> Written:
-    """Put the managed block into the AWS config file (no write when nothing changes)."""
-    from .. import files
+    """Put the managed block into the AWS config file (no write when nothing changes).
 
+    A file botocore cannot parse is refused: every AWS tool already fails on
+    it, and a block added to it would not be read either.
+    """
+    from .. import files
+    from ..source import aws_file_problem
+
+    problem = aws_file_problem(path)
+    if problem:
+        raise ConfigError(
+            f"{problem}; botocore cannot parse the file, so credproc left it as it was",
+            "correct that line (every AWS tool reads this file), then run credproc profiles --write again",
+        )
     try:
         existing = files.read_text(path) or ""
     except (OSError, UnicodeDecodeError) as exc:
