@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, UsageError
+from ..errors import UsageError
 from ..log import Log
 from . import Result
 from .options import Parser, Subparsers, add_common
@@ -127,10 +127,11 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
-    from .. import keystore, paths, rules
+    from .. import keystore, paths
     from ..answers import forget_all
     from ..cache import Cache
     from ..obtain import open_cache
+    from ..plan import find_account
 
     forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
@@ -140,16 +141,8 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         return removed
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
-    account = config.account(target)
-    if account is None:
-        try:
-            rules.account_id(target)
-        except ValueError:
-            # Exit code 3, as `get` says the same of the same target.
-            raise ConfigError(
-                f"{target!r} is neither a 12-digit account id nor an alias in {config.path}",
-                "give an alias from the config or an account id (see credproc cache list)",
-            ) from None
+    # Exit code 3, as `get` says the same of the same target.
+    account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
     if cache is None:
         return 0

@@ -64,9 +64,6 @@ def run_checks(
     from ..obtain import utc_now
     from . import doctor_checks as checks
 
-    # A snapshot: the source resolution below marks os.environ with the
-    # recursion depth, which must not count as nesting for the later checks.
-    env = dict(env)
     config_check, config, plans = checks.check_config(config_path, env)
     results = [config_check]
     if config is None:

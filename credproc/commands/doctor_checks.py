@@ -18,7 +18,7 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, aws_file_problem, calls_credproc
+from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -263,14 +263,12 @@ def source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
 
 
 def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
-    """The profile the source credentials come from, as source.resolve picks it (None: keys in env)."""
+    """The profile the source credentials come from (None: keys in env), and how it was chosen."""
+    chosen, _passed_over = choose_profile(config.source_profile, env, aws)
     if config.source_profile:
-        return config.source_profile, f"{config.where('source', 'profile')} = {config.source_profile!r}"
-    if env.get("AWS_ACCESS_KEY_ID"):
+        return chosen, f"{config.where('source', 'profile')} = {chosen!r}"
+    if chosen is None:
         return None, "environment"
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
-        chosen = "default"  # the recursion guard falls back to it
     return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
 
 

@@ -79,14 +79,10 @@ def command_environment(base: Mapping[str, str], credentials: Credentials, regio
     runs (directly or through a profile) gets the full recursion budget.
     """
     from ..output import credential_variables
-    from ..source import DEPTH_SETTER_VARIABLE, DEPTH_VARIABLE
+    from ..source import DEPTH_VARIABLE
 
     values, remove = credential_variables(credentials, region)
-    env = {
-        name: value
-        for name, value in base.items()
-        if name not in remove and name not in (DEPTH_VARIABLE, DEPTH_SETTER_VARIABLE)
-    }
+    env = {name: value for name, value in base.items() if name not in remove and name != DEPTH_VARIABLE}
     env.update(values)
     return env
 
