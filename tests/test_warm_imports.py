@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_credproc
 
 from credproc import cache, paths
 
@@ -39,7 +39,8 @@ def user_environment(sandbox: Sandbox) -> dict[str, str]:
     return env
 
 
-def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str) -> set[str]:
+def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str, quiet: bool = False) -> set[str]:
+    """The modules cli.main loaded in a fresh interpreter; ``quiet``: it wrote nothing on stderr."""
     listing = sandbox.root / "modules.json"
     result = subprocess.run(
         [sys.executable, "-c", LIST_MODULES, str(listing), *args],
@@ -51,6 +52,8 @@ def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str) -> set[
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+    if quiet:
+        assert result.stderr == ""
     return set(json.loads(listing.read_text()))
 
 
@@ -64,7 +67,7 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     cold = modules_loaded_by(sandbox, env, "get", "dev")
     assert {"boto3", "botocore", "filelock"} <= top_level(cold)  # the check below can fail
 
-    warm = modules_loaded_by(sandbox, env, "get", "dev")
+    warm = modules_loaded_by(sandbox, env, "get", "dev", quiet=True)
     assert not top_level(warm) & set(MISS_ONLY)
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the second run was a cache hit
     assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see cache.aesgcm_class
@@ -177,17 +180,17 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
     first = sandbox.run("get", "acct0500")
     assert snapshots(sandbox)  # the parse succeeded; validation failed
     second = sandbox.run("get", "acct0500")
-    assert first.returncode == second.returncode == 3
+    assert_one_clear_error(first, exit_code=3)
+    error = assert_one_clear_error(second, exit_code=3)
     assert first.stderr == second.stderr
-    assert second.stderr.startswith(f"credproc: {path}:{line}: accounts.acct0500.duration: '13h'")
-    assert second.stdout == ""
+    assert error.startswith(f"credproc: {path}:{line}: accounts.acct0500.duration: '13h'")
 
     broken = text.replace("[accounts.acct0100]", "[accounts.acct0100", 1)
     path.write_text(broken)
     line = broken.splitlines().index("[accounts.acct0100") + 1
     result = sandbox.run("get", "acct0500")
-    assert result.returncode == 3
-    assert f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line}," in result.stderr
+    expected = f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line},"
+    assert_one_clear_error(result, expected, exit_code=3)
 
 
 # --- remembered answers (credproc/answers.py): the console script's fast path
@@ -195,15 +198,7 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
 
 def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str) -> tuple[str, set[str]]:
     """stdout and the modules imported (``-X importtime``) by the installed script."""
-    script = Path(sys.executable).parent / "credproc"
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_credproc(args, env, prefix=[sys.executable, "-X", "importtime"])
     assert result.returncode == 0, result.stderr
     names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     return result.stdout, names
@@ -211,9 +206,7 @@ def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str
 
 def run_user(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """The installed credproc with exactly ``env`` (sandbox.run would add the path overrides back)."""
-    return subprocess.run(
-        [credproc_executable(), *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
-    )
+    return run_credproc(args, env)
 
 
 def answer_files(env: dict[str, str]) -> list[Path]:
