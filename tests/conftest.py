@@ -93,9 +93,11 @@ def start_credproc(
     prefix: Sequence[str] = (),
     stdout: int | IO[Any] | None = subprocess.PIPE,
     stderr: int | IO[Any] | None = subprocess.PIPE,
+    new_session: bool = False,
 ) -> subprocess.Popen[str]:
     """The installed credproc started and not waited for (runs side by side,
-    or one to signal); stdin empty, stdout and stderr piped unless told."""
+    or one to signal); stdin empty, stdout and stderr piped unless told;
+    ``prefix`` and ``new_session`` as for run_credproc."""
     return subprocess.Popen(
         [*prefix, credproc_executable(), *args],
         env=dict(env),
@@ -103,6 +105,7 @@ def start_credproc(
         stdout=stdout,
         stderr=stderr,
         text=True,
+        start_new_session=new_session,
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cache_support import DEV_ROLE, PROD_ROLE, assume_calls
-from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 from freezegun import freeze_time
 from test_cache_get import issued_secrets
 
@@ -81,9 +81,7 @@ def test_list_of_an_empty_cache(sandbox: Sandbox) -> None:
 def test_list_when_the_key_store_fails_is_an_error_not_an_empty_list(warm: Sandbox) -> None:
     warm.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "env"\n')
     result = warm.run("cache", "list")
-    assert result.returncode == 6
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "CREDPROC_CACHE_KEY is not set" in result.stderr
+    assert_one_clear_error(result, "CREDPROC_CACHE_KEY is not set", exit_code=6)
 
 
 def test_list_when_the_cache_is_disabled(sandbox: Sandbox) -> None:
@@ -124,8 +122,7 @@ def test_clear_everything_needs_no_key(warm: Sandbox) -> None:
 
 def test_clear_an_unknown_target_is_a_usage_error(warm: Sandbox) -> None:
     result = warm.run("cache", "clear", "dve")
-    assert result.returncode == 3  # as `get dve` says
-    assert result.stderr.count("\n") == 1 and "'dve' is neither" in result.stderr
+    assert_one_clear_error(result, "'dve' is neither", exit_code=3)  # as `get dve` says
     assert len(cred_files(warm)) == 3
 
 
@@ -151,7 +148,7 @@ def test_clear_key_forgets_the_keyring_entry(warm: Sandbox) -> None:
 
 def test_clear_key_with_a_target_is_a_usage_error(warm: Sandbox) -> None:
     result = warm.run("cache", "clear", "dev", "--key")
-    assert result.returncode == 2 and result.stdout == ""
+    assert_one_clear_error(result, exit_code=2)
 
 
 def test_list_counts_entries_it_cannot_read(warm: Sandbox) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import SHARED_ACCOUNT, Sandbox
+from conftest import SHARED_ACCOUNT, Sandbox, assert_one_clear_error
 from local_sts import LocalSts
 
 from credproc.config import Config
@@ -181,26 +181,27 @@ def test_refusal_by_organizations_is_one_clear_line(sandbox: Sandbox) -> None:
 
     sandbox.sts.recorder.faults.append(_refuse_list_accounts)
     result = sandbox.run("accounts", "discover")
-    assert result.returncode == 4 and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "AccessDeniedException" in lines[0] and "as the source identity (environment variables)" in lines[0]
-    assert "[organizations] role_arn" in lines[0]
+    assert_one_clear_error(
+        result,
+        "AccessDeniedException",
+        "as the source identity (environment variables)",
+        "[organizations] role_arn",
+        exit_code=4,
+    )
 
 
 def test_bad_role_arn_is_a_config_error(sandbox: Sandbox) -> None:
     sandbox.write_config(CONFIG + '\n[organizations]\nrole_arn = "OrgReader"\n')
     result = sandbox.run("accounts", "discover")
-    assert result.returncode == 3 and result.stdout == ""
-    assert "config.toml:12: organizations.role_arn" in result.stderr
+    assert_one_clear_error(result, "config.toml:12: organizations.role_arn", exit_code=3)
 
 
 def test_inline_accounts_table_is_not_appended_to(sandbox: Sandbox, organization: Organization) -> None:
     original = 'accounts = { dev = { id = "111111111111", role = "Deployer" } }\n'
     sandbox.write_config(original)
     result = sandbox.run("accounts", "discover", "--write")
-    assert result.returncode == 3 and "inline table" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1  # no "no role" warning on top of the error
+    assert_one_clear_error(result, "inline table", exit_code=3)  # no "no role" warning on top of the error
+
     assert sandbox.config_path.read_text() == original
 
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
 
 from credproc import keystore
 from credproc.cache import SUFFIX, Cache
@@ -30,13 +30,8 @@ def test_sigkill_while_writing_never_leaves_a_corrupt_entry(sandbox: Sandbox) ->
     assert sandbox.get_json("dev")["AccountId"] == DEV_ACCOUNT  # creates the key and the entries
     chooser = random.Random(20261123)  # fixed seed: the same kill points every run
     for _ in range(25):
-        process = subprocess.Popen(
-            [credproc_executable(), "get", "dev", "--refresh"],
-            env=sandbox.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
+        process = sandbox.start("get", "dev", "--refresh", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         # Vary the kill point across start-up, the STS calls and the writes;
         # whatever it hits, the invariant below must hold.
         time.sleep(chooser.uniform(0.0, 1.2))

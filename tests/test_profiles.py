@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 
 from credproc.profiles import BEGIN, END, credproc_command, join_command
 from credproc.source import AwsFiles
@@ -102,10 +102,7 @@ def test_hand_written_profile_of_the_same_name_is_not_clobbered(sandbox: Sandbox
     original = "[profile dev]\nregion = us-west-2\n"
     path.write_text(original)
     result = sandbox.run("profiles", "--write")
-    assert result.returncode == 3 and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert f"{path}:1: a hand-written profile 'dev' is already there" in result.stderr
-    assert "--prefix" in result.stderr
+    assert_one_clear_error(result, f"{path}:1: a hand-written profile 'dev' is already there", "--prefix", exit_code=3)
     assert path.read_text() == original
     with_prefix = sandbox.run("profiles", "--write", "--prefix", "cp-")
     assert with_prefix.returncode == 0, with_prefix.stderr
@@ -117,8 +114,7 @@ def test_damaged_block_is_refused(sandbox: Sandbox) -> None:
     path = aws_config(sandbox)
     path.write_text(f"[default]\nregion = us-east-1\n{BEGIN}\n[profile dev]\n")
     result = sandbox.run("profiles", "--write")
-    assert result.returncode == 3
-    assert f"{path}:3: the credproc managed block is damaged" in result.stderr
+    assert_one_clear_error(result, f"{path}:3: the credproc managed block is damaged", exit_code=3)
     assert path.read_text() == f"[default]\nregion = us-east-1\n{BEGIN}\n[profile dev]\n"
 
 
@@ -140,9 +136,7 @@ def test_executable_path_with_spaces_is_quoted_and_works(sandbox: Sandbox) -> No
     spaced = sandbox.root / "my tools" / "credproc"
     spaced.parent.mkdir()
     shutil.copy2(credproc_executable(), spaced)  # the console script: its shebang is absolute
-    result = subprocess.run(
-        [str(spaced), "profiles", "--write"], env=sandbox.env, capture_output=True, text=True, timeout=120
-    )
+    result = sandbox.run("profiles", "--write", program=str(spaced))
     assert result.returncode == 0, result.stderr
     assert f"credential_process = '{spaced}' get prod" in aws_config(sandbox).read_text()
     assert f"{PROD_ACCOUNT}:assumed-role/Deployer/" in caller_arn_via_profile(sandbox, "prod")
@@ -164,8 +158,7 @@ def test_join_command_splits_back() -> None:
 def test_alias_that_cannot_be_a_profile_name(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG + '\n[accounts."my dev"]\nid = "444444444444"\n')
     result = sandbox.run("profiles")
-    assert result.returncode == 3 and result.stdout == ""
-    assert "'my dev' cannot be an AWS profile name" in result.stderr
+    assert_one_clear_error(result, "'my dev' cannot be an AWS profile name", exit_code=3)
 
 
 def test_explicit_config_is_passed_on_and_shadowing_keys_are_flagged(sandbox: Sandbox) -> None:
