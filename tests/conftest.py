@@ -59,25 +59,21 @@ def run_credproc(
     args: Sequence[str],
     env: Mapping[str, str],
     *,
-    input: str | None = None,
-    cwd: Path | None = None,
     timeout: float = 120,
     prefix: Sequence[str] = (),
     program: str | None = None,
     new_session: bool = False,
     preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The installed credproc run as a user would, with exactly ``env``; its
-    output captured as text, stdin empty unless ``input`` is given. ``prefix``
-    runs it through another program (python -X importtime, setpriv, a terminal
-    wrapper), ``program`` is another copy of the console script,
-    ``new_session`` detaches it from any controlling terminal."""
+    """The installed credproc run as a user would, with exactly ``env``: stdin
+    empty, output captured as text. ``prefix`` runs it through another program
+    (python -X importtime, setpriv, a terminal wrapper), ``program`` is another
+    copy of the console script, ``new_session`` detaches it from any controlling
+    terminal, ``preexec_fn`` sets a limit before exec (a full disk)."""
     return subprocess.run(
         [*prefix, program or credproc_executable(), *args],
         env=dict(env),
-        cwd=cwd,
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -168,7 +164,8 @@ class Sandbox:
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
         """Run the installed credproc as a user would: the sandbox's environment
-        plus ``env``; ``options`` as for run_credproc (input, cwd, timeout...)."""
+        plus ``env``; ``options`` as for run_credproc (timeout, prefix...)."""
+
         return run_credproc(args, {**self.env, **(env or {})}, **options)
 
     def start(self, *args: str, env: Mapping[str, str] | None = None, **options: Any) -> subprocess.Popen[str]:
