@@ -106,12 +106,29 @@ class StsCaller:
                 found = self._source_session().get_credentials()
                 frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
+            if _is_sso_token_error(exc):
+                raise self._sso_token_error(exc) from exc
             raise _translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
 
             raise _translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _sso_token_error(self, exc: Exception) -> AuthError:
+        """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
+        from botocore.exceptions import UnauthorizedSSOTokenError
+
+        from .source import AwsFiles, sso_login_command
+
+        profile = self._source_session().profile_name  # as botocore chose it
+        command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
+        # botocore's own text for an expired token only says to run aws sso login.
+        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
+        return AuthError(
+            f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
+            f"run {command}, then retry",
+        )
 
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client acting as ``credentials`` (None: the source identity)."""
@@ -237,6 +254,16 @@ def _credentials(response: dict[str, Any], account_id: str | None) -> Credential
         expiration=raw["Expiration"].astimezone(UTC),
         account_id=account_id,
     )
+
+
+def _is_sso_token_error(exc: Exception) -> bool:
+    """botocore found no IAM Identity Center token, an expired one, or the portal refused it."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return True
+    # An sso-session token past its expiry that botocore could not refresh.
+    return isinstance(exc, bce.TokenRetrievalError) and getattr(exc, "kwargs", {}).get("provider") == "sso"
 
 
 def _is_chaining_limit(exc: Exception) -> bool:

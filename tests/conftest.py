@@ -68,8 +68,10 @@ def run_credproc(
     """The installed credproc run as a user would, with exactly ``env``: stdin
     empty, output captured as text. ``prefix`` runs it through another program
     (python -X importtime, setpriv, a terminal wrapper), ``program`` is another
-    copy of the console script, ``new_session`` detaches it from any controlling
-    terminal, ``preexec_fn`` sets a limit before exec (a full disk)."""
+    copy of the console script (a path, or a name looked up on env's PATH),
+    ``new_session`` detaches it from any controlling terminal, ``preexec_fn``
+    sets a limit before exec (a full disk)."""
+
     return subprocess.run(
         [*prefix, program or credproc_executable(), *args],
         env=dict(env),
