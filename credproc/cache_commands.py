@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import keystore, paths, rules
+from . import keystore, rules, storage
 from .cache import Cache
 from .config import Config
 from .credentials import format_time
@@ -94,7 +94,7 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
 
     forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
-        removed = Cache.clear_directory(paths.cache_dir(env))
+        removed = Cache.clear_directory(storage.cache_dir(env))
         if forget_key:
             keystore.delete_key(config.key_store, env)
         return removed

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths, rules
+from . import rules, storage
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # imported where used: a warm hit on a large config reads a snapshot instead
@@ -273,10 +273,7 @@ class LazyWhere:
 
 def default_path(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CONFIG``, else the platform's user config dir."""
-    explicit = env.get("CREDPROC_CONFIG")
-    if explicit:
-        return Path(explicit).expanduser()
-    return paths.config_dir(env) / "config.toml"
+    return storage.config_file(env)
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from . import config as config_module
-from . import keystore, paths
+from . import keystore, storage
 from .config import Config
 from .errors import CredprocError, ExitCode
 from .log import Log
@@ -69,7 +69,7 @@ def run(
     results += [
         profiles_check,
         check_key_store(config, env, log),
-        check_cache_directory(paths.cache_dir(env)),
+        check_cache_directory(storage.cache_dir(env)),
         check_margins(config, plans),
     ]
     if profiles_check.exit_code == ExitCode.RECURSION and _source_runs_credproc(config, env):
@@ -148,7 +148,7 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
     except CredprocError as error:
         return _failed("key store", error)
     if store == "file":
-        key_file = paths.data_dir(env) / keystore.KEY_FILE
+        key_file = storage.data_dir(env) / keystore.KEY_FILE
         loose = _loose_bits(key_file)
         if loose:
             return Check(

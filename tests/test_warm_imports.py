@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
-from credproc import cache, paths
+from credproc import aead, storage
 
 # Run in a fresh interpreter: the credproc a user's AWS tool starts.
 LIST_MODULES = """
@@ -67,9 +67,9 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     warm = modules_loaded_by(sandbox, env, "get", "dev")
     assert not top_level(warm) & set(MISS_ONLY)
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the second run was a cache hit
-    assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see cache.aesgcm_class
+    assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see aead.aesgcm_class
     if sys.platform == "linux":
-        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in paths.py
+        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in storage.py
     assert not {"socket", "traceback", "difflib", "configparser"} & warm
 
 
@@ -96,10 +96,10 @@ def test_auto_key_store_without_a_session_bus_does_not_ask_keyring(sandbox: Sand
 def test_aesgcm_from_the_binding_is_the_public_class() -> None:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    assert cache.aesgcm_class() is AESGCM
+    assert aead.aesgcm_class() is AESGCM
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="paths.py computes the XDG dirs on Linux only")
+@pytest.mark.skipif(sys.platform != "linux", reason="storage.py computes the XDG dirs on Linux only")
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -119,9 +119,9 @@ def test_linux_dirs_match_platformdirs(
     for name, value in overrides.items():
         monkeypatch.setenv(name, value)
     env = dict(os.environ)
-    assert paths.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
-    assert paths.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
-    assert paths.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
+    assert storage.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
+    assert storage.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
+    assert storage.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
 
 
 def large_config(count: int, role: str = "Deployer") -> str:
@@ -306,15 +306,3 @@ def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandb
     assert third.returncode == 0 and third.stdout != first
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 4
     assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
-
-
-def test_answers_use_the_key_stores_names() -> None:
-    from credproc import answers, keystore
-
-    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES, answers.SERVICE, answers.USERNAME) == (
-        keystore.ENV_VARIABLE,
-        keystore.KEY_FILE,
-        keystore.KEY_BYTES,
-        keystore.SERVICE,
-        keystore.USERNAME,
-    )
