@@ -10,6 +10,7 @@
   kernel when a process dies), so concurrent processes make one STS call. A
   live holder is waited for at most ``CREDPROC_LOCK_TIMEOUT`` seconds
   (default 120: long enough for a slow STS with retries, or an MFA prompt).
+  Lock files are never deleted: one may be held (see :meth:`Cache.remove`).
 - The key stays inside the :class:`Cache`: what else is sealed with it (a
   remembered answer) is sealed by :meth:`Cache.seal`.
 """
@@ -185,16 +186,21 @@ class Cache:
                 yield name, entry
 
     def remove(self, name: str) -> None:
+        """Delete an entry, never its lock file.
+
+        The lock file may be held by a running credproc: with it gone, the
+        next process would lock a new file of the same name while the holder
+        still holds the old one, and both would call STS. Left behind, an
+        empty lock file is harmless.
+        """
         with contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
-        # A lock file held by a running credproc cannot be removed on Windows;
-        # left behind, an empty lock file is harmless.
-        with contextlib.suppress(OSError):
-            (self.directory / (name + LOCK_SUFFIX)).unlink()
 
     @staticmethod
     def clear_directory(directory: Path) -> int:
-        """Delete every entry, readable or not (no key needed); returns how many."""
+        """Delete every entry, readable or not (no key needed), and the temp
+        files of interrupted writes; returns how many entries. Lock files stay
+        (see :meth:`remove`)."""
         count = 0
         try:
             files = list(directory.iterdir())
@@ -206,21 +212,25 @@ class Cache:
                 "set CREDPROC_CACHE_DIR to a directory of credproc's own",
             ) from None
         for path in files:
-            if path.name.endswith(SUFFIX):
-                try:
-                    path.unlink()
-                    count += 1
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise CacheError(
-                        f"cannot remove {path} ({exc.strerror or exc}); removed {count} entries before it",
-                        "stop the credproc or AWS command using it, or remove the file by hand, then retry",
-                    ) from None
-            elif path.name.endswith(LOCK_SUFFIX):
-                with contextlib.suppress(OSError):  # in use (Windows): harmless, see remove()
-                    path.unlink()
+            entry = path.name.endswith(SUFFIX) and not path.name.startswith(".")
+            if not path.name.endswith(SUFFIX) and not _is_entry_temp(path.name):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # a writer renamed its temp file meanwhile, or another clear was faster
+            except OSError as exc:
+                raise CacheError(
+                    f"cannot remove {path} ({exc.strerror or exc}); removed {count} entries before it",
+                    "stop the credproc or AWS command using it, or remove the file by hand, then retry",
+                ) from None
+            count += entry
         return count
+
+
+def _is_entry_temp(name: str) -> bool:
+    """A temp file storage.write_atomic left beside an entry (its writer was killed)."""
+    return name.startswith(".") and name.endswith(storage.TEMP_SUFFIX) and SUFFIX + "." in name
 
 
 def _aad(name: str) -> bytes:
