@@ -105,6 +105,22 @@ def calls_credproc(section: Mapping[str, str] | None) -> bool:
     return bool(section) and "credproc" in (section or {}).get("credential_process", "")
 
 
+def is_long_term_key(source: Source) -> bool:
+    """Whether the source is an IAM user's long-term access key (``AKIA...``)
+    in the environment or a profile of static keys, as its fingerprint says.
+
+    Temporary keys (``ASIA...``), roles, SSO and every other provider: False.
+    """
+    fingerprint = source.fingerprint
+    if fingerprint.startswith("env:"):
+        key = fingerprint.removeprefix("env:")
+    elif fingerprint.startswith("profile:") and ":key:" in fingerprint:
+        key = fingerprint.rpartition(":key:")[2]
+    else:
+        return False
+    return key.startswith("AKIA")
+
+
 def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -> str:
     keys = aws.credentials(name)
     section = aws.profile(name) or {}
