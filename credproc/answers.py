@@ -1,16 +1,17 @@
-"""Remembered answers: a repeated ``credproc get TARGET`` printed without
-loading the rest of credproc (argparse, dataclasses, pathlib, the config
-parser: ~40 ms of a ~60 ms warm hit).
+"""Remembered answers: a repeated ``credproc get TARGET [options]`` printed
+without loading the rest of credproc (argparse, dataclasses, pathlib, the
+config parser, botocore: most of a warm hit's time).
 
-After a rememberable ``get`` (:func:`rememberable`) handed out credentials
-that are in the cache, its exact stdout is stored sealed by the cache
-(AES-GCM with the cache key, 0600 file in ``<cache dir>/answers/``) under a
-digest of everything the answer depends on: the command line; the
+After a rememberable ``get`` (:func:`rememberable`: the options that only
+select what is asked for, in any order) handed out credentials that are in
+the cache, its exact stdout is stored sealed by the cache (AES-GCM with the
+cache key, 0600 file in ``<cache dir>/answers/``) under a digest of
+everything the answer depends on: the exact command line; the
 environment variables credproc and botocore's file lookup read (``AWS_*``,
 ``CREDPROC_*``, ``XDG_*``, ``HOME``, the user name variables, keyring and
 D-Bus variables); the uid and host name (the ``{user}``/``{host}``
-placeholders); the bytes of the config file and of the AWS config and
-credentials files.
+placeholders); the bytes of the config file (``--config``'s, else the
+default one) and of the AWS config and credentials files.
 
 The next run with the same digest prints that answer only if it decrypts and
 authenticates (another key or tampering: ignored), the final hop's cache
@@ -47,22 +48,67 @@ MAGIC_KEYRING = b"CPK1"  # sealed with the key kept in the OS keychain
 DIRECTORY = "answers"
 SUFFIX = ".answer"
 MAX_AGE = 13 * 3600  # longer than any session: older answers are deleted when one is written
+# `get`'s options that only select what is asked for (``--refresh``, ``--no-cache``
+# and ``--verbose`` ask for the full path's work, and take it).
+PURE_OPTIONS = (
+    "--role",
+    "--via",
+    "--region",
+    "--duration",
+    "--session-name",
+    "--external-id",
+    "--config",
+    "--format",
+)
 _ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 _ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
 
 
 def rememberable(argv: Sequence[str]) -> bool:
     """Whether the answer to this command line may be remembered: the one
-    place that decides it, for the fast path and for commands/get.py alike.
-    ``get TARGET`` and nothing else."""
-    return len(argv) == 2 and argv[0] == "get" and not argv[1].startswith("-")
+    place that decides it, for the fast path and commands/get.py alike."""
+    return _pure_options(argv) is not None
+
+
+def _pure_options(argv: Sequence[str]) -> dict[str, str] | None:
+    """The options of a ``get`` whose output is a pure function of its inputs
+    (each option's last value, as argparse keeps it); None for anything else.
+
+    ``get TARGET`` with any of :data:`PURE_OPTIONS` (``--name value`` or
+    ``--name=value``), in any order. Anything else (``--refresh``,
+    ``--no-cache``, ``--verbose``, an abbreviation, a value that looks like an
+    option) takes the full path. The exact command line is part of the digest,
+    so a remembered answer is only ever printed for the very words the full
+    path answered.
+    """
+    if argv[:1] != ["get"]:
+        return None
+    target, options = None, {}
+    words = iter(argv[1:])
+    for word in words:
+        if not word.startswith("-"):
+            if target is not None:
+                return None  # a second TARGET: argparse's error to explain
+            target = word
+            continue
+        name, equals, value = word.partition("=")
+        if name not in PURE_OPTIONS:
+            return None
+        if not equals:
+            value = next(words, "-")
+            if value.startswith("-"):
+                return None
+        options[name] = value
+    return options if target is not None else None
 
 
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     """The digest of a rememberable request and all it depends on; None for anything else."""
-    if not rememberable(argv):
+    options = _pure_options(argv)
+    if options is None:
         return None
-    config = storage.config_location(env)
+    # --config's file, relative to the working directory as config.load opens it
+    config = os.path.abspath(options["--config"]) if "--config" in options else storage.config_location(env)
     if config is None or storage.cache_location(env) is None:
         return None  # off Linux without overrides: only platformdirs knows the paths
     aws_config, aws_credentials = storage.aws_files(env)

@@ -53,9 +53,9 @@ def traced_get(sandbox: Sandbox, log: Path, kill_at: Call | None = None) -> int:
     if kill_at is not None:
         command += ["-e", f"inject={kill_at.name}:signal=KILL:when={kill_at.ordinal}"]
     command += [credproc_executable(), "get", "dev", "--refresh"]
-    result = subprocess.run(
-        command, env=sandbox.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
-    )
+    # No .pyc writes: every run must make the same write calls as the dry run.
+    env = {**sandbox.env, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     return result.returncode
 
 
