@@ -3,8 +3,9 @@ really needed, so cache hits never pay for it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,15 @@ def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
 class StsCaller:
     """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
 
-    def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        region: str,
+        log: Log,
+        env: Mapping[str, str] | None = None,
+        *,
+        environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         import boto3
         from botocore.config import Config
 
@@ -68,6 +77,9 @@ class StsCaller:
         )
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
+        # Entered around every botocore session made here: botocore reads
+        # os.environ, and may start the source's credential_process.
+        self._environment = environment
 
     def _source_session(self) -> boto3.Session:
         if self._session is None:
@@ -90,9 +102,12 @@ class StsCaller:
         if self._source_credentials is not None:
             return
         try:
-            found = self._source_session().get_credentials()
-            frozen = found.get_frozen_credentials() if found is not None else None
+            with self._environment():
+                found = self._source_session().get_credentials()
+                frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
+            if _is_sso_token_error(exc):
+                raise self._sso_token_error(exc) from exc
             raise _translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
@@ -100,19 +115,35 @@ class StsCaller:
             raise _translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
+    def _sso_token_error(self, exc: Exception) -> AuthError:
+        """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
+        from botocore.exceptions import UnauthorizedSSOTokenError
+
+        from .source import AwsFiles, sso_login_command
+
+        profile = self._source_session().profile_name  # as botocore chose it
+        command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
+        # botocore's own text for an expired token only says to run aws sso login.
+        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
+        return AuthError(
+            f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
+            f"run {command}, then retry",
+        )
+
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client acting as ``credentials`` (None: the source identity)."""
         if credentials is None:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
-        return self._boto3.Session(region_name=self.region).client(
-            "sts",
-            config=self._config,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
+        with self._environment():
+            return self._boto3.Session(region_name=self.region).client(
+                "sts",
+                config=self._config,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
 
     def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials:
         """One AssumeRole call; ``caller`` names the identity for error messages."""
@@ -223,6 +254,16 @@ def _credentials(response: dict[str, Any], account_id: str | None) -> Credential
         expiration=raw["Expiration"].astimezone(UTC),
         account_id=account_id,
     )
+
+
+def _is_sso_token_error(exc: Exception) -> bool:
+    """botocore found no IAM Identity Center token, an expired one, or the portal refused it."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return True
+    # An sso-session token past its expiry that botocore could not refresh.
+    return isinstance(exc, bce.TokenRetrievalError) and getattr(exc, "kwargs", {}).get("provider") == "sso"
 
 
 def _is_chaining_limit(exc: Exception) -> bool:
