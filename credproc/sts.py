@@ -18,6 +18,7 @@ from .source import Source
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.config import Config as BotoConfig
 
 _AUTH_CODES = {
     "AccessDenied",
@@ -49,6 +50,20 @@ def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
     return min(timeout, 5.0), timeout, 3
 
 
+def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConfig:
+    """The botocore client config of every call credproc makes (STS, Organizations):
+    bounded timeouts and retries."""
+    from botocore.config import Config
+
+    connect, read, retries = timeouts(env)
+    return Config(
+        region_name=region,
+        connect_timeout=connect,
+        read_timeout=read,
+        retries={"mode": "standard", "max_attempts": retries},
+    )
+
+
 class StsCaller:
     """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
 
@@ -62,19 +77,12 @@ class StsCaller:
         environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         import boto3
-        from botocore.config import Config
 
         self._boto3 = boto3
         self.source = source
         self.region = region
         self.log = log
-        connect, read, attempts = timeouts(os.environ if env is None else env)
-        self._config = Config(
-            region_name=region,
-            connect_timeout=connect,
-            read_timeout=read,
-            retries={"mode": "standard", "max_attempts": attempts},
-        )
+        self._config = client_config(os.environ if env is None else env, region)
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
         # Entered around every botocore session made here: botocore reads
@@ -348,3 +356,17 @@ def _translate(exc: Exception, action: str, identity: str) -> CredprocError:
             f"{name} while {action} as {identity}: {exc}", "check the source profile and the AWS config files"
         )
     raise exc
+
+
+def unavailable(exc: Exception) -> bool:
+    """Whether a botocore error says AWS could not answer (unreachable, timed
+    out, throttling, a 5xx), as opposed to refusing the call."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        code, _message = _code_and_message(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _THROTTLE_CODES or (isinstance(status, int) and status >= 500)
+    return isinstance(
+        exc, (bce.EndpointConnectionError, bce.ConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError)
+    )
