@@ -64,13 +64,14 @@ def run_credproc(
     program: str | None = None,
     new_session: bool = False,
     preexec_fn: Callable[[], None] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The installed credproc run as a user would, with exactly ``env``: stdin
     empty, output captured as text. ``prefix`` runs it through another program
     (python -X importtime, setpriv, a terminal wrapper), ``program`` is another
     copy of the console script (a path, or a name looked up on env's PATH),
     ``new_session`` detaches it from any controlling terminal, ``preexec_fn``
-    sets a limit before exec (a full disk)."""
+    sets a limit before exec (a full disk), ``cwd`` is its working directory."""
 
     return subprocess.run(
         [*prefix, program or credproc_executable(), *args],
@@ -81,6 +82,7 @@ def run_credproc(
         timeout=timeout,
         start_new_session=new_session,
         preexec_fn=preexec_fn,
+        cwd=cwd,
     )
 
 

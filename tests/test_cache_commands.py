@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from freezegun import freeze_time
 from test_cache_get import issued_secrets
 
 from credproc.cli import main
+
+WAIT = 120  # seconds; a bound for hangs, never a measured duration
 
 
 @pytest.fixture
@@ -161,17 +164,44 @@ def test_list_counts_entries_it_cannot_read(warm: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("args", [["cache", "clear"], ["cache", "clear", "dev"]])
-def test_clear_goes_on_past_a_lock_file_it_cannot_remove(warm: Sandbox, args: list[str]) -> None:
-    """On Windows a lock file held by a running credproc cannot be deleted (here: a
-    directory in its place, which unlink refuses too); the entries still go."""
-    locks = sorted(warm.cache_dir.glob("*.lock"))
-    assert locks
-    for lock in locks:
-        lock.unlink()
-        lock.mkdir()
+def test_clear_never_removes_a_lock_file(warm: Sandbox, args: list[str]) -> None:
+    """A lock file may be held by a running credproc (see the next test); an empty one left behind is harmless."""
+    locks = {path.name: path.stat().st_ino for path in warm.cache_dir.glob("*.lock")}
+    assert len(locks) == 3
     result = warm.run(*args)
     assert result.returncode == 0, result.stderr
     assert "removed" in result.stderr
+    assert {path.name: path.stat().st_ino for path in warm.cache_dir.glob("*.lock")} == locks
     assert warm.get_json("dev")  # and the cache still works
     if args == ["cache", "clear"]:
         assert len(cred_files(warm)) == 1 + 1  # only what the get just wrote: hub and dev
+
+
+def test_clear_during_a_fetch_keeps_single_flight(sandbox: Sandbox) -> None:
+    """`cache clear` while a credproc holds the hub entry's lock (inside its
+    AssumeRole): the next credproc still sees the lock held. Had clear removed
+    the lock file, it would lock a new one and call STS a second time."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    arrived, release = threading.Event(), threading.Event()
+
+    def park_the_first_hub_call(params: dict[str, str]) -> None:
+        if params.get("RoleArn") == HUB_ARN and not arrived.is_set():
+            arrived.set()
+            release.wait(timeout=WAIT)
+
+    sandbox.sts.recorder.faults.append(park_the_first_hub_call)
+    # The parked call must not be retried.
+    holder = sandbox.start("get", "dev", env={"CREDPROC_STS_TIMEOUT": str(WAIT)})
+    try:
+        assert arrived.wait(timeout=WAIT)  # the holder is inside the hub entry's lock
+        assert sandbox.run("cache", "clear").returncode == 0
+        # One look at the lock, no waiting: it is still held, so no second STS call.
+        witness = sandbox.run("get", "dev", env={"CREDPROC_LOCK_TIMEOUT": "0"})
+    finally:
+        release.set()
+    out, err = holder.communicate(timeout=WAIT)
+    assert holder.returncode == 0, err
+    assert json.loads(out)["AccountId"] == DEV_ACCOUNT
+    assert witness.returncode == 6, witness.stderr
+    assert "waited 0 s for another credproc process" in witness.stderr
+    assert assume_calls(sandbox, HUB_ARN) == 1
