@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, endpoint, freshness, keystore, retry, source, storage
+from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -121,8 +121,10 @@ def obtain(
     cache = open_cache(config, env, log) if request.use_cache else None
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
-    sts_endpoint = (
-        endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url()) if cache is not None else ""
+    endpoint_url = (
+        sts_endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url())
+        if cache is not None
+        else ""
     )
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
@@ -141,13 +143,13 @@ def obtain(
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
-        endpoint=sts_endpoint,
+        endpoint=endpoint_url,
         mfa_code=mfa_code,
     )
     ticket = None
     if cache is not None and not outcome.stale:
         valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1])), valid_until)
+        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
     return Obtained(plan, outcome, ticket)
 
 
