@@ -52,6 +52,7 @@ class AnswerTicket:
 @dataclass(frozen=True)
 class Obtained:
     plan: Plan
+    source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
     ticket: AnswerTicket | None = field(default=None, repr=False)
 
@@ -150,7 +151,7 @@ def obtain(
     if cache is not None and not outcome.stale:
         valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
         ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
-    return Obtained(plan, outcome, ticket)
+    return Obtained(plan, src, outcome, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:
