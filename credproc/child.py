@@ -19,8 +19,6 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
-from .execute import check_command, start_error
-
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 # What a terminal sends to its foreground process group itself.
 FROM_TERMINAL = ("SIGINT", "SIGQUIT")
@@ -56,8 +54,10 @@ def run(
     popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
     from_terminal: Callable[[], bool] = in_terminal_foreground,
 ) -> int:
-    """Run ``command`` with ``env`` as a child; returns its exit status."""
-    check_command(command)
+    """Run ``command`` with ``env`` as a child; returns its exit status.
+
+    Raises OSError when the command cannot be started (not found, not executable).
+    """
     if os.name == "nt":
         return _run_on_windows(command, env, popen)
     child: subprocess.Popen[bytes] | None = None
@@ -78,13 +78,8 @@ def run(
             number = getattr(signal, name)
             previous[number] = signal.signal(number, forward)
     try:
-        if not command[0]:
-            raise start_error("''", FileNotFoundError())
-        try:
-            # PATH is searched in the command's environment, as execvpe does for plain exec.
-            child = popen(list(command), env=dict(env))
-        except OSError as exc:
-            raise start_error(command[0], exc) from None
+        # PATH is searched in the command's environment, as execvpe does for plain exec.
+        child = popen(list(command), env=dict(env))
         for number in pending:
             child.send_signal(number)
         return exit_status(wait(child))
@@ -131,7 +126,5 @@ def _run_on_windows(
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         return popen([program, *command[1:]], env=dict(env)).wait()
-    except OSError as exc:
-        raise start_error(command[0], exc) from None
     finally:
         signal.signal(signal.SIGINT, previous)

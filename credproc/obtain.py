@@ -3,6 +3,7 @@ wired together. Every command that hands out credentials comes through here."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Callable, Mapping
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, freshness, keystore, paths, source
-from .cache import Cache, lock_timeout
+from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
+from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
@@ -19,6 +20,10 @@ from .plan import MfaSession, Overrides, Plan, make_plan
 
 if TYPE_CHECKING:
     from .sts import StsCaller
+
+
+# Beyond the longest a lock holder may call STS: time to start, write the entry, release.
+LOCK_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,14 @@ class Request:
 
 
 class AnswerTicket:
-    """What remembering a ``get`` answer needs (answers.py): the cache key and
-    whether it lives in the keychain, the final hop's entry file, and until
-    when the cache would still hand those credentials out."""
+    """What remembering a ``get`` answer needs (answers.remember): the cache
+    that seals it (the key never leaves the cache), the final hop's entry
+    file, and until when the cache would still hand those credentials out."""
 
-    __slots__ = ("entry", "from_keyring", "key", "valid_until")
+    __slots__ = ("cache", "entry", "valid_until")
 
-    def __init__(self, key: bytes, from_keyring: bool, entry: str, valid_until: float | None) -> None:
-        self.key = key
-        self.from_keyring = from_keyring
+    def __init__(self, cache: Cache, entry: str, valid_until: float | None) -> None:
+        self.cache = cache
         self.entry = entry
         self.valid_until = valid_until
 
@@ -52,6 +56,7 @@ class AnswerTicket:
 @dataclass(frozen=True)
 class Obtained:
     plan: Plan
+    source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
     ticket: AnswerTicket | None = field(default=None, repr=False)
 
@@ -87,24 +92,20 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
     behind it. Commands that are about the cache itself pass ``required``
     and get the CacheError (exit code 6).
     """
-    return _open_cache(config, env, log, required)[0]
-
-
-def _open_cache(
-    config: Config, env: Mapping[str, str], log: Log, required: bool = False
-) -> tuple[Cache | None, bytes | None, str]:
     if not config.cache_enabled:
         log.step("cache disabled in the config")
-        return None, None, ""
+        return None
     try:
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
         if required:
             raise
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
-        return None, None, ""
+        return None
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env)), key, store
+    # Waiters outlast the process they wait for, however long its STS retries may take.
+    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    return Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
 
 
 def obtain(
@@ -122,49 +123,53 @@ def obtain(
     src = source.resolve(plan.source_profile, env)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
-
-    def caller_factory() -> chain.HopCaller:
-        from .sts import StsCaller
-
-        # Anything botocore starts (a source profile's credential_process)
-        # inherits the nesting depth, so a loop back into credproc stops.
-        source.apply_to_process(src, depth)
-        return StsCaller(src, plan.sts_region, log, env)
+    cache = open_cache(config, env, log) if request.use_cache else None
+    caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
+    # Without a cache there are no keys, so no endpoint to put in them.
+    endpoint_url = (
+        sts_endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url())
+        if cache is not None
+        else ""
+    )
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
 
-        return CodeSource(config.mfa_process, config.where("source", "mfa_process"), env)(mfa, target)
+        # A loop back into credproc through mfa_process stops like one through the source.
+        child_env = source.child_environment(env, src, depth)
+        return CodeSource(config.mfa_process, config.where("source", "mfa_process"), child_env)(mfa, target)
 
     outcome = chain.resolve(
         plan,
         src,
-        caller_factory=caller_factory,
+        caller_factory=caller,
         cache=cache,
         clock=clock,
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
+        endpoint=endpoint_url,
         mfa_code=mfa_code,
         min_remaining=request.min_remaining,
     )
     ticket = None
-    if cache is not None and key is not None and not outcome.stale:
-        expiration = outcome.credentials.expiration
-        margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
-        valid_until = expiration.timestamp() - margin if expiration is not None else None
-        entry = str(cache.path(chain.hop_names(src, plan)[-1]))
-        ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
-    return Obtained(plan, outcome, ticket)
+    if cache is not None and not outcome.stale:
+        valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
+        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
+    return Obtained(plan, src, outcome, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:
     """STS as the source identity itself (doctor, account discovery), with the recursion guard."""
-    from .sts import StsCaller
-
     env = os.environ if env is None else env
     depth = source.check_depth(env)
     src = source.resolve(config.source_profile, env)
-    source.apply_to_process(src, depth)
-    return StsCaller(src, config.source_region or DEFAULT_REGION, log, env)
+    return _sts_caller(src, depth, config.source_region or DEFAULT_REGION, log, env)
+
+
+def _sts_caller(src: source.Source, depth: int, region: str, log: Log, env: Mapping[str, str]) -> StsCaller:
+    from .sts import StsCaller
+
+    # Whatever botocore starts (a source profile's credential_process) runs
+    # one level deeper, so a loop back into credproc stops.
+    return StsCaller(src, region, log, env, environment=functools.partial(source.botocore_environment, src, depth))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
@@ -64,6 +65,26 @@ def timeout_seconds(value: str, *, zero_ok: bool) -> float:
     return seconds
 
 
+def seconds_setting(
+    env: Mapping[str, str], variable: str, default: float, *, zero_ok: bool, example: float | None = None
+) -> float:
+    """A timeout or budget from the environment variable ``variable``, or ``default`` when unset.
+
+    A typo such as "2m" must not silently become another timeout: it is a
+    ConfigError naming the variable (``example``: the value the hint suggests).
+    """
+    from .errors import ConfigError
+
+    text = env.get(variable, "")
+    if not text:
+        return default
+    try:
+        return timeout_seconds(text, zero_ok=zero_ok)
+    except ValueError as exc:
+        suggested = default if example is None else example
+        raise ConfigError(f"{variable}: {exc}", f"unset it, or give seconds, e.g. {variable}={suggested:g}") from None
+
+
 def partition_of(region_name: str) -> str:
     """The ARN partition a region belongs to."""
     if region_name.startswith("cn-"):
@@ -75,18 +96,7 @@ def partition_of(region_name: str) -> str:
 
 def duration(value: object, maximum: int = MAX_DURATION) -> int:
     """Seconds, from an int or a string like "900", "15m", "1h", "1h30m"."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and value.strip():
-        match = _DURATION.fullmatch(value.strip())
-        if not match or not any(match.groups()):
-            raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m, 1h, 12h)")
-        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m, 1h, 12h)")
+    seconds = _seconds(value, "15m, 1h, 12h")
     if not MIN_DURATION <= seconds <= maximum:
         raise ValueError(f"{value!r} is {seconds} s; STS accepts 900 s (15m) to {maximum} s ({maximum // 3600}h)")
     return seconds
@@ -99,16 +109,21 @@ def mfa_duration(value: object) -> int:
 
 def margin(value: object) -> int:
     """A refresh margin in seconds: 0 to 12 h, same notation as durations."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())) and any(match.groups()):
-        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m)")
+    seconds = _seconds(value, "15m")
     if not 0 <= seconds <= MAX_DURATION:
         raise ValueError(f"{value!r} must be between 0 and 12h")
     return seconds
+
+
+def _seconds(value: object, examples: str) -> int:
+    """The duration notation: an int, or "900", "15m", "1h30m" (no bounds checked)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration (use seconds or forms like {examples})")
+    hours, minutes, secs = (int(group) if group else 0 for group in match.groups())
+    return hours * 3600 + minutes * 60 + secs
 
 
 def role_arn(role: object, account: str, partition: str) -> str:

@@ -8,7 +8,9 @@ files only (no network, no botocore), so a warm cache hit stays cheap:
   profile name plus the access key id, so new keys mean a new cache entry;
 - any other profile (SSO, credential_process, role_arn, ...): the profile name
   plus a hash of its settings (and, for ``source_profile``, of that profile's
-  fingerprint, so new keys behind a role profile count as a new identity);
+  fingerprint, so new keys behind a role profile count as a new identity; for
+  ``sso_session``, of that ``[sso-session]`` section, which holds the start
+  URL, while the account and role are the profile's own);
 - no profile at all (container, web identity, instance metadata): the
   variables that select those providers.
 
@@ -19,21 +21,22 @@ role behind the same metadata endpoint). ``credproc cache clear`` covers those.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
     import configparser
 
 DEPTH_VARIABLE = "CREDPROC_DEPTH"
-DEPTH_SETTER_VARIABLE = "CREDPROC_DEPTH_PID"
 # credproc inside credproc is legitimate once ([source] profile may itself be a
 # credproc profile); a second nesting can only be a loop.
 MAX_DEPTH = 1
@@ -63,10 +66,6 @@ def check_depth(env: Mapping[str, str]) -> int:
         depth = int(env.get(DEPTH_VARIABLE, "0"))
     except ValueError:
         depth = 0
-    if env.get(DEPTH_SETTER_VARIABLE) == str(os.getpid()):
-        # This very process raised the depth for its children (an earlier
-        # call in the same process); its own depth is one less.
-        depth -= 1
     if depth > MAX_DEPTH:
         raise RecursionGuardError(
             f"{RecursionGuardError.LOOP}: getting the source credentials ran a credential_process "
@@ -80,18 +79,11 @@ def check_depth(env: Mapping[str, str]) -> int:
 def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
     """Decide the source profile and fingerprint it (cheap: files and env only)."""
     aws = AwsFiles(env)
+    chosen, ignore = choose_profile(profile, env, aws)
     if profile:
         return Source(profile, False, _profile_fingerprint(aws, profile), f"profile {profile}")
-    ignore = False
-    if env.get("AWS_ACCESS_KEY_ID"):
-        # botocore's environment provider wins over AWS_PROFILE.
+    if chosen is None:
         return Source(None, False, "env:" + env["AWS_ACCESS_KEY_ID"], "environment variables")
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
-        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
-        # start credproc inside itself. The user meant "my usual identity".
-        ignore = True
-        chosen = "default"
     # Keys for [default] may live only in the credentials file: they are the identity then.
     if chosen == "default" and aws.profile(chosen) is None and aws.credentials(chosen) is None:
         ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
@@ -99,9 +91,41 @@ def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
     return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
 
 
+def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, bool]:
+    """The profile the source credentials come from (None: keys in the
+    environment), and whether AWS_PROFILE was passed over because it runs credproc."""
+    if configured:
+        return configured, False
+    if env.get("AWS_ACCESS_KEY_ID"):
+        # botocore's environment provider wins over AWS_PROFILE.
+        return None, False
+    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
+        # start credproc inside itself. The user meant "my usual identity".
+        return "default", True
+    return chosen, False
+
+
 def calls_credproc(section: Mapping[str, str] | None) -> bool:
     """Whether a profile's credential_process runs credproc."""
     return bool(section) and "credproc" in (section or {}).get("credential_process", "")
+
+
+def is_long_term_key(source: Source) -> bool:
+    """Whether the source is an IAM user's long-term access key (``AKIA...``)
+    in the environment or a profile of static keys, as its fingerprint says.
+
+    Temporary keys (``ASIA...``), roles, SSO and every other provider: False.
+    """
+    fingerprint = source.fingerprint
+    if fingerprint.startswith("env:"):
+        key = fingerprint.removeprefix("env:")
+    elif fingerprint.startswith("profile:") and ":key:" in fingerprint:
+        key = fingerprint.rpartition(":key:")[2]
+    else:
+        return False
+    return key.startswith("AKIA")
 
 
 def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -> str:
@@ -112,6 +136,11 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
         return f"profile:{name}:key:{access_key}"
     # botocore assumes a profile's role_arn before it looks at the profile's own keys.
     settings = {**section, "aws_access_key_id": access_key} if access_key else dict(section)
+    session = section.get("sso_session")
+    if session:
+        # The start URL (which Identity Center, so whose people) is in the
+        # [sso-session] section: another one there is another identity.
+        settings["sso_session"] = json.dumps({"name": session, **(aws.sso_session(session) or {})}, sort_keys=True)
     parent = section.get("source_profile")
     if parent and parent not in (*seen, name):
         # role_arn + source_profile: new keys in the parent are a new identity too.
@@ -123,15 +152,10 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
 class AwsFiles:
     """Read-only view of ~/.aws/config and ~/.aws/credentials (paths as botocore finds them)."""
 
-    def __init__(self, env: Mapping[str, str], windows: bool = os.name == "nt") -> None:
-        # "~" as botocore expands it: Python ignores HOME on Windows (Git Bash sets
-        # one that may differ from USERPROFILE).
-        home_variable = env.get("USERPROFILE") if windows else env.get("HOME")
-        home = Path(home_variable) if home_variable else Path.home()
-        self.config_path = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config").expanduser()
-        self.credentials_path = Path(
-            env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"
-        ).expanduser()
+    def __init__(self, env: Mapping[str, str], windows: bool = storage.WINDOWS) -> None:
+        config, credentials = storage.aws_files(env, windows)
+        self.config_path = Path(config)
+        self.credentials_path = Path(credentials)
         self._config: configparser.RawConfigParser | None = None
         self._credentials: configparser.RawConfigParser | None = None
 
@@ -143,6 +167,13 @@ class AwsFiles:
             if self._config.has_section(section):
                 return dict(self._config.items(section))
         return None
+
+    def sso_session(self, name: str) -> dict[str, str] | None:
+        """The ``[sso-session NAME]`` section of the config file."""
+        if self._config is None:
+            self._config = _read(self.config_path)
+        section = f"sso-session {name}"
+        return dict(self._config.items(section)) if self._config.has_section(section) else None
 
     def profile_names(self) -> list[str]:
         """Every profile of the config file, in file order."""
@@ -165,6 +196,24 @@ class AwsFiles:
         return None
 
 
+def sso_login_command(aws: AwsFiles, name: str) -> str | None:
+    """The ``aws sso login`` that renews the IAM Identity Center token behind
+    profile ``name`` (following source_profile); None when no SSO profile is behind it."""
+    import shlex
+
+    seen: list[str] = []
+    while name and name not in seen:
+        seen.append(name)
+        section = aws.profile(name) or {}
+        if section.get("sso_session"):
+            # One token per sso-session, shared by all its profiles (botocore's token cache key).
+            return f"aws sso login --sso-session {shlex.quote(section['sso_session'])}"
+        if section.get("sso_start_url"):
+            return f"aws sso login --profile {shlex.quote(name)}"
+        name = section.get("source_profile", "")
+    return None
+
+
 def _read(path: Path) -> configparser.RawConfigParser:
     import configparser
 
@@ -176,14 +225,95 @@ def _read(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
-def apply_to_process(source: Source, depth: int) -> None:
-    """Make this process's environment match ``source`` before botocore reads it.
+def aws_file_problem(path: Path) -> str | None:
+    """Why botocore cannot parse the AWS file at ``path`` (``"PATH:LINE: what"``), or None.
 
-    Anything botocore starts from here (a source profile's credential_process)
-    inherits the raised depth, so a loop back into credproc stops.
+    botocore reads these files strictly: a repeated section or key is an error,
+    and so is an indented block under ``key =`` holding anything but
+    ``key = value`` lines. A missing or unreadable file is no parse problem.
     """
-    os.environ[DEPTH_VARIABLE] = str(depth + 1)
-    os.environ[DEPTH_SETTER_VARIABLE] = str(os.getpid())
+    import configparser
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return f"{path}:{line}: not UTF-8 text"
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        number, what = _ini_error(exc, text.splitlines())
+        return f"{path}:{number}: {what}" if number else f"{path}: {what}"
+    for section in parser.sections():
+        for option, value in parser.items(section):
+            nested = value.splitlines()[1:] if value.startswith("\n") else []
+            bad = next((line.strip() for line in nested if line.strip() and "=" not in line), None)
+            if bad:
+                return f"{path}: [{section}] {option}: the indented line {bad!r} is not key = value"
+    return None
+
+
+def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, str]:
+    """The line number and a plain reason of a configparser error."""
+    import configparser
+
+    # configparser keeps the line in ``lineno``, or for a ParsingError in ``errors``.
+    errors = getattr(exc, "errors", None) or [(None, "")]
+    number: int | None = getattr(exc, "lineno", None) or errors[0][0]
+    line = lines[number - 1].strip() if number and number <= len(lines) else ""
+    if isinstance(exc, configparser.MissingSectionHeaderError) and line.startswith("["):
+        return number, f"the section header {line!r} has no closing ]"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return number, "a setting before the first [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        return number, f"{line!r} is neither a [section] header nor a key = value line"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return number, f"[{exc.section}] appears a second time"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return number, f"{exc.option} appears a second time in [{exc.section}]"
+    return number, " ".join(str(exc).split())
+
+
+@contextlib.contextmanager
+def botocore_environment(source: Source, depth: int) -> Iterator[None]:
+    """``os.environ`` as botocore must see it for ``source``, restored on the way out.
+
+    botocore reads the process's environment, not the one credproc is handed;
+    what it starts meanwhile (a source profile's credential_process) inherits
+    the raised depth, so a loop back into credproc stops.
+    """
+    changes = _child_changes(source, depth)
+    saved = {name: os.environ.get(name) for name in changes}
+    _apply(os.environ, changes)
+    try:
+        yield
+    finally:
+        _apply(os.environ, saved)
+
+
+def child_environment(env: Mapping[str, str], source: Source, depth: int) -> dict[str, str]:
+    """``env`` for a program credproc itself starts while it resolves ``source`` (mfa_process)."""
+    child = dict(env)
+    _apply(child, _child_changes(source, depth))
+    return child
+
+
+def _child_changes(source: Source, depth: int) -> dict[str, str | None]:
+    """The variables to set (None: to remove) for what runs on behalf of ``source``."""
+    changes: dict[str, str | None] = {DEPTH_VARIABLE: str(depth + 1)}
     if source.ignore_env_profile:
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.pop("AWS_DEFAULT_PROFILE", None)
+        changes.update(dict.fromkeys(("AWS_PROFILE", "AWS_DEFAULT_PROFILE")))
+    return changes
+
+
+def _apply(env: MutableMapping[str, str], changes: Mapping[str, str | None]) -> None:
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value

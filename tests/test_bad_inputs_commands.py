@@ -6,7 +6,7 @@ traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 from local_sts import sts_error
 
 from credproc.cli import main
@@ -170,8 +170,23 @@ CASES: list[tuple[str, str | None, list[str], int, list[str], bool, bool]] = [
         False,
     ),
     ("cache list unknown option", None, ["cache", "list", "--all"], 2, ["--all"], False, False),
+    # console (the landing page and endpoint are checked before any call)
+    (
+        "console destination of another partition",
+        TWO_HOP_CONFIG,
+        ["console", "dev", "--destination", "https://console.amazonaws.cn/"],
+        2,
+        ["--destination", "partition aws", "us-east-2"],
+        False,
+        False,
+    ),
+    ("console bad service", TWO_HOP_CONFIG, ["console", "dev", "--service", "s3?x"], 2, ["--service"], False, False),
+    ("console unknown alias", TWO_HOP_CONFIG, ["console", "staging"], 3, ["'staging'", "dev, prod"], False, False),
     # demo
     ("demo unknown option", None, ["demo", "--fast"], 2, ["demo", "--fast"], False, False),
+    # completion
+    ("completion without a shell", None, ["completion"], 2, ["completion", "shell"], False, False),
+    ("completion unknown shell", None, ["completion", "tcsh"], 2, ["invalid choice: 'tcsh'"], False, False),
 ]
 
 
@@ -194,16 +209,14 @@ def test_bad_input_gives_one_clear_line(
         sandbox.write_config(config)
     if deny:
         sandbox.sts.recorder.faults.append(deny_dev_role)
-    assert main(argv) == code
-    captured = capsys.readouterr()
-    assert_one_clear_error(captured.out, captured.err, fragments)
+    assert_one_clear_error(run_main(capsys, *argv), *fragments, exit_code=code)
     if not reaches_sts:
         assert sandbox.sts.recorder.calls == []
 
 
 def test_exec_without_target_does_not_name_internals(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["exec"]) == 2
-    assert "stray" not in capsys.readouterr().err
+    line = assert_one_clear_error(run_main(capsys, "exec"), exit_code=2)
+    assert "stray" not in line
 
 
 def test_exec_split_keeps_an_empty_program_name() -> None:
@@ -222,17 +235,13 @@ def test_profiles_write_with_a_missing_config_keeps_the_aws_config(
     capsys.readouterr()
 
     missing = sandbox.root / "confg.toml"
-    assert main(["profiles", "--write", "--config", str(missing)]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert len(captured.err.strip().splitlines()) == 1
-    assert str(missing) in captured.err and "(fix: " in captured.err
+    assert_one_clear_error(run_main(capsys, "profiles", "--write", "--config", str(missing)), str(missing), exit_code=3)
     assert aws_config.read_text() == before
 
 
 def test_the_catalogue_covers_every_command() -> None:
     commands = {case[2][0] for case in CASES}
-    assert commands >= {"exec", "env", "profiles", "accounts", "doctor", "cache", "demo"}
+    assert commands >= {"exec", "env", "console", "profiles", "accounts", "doctor", "cache", "demo", "completion"}
 
 
 def test_cache_clear_with_a_file_for_a_cache_directory(
@@ -241,22 +250,15 @@ def test_cache_clear_with_a_file_for_a_cache_directory(
     not_a_directory = sandbox.root / "cache-file"
     not_a_directory.write_text("")
     monkeypatch.setenv("CREDPROC_CACHE_DIR", str(not_a_directory))
-    assert main(["cache", "clear"]) == 6
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(not_a_directory) in line and "CREDPROC_CACHE_DIR" in line and "(fix: " in line
+    result = run_main(capsys, "cache", "clear")
+    assert_one_clear_error(result, str(not_a_directory), "CREDPROC_CACHE_DIR", exit_code=6)
 
 
 def test_cache_clear_names_an_entry_it_cannot_remove(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """On Windows an entry being read cannot be deleted; here a directory stands in for it."""
     stuck = sandbox.cache_dir / ("0" * 64 + ".cred")
     stuck.mkdir(parents=True)
-    assert main(["cache", "clear"]) == 6
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(stuck) in line and "(fix: " in line
+    assert_one_clear_error(run_main(capsys, "cache", "clear"), str(stuck), exit_code=6)
 
 
 def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
@@ -269,11 +271,7 @@ def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
     aws_config_dir = sandbox.root / "aws-config-is-a-directory"
     aws_config_dir.mkdir()
     monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config_dir))
-    assert main(["profiles", "--write"]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(aws_config_dir) in line and "(fix: " in line
+    assert_one_clear_error(run_main(capsys, "profiles", "--write"), str(aws_config_dir), exit_code=3)
 
 
 @pytest.mark.parametrize("argv", [["get", "dev"], ["env", "dev"], ["exec", "dev", "--", "true"]])
@@ -283,11 +281,9 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
     sandbox.write_config(TWO_HOP_CONFIG)
     aws_config = sandbox.root / "home" / ".aws" / "config"
     aws_config.write_text("[profile broken\nregion = us-east-1\n")
-    assert main(argv) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(aws_config) in line and "(fix: fix that file's INI syntax" in line
+    line = assert_one_clear_error(
+        run_main(capsys, *argv), str(aws_config), "(fix: fix that file's INI syntax", exit_code=3
+    )
     assert "environment variables" not in line  # not blamed on the source identity
 
 
@@ -297,6 +293,8 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
         ("CREDPROC_STS_TIMEOUT", "2m"),
         ("CREDPROC_STS_TIMEOUT", "0"),
         ("CREDPROC_STS_TIMEOUT", "inf"),
+        ("CREDPROC_STS_BUDGET", "30s"),
+        ("CREDPROC_STS_BUDGET", "-1"),
         ("CREDPROC_LOCK_TIMEOUT", "2m"),
         ("CREDPROC_LOCK_TIMEOUT", "-1"),
     ],
@@ -307,11 +305,7 @@ def test_a_timeout_variable_that_is_not_seconds_is_named(
     """A typo must not silently become the default (or no) timeout."""
     sandbox.write_config(TWO_HOP_CONFIG)
     monkeypatch.setenv(variable, value)
-    assert main(["get", "dev"]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert f"{variable}: {value!r}" in line and f"e.g. {variable}=" in line
+    assert_one_clear_error(run_main(capsys, "get", "dev"), f"{variable}: {value!r}", f"e.g. {variable}=", exit_code=3)
     assert sandbox.sts.recorder.calls == []
 
 

@@ -1,19 +1,39 @@
 """``credproc exec TARGET [options] -- COMMAND...``: run a command with an
-account's credentials in its environment."""
+account's credentials in its environment.
+
+On POSIX credproc replaces itself with the command (``os.execvpe``): the
+command gets the terminal's signals (Ctrl-C, SIGTERM from a supervisor)
+directly, its exit status - including death by a signal - is what the caller
+sees, and no credproc process lingers. Windows has no exec: there the command
+runs as a child and its exit code is returned; Ctrl-C reaches both through the
+console, so credproc ignores it while waiting.
+
+With ``--server`` credproc stays the parent instead: it serves the command's
+credentials from a local endpoint that refreshes them (serving.py) and runs
+the command as a child that gets its signals (child.py).
+
+Credentials travel only in the environment, never on a command line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
-from ..errors import UsageError
+from ..errors import CommandError, ExitCode, UsageError
 from ..log import Log
 from . import Result
 from .options import Subparsers, add_common, add_target_options, obtain_target
 from .serve import add_endpoint_options, reject_without_server, start_endpoint
 
 if TYPE_CHECKING:
+    import subprocess
+
+    from ..credentials import Credentials
     from ..obtain import Obtained
 
 
@@ -38,7 +58,7 @@ def register(commands: Subparsers) -> None:
         "AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION set and AWS_PROFILE / "
         "AWS_DEFAULT_PROFILE removed; with --server, AWS_CONTAINER_CREDENTIALS_FULL_URI and "
         "AWS_CONTAINER_AUTHORIZATION_TOKEN instead, pointing at a local endpoint that keeps the credentials fresh "
-        "while COMMAND runs. Its exit code is credproc's (128+N when it died of signal N with --server); "
+        "while COMMAND runs. Its exit code is credproc's (128+N when it died of signal N, with --server); "
         "127: command not found, 126: not executable.",
     )
     add_target_options(parser)
@@ -55,21 +75,19 @@ def register(commands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, log: Log) -> Result:
-    from .. import execute
-
     if args.stray:
         raise UsageError(
             f"exec: {' '.join(args.stray)!r} must come after --",
             f"credproc exec {args.target} -- {' '.join(args.stray)}",
         )
-    execute.check_command(args.exec_command)
+    check_command(args.exec_command)
     if args.server:
         return _run_with_server(args, log)
     reject_without_server(args)
     result = fresh_for_a_command(args, log)
-    env = execute.command_environment(os.environ, result.outcome.credentials, result.plan.region)
+    env = command_environment(os.environ, result.outcome.credentials, result.plan.region)
     log.flush()  # exec replaces this process: say what there is to say now
-    return Result(exit_code=execute.run(args.exec_command, env))
+    return Result(exit_code=run_command(args.exec_command, env))
 
 
 def start_margin(duration: int) -> int:
@@ -80,8 +98,8 @@ def start_margin(duration: int) -> int:
 def fresh_for_a_command(args: argparse.Namespace, log: Log) -> Obtained:
     """The target's credentials with at least half the session left, when a fresh one can be had.
 
-    The cache hands out anything past its margin (15 min), which for a command
-    that runs on without refreshing may be far too little.
+    The cache hands out anything past its margin (15 min), which is far too
+    little for a command that runs on with them and cannot refresh them.
     """
     from ..obtain import utc_now
 
@@ -95,17 +113,121 @@ def fresh_for_a_command(args: argparse.Namespace, log: Log) -> Obtained:
 
 
 def _run_with_server(args: argparse.Namespace, log: Log) -> Result:
-    from .. import child, execute
+    from .. import child
     from ..serving import shadowing_profile
 
+    if not args.exec_command[0]:
+        raise _start_error("''", FileNotFoundError())
     running = start_endpoint(args, log)
     try:
-        values, remove = running.variables()
-        env = execute.with_variables(os.environ, values, remove)
+        env = with_variables(os.environ, *running.variables())
         shadow = shadowing_profile(env)
         if shadow is not None:
             log.warn(shadow)
         log.flush()
-        return Result(exit_code=child.run(args.exec_command, env))
+        try:
+            return Result(exit_code=child.run(args.exec_command, env))
+        except OSError as exc:
+            raise _start_error(args.exec_command[0], exc) from None
     finally:
         running.stop()
+
+
+def command_environment(base: Mapping[str, str], credentials: Credentials, region: str) -> dict[str, str]:
+    """``base`` with the credentials and region set, profile variables removed."""
+    from ..output import credential_variables
+
+    return with_variables(base, *credential_variables(credentials, region))
+
+
+def with_variables(base: Mapping[str, str], values: Mapping[str, str], remove: Sequence[str]) -> dict[str, str]:
+    """``base`` with ``values`` set and ``remove`` removed.
+
+    CREDPROC_DEPTH goes too: the command is a fresh start, so a credproc it
+    runs (directly or through a profile) gets the full recursion budget.
+    """
+    from ..source import DEPTH_VARIABLE
+
+    env = {name: value for name, value in base.items() if name not in remove and name != DEPTH_VARIABLE}
+    env.update(values)
+    return env
+
+
+def check_command(command: Sequence[str] | None) -> None:
+    """``exec`` needs a command after ``--``: say so before any credentials are fetched."""
+    if not command:
+        raise UsageError("exec: no command given", "put the command after --, e.g. credproc exec dev -- aws s3 ls")
+
+
+Execvpe = Callable[[str, Sequence[str], Mapping[str, str]], NoReturn]
+Spawn = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+
+def run_command(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    execvpe: Execvpe = os.execvpe,  # type: ignore[assignment]
+    windows: bool = os.name == "nt",
+    spawn: Spawn | None = None,
+) -> int:
+    """Run ``command`` with ``env``; on POSIX this does not return on success."""
+    check_command(command)
+    if not command[0]:
+        # execve refuses an empty program name with ValueError; a shell says "not found".
+        raise _start_error("''", FileNotFoundError())
+    if windows:
+        return _run_child(command, env, spawn)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    restore_default_signals()
+    try:
+        execvpe(command[0], list(command), dict(env))
+    except OSError as exc:
+        raise _start_error(command[0], exc) from None
+
+
+def restore_default_signals() -> None:
+    """Undo the signals Python ignores (SIGPIPE, SIGXFSZ): an ignored signal stays
+    ignored across exec, and `yes | head` in the command would then complain of
+    broken pipes instead of ending quietly (subprocess does the same for children)."""
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
+
+
+def _run_child(command: Sequence[str], env: Mapping[str, str], spawn: Spawn | None = None) -> int:
+    import shutil
+    import subprocess
+
+    # CreateProcess finds only .exe files on PATH; a shell also finds aws.cmd,
+    # cdk.cmd and npm's other .cmd shims through PATHEXT, and so does which().
+    program = shutil.which(command[0], path=env.get("PATH")) or command[0]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return (spawn or subprocess.run)([program, *command[1:]], env=dict(env), check=False).returncode
+    except OSError as exc:
+        raise _start_error(command[0], exc) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _start_error(name: str, exc: OSError) -> CommandError:
+    if isinstance(exc, FileNotFoundError):
+        return CommandError(
+            f"exec: command not found: {name}",
+            "check the spelling, or give the full path of the program",
+            ExitCode.COMMAND_NOT_FOUND,
+        )
+    if isinstance(exc, PermissionError):
+        return CommandError(
+            f"exec: cannot run {name}: permission denied",
+            f"make it executable (chmod +x {name})",
+            ExitCode.COMMAND_NOT_EXECUTABLE,
+        )
+    return CommandError(
+        f"exec: cannot run {name}: {exc.strerror or exc}",
+        "check the program and its interpreter",
+        ExitCode.COMMAND_NOT_EXECUTABLE,
+    )
