@@ -305,6 +305,7 @@ def test_min_remaining_makes_the_chain_fetch_what_the_cache_would_still_hand_out
             refresh_margin=MARGIN,
             force_refresh=False,
             log=Log(stream=io.StringIO()),
+            endpoint="https://sts.us-east-1.amazonaws.com",
             min_remaining=min_remaining,
         ).credentials
 

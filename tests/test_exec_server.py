@@ -202,7 +202,7 @@ def test_exit_codes_pass_through(sandbox: Sandbox) -> None:
     assert sandbox.run("exec", "--server", "dev", "--", sys.executable, "-c", "raise SystemExit(42)").returncode == 42
     result = sandbox.run("exec", "--server", "dev", "--", "no-such-command-credproc")
     assert result.returncode == 127
-    assert_one_clear_error(result.stdout, result.stderr, ["no-such-command-credproc"])
+    assert_one_clear_error(result, "no-such-command-credproc")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
@@ -304,7 +304,7 @@ def test_endpoint_options_need_server(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     result = sandbox.run("exec", "dev", "--port", "8123", "--", "true")
     assert result.returncode == 2
-    assert_one_clear_error(result.stdout, result.stderr, ["--port needs --server"])
+    assert_one_clear_error(result, "--port needs --server")
 
 
 def test_the_token_file_is_used_and_removed(sandbox: Sandbox, tmp_path: Path) -> None:

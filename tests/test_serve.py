@@ -257,15 +257,15 @@ def test_bad_input_is_one_clear_error(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     result = sandbox.run("serve", "dev", "--port", "70000")
     assert result.returncode == 2
-    assert_one_clear_error(result.stdout, result.stderr, ["--port", "70000"])
+    assert_one_clear_error(result, "--port", "70000")
     result = sandbox.run("serve", "nosuch")
     assert result.returncode == 3
-    assert_one_clear_error(result.stdout, result.stderr, ["nosuch"])
+    assert_one_clear_error(result, "nosuch")
     with serve(sandbox) as served:
         port = served.url.split(":")[2].split("/")[0]
         result = sandbox.run("serve", "dev", "--port", port)
         assert result.returncode == 2
-        assert_one_clear_error(result.stdout, result.stderr, [f"127.0.0.1:{port}", "--port"])
+        assert_one_clear_error(result, f"127.0.0.1:{port}", "--port")
         served.stop()
 
 
