@@ -1,6 +1,6 @@
 """credproc's speed against its targets and against the alternatives.
 
-    python benchmarks/run.py [--runs N] [--markdown FILE]
+    python benchmarks/run.py [--runs N] [--markdown FILE] [--only endpoint]
 
 Uses the credproc installed next to this interpreter (``pip install -e
 '.[test]'``), moto's STS on 127.0.0.1 (tests/support/local_sts.py), and
@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 SUPPORT = REPO / "tests" / "support"
 sys.path.insert(0, str(SUPPORT))
 
+from endpoint_latency import latency_row  # noqa: E402
 from local_sts import LocalSts  # noqa: E402
 
 SOURCE_KEY = "AKIABENCHSOURCE00001"
@@ -305,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per command (default 30)")
     parser.add_argument("--warmups", type=int, default=3)
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown to this file")
+    parser.add_argument("--only", choices=["endpoint"], help="measure only this row (and the warm get beside it)")
     args = parser.parse_args(argv)
     runs, warmups = args.runs, args.warmups
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines from the local STS
@@ -361,8 +363,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if credproc != installed_credproc:
             group += [installed_bare, installed_warm]
 
+        if args.only == "endpoint":
+            group = [warm]
         print("1/5 warm hits ...", flush=True)
         interleave(group, runs, warmups)
+        if args.only == "endpoint":
+            print("credential endpoint ...", flush=True)
+            rows.append(Row(*latency_row(credproc, two.env, warm.median_ms)))
+            return _report(args, rows, notes, started, credproc, installed_credproc, runs)
         calls_before = len(sts.recorder.of("AssumeRole"))
         for command in (warm, warm_config, warm_by_id):
             command.run_once(timed=False)
@@ -482,11 +490,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(
             ratio_row("boto3 role profile vs credproc", resolve, warm, None, "higher is better; 2 STS calls per run")
         )
-        print("5/5 done", flush=True)
+        print("5/5 credential endpoint ...", flush=True)
+        rows.append(Row(*latency_row(credproc, two.env, warm.median_ms)))
+        print("done", flush=True)
     finally:
         sts.stop()
         shutil.rmtree(base_dir, ignore_errors=True)
+    return _report(args, rows, notes, started, credproc, installed_credproc, runs)
 
+
+def _report(
+    args: argparse.Namespace,
+    rows: list[Row],
+    notes: list[str],
+    started: str,
+    credproc: str,
+    installed_credproc: str,
+    runs: int,
+) -> int:
     finished = machine()
     report = render(
         rows,
