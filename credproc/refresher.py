@@ -101,11 +101,15 @@ class Current:
         self._lock = threading.Lock()
         self._session = session
         self._failure: Failure | None = None
+        self._withdrawn = False
 
     def answer(self, now: datetime) -> Session | Failure:
-        """The session while it is still usable (a minute or more left), else why not."""
+        """The session while it is still usable (a minute or more left) and not
+        withdrawn by a refusal, else why not."""
         with self._lock:
-            session, failure = self._session, self._failure
+            session, failure, withdrawn = self._session, self._failure, self._withdrawn
+        if failure is not None and withdrawn:
+            return failure
         if freshness.is_usable(session.credentials, now):
             return session
         if failure is not None:
@@ -119,11 +123,12 @@ class Current:
 
     def replace(self, session: Session) -> None:
         with self._lock:
-            self._session, self._failure = session, None
+            self._session, self._failure, self._withdrawn = session, None, False
 
-    def fail(self, failure: Failure) -> None:
+    def fail(self, failure: Failure, *, withdraw: bool) -> None:
+        """Record a failed refresh; ``withdraw`` stops handing out the session at once."""
         with self._lock:
-            self._failure = failure
+            self._failure, self._withdrawn = failure, withdraw
 
 
 # Fetches a session that has more than the given seconds left (obtain() with
@@ -187,7 +192,9 @@ class Refresher:
 
     def _failed(self, error: CredprocError, now: datetime) -> datetime:
         self._failures += 1
-        self.current.fail(failure_of(error))
+        # The cache's rule (freshness.stale_allowed): only when STS could not
+        # answer is a still-valid session handed out; a refusal ends it now.
+        self.current.fail(failure_of(error), withdraw=not freshness.stale_allowed(error))
         delay = retry_delay(self._failures)
         # Once per outage without --verbose: the command's own output must stay readable.
         say = self._log.warn if self._failures == 1 else self._log.step

@@ -247,6 +247,22 @@ def test_while_sts_fails_the_last_session_is_served_until_it_is_nearly_expired()
     assert "works again after 2 failed attempt(s)" in errors.getvalue()
 
 
+def test_a_refusal_stops_the_session_being_handed_out_at_once() -> None:
+    # As for the cache (freshness.stale_allowed): revoked access ends at the refresh, not at expiry.
+    clock = Clock()
+    fetch = FakeObtain(
+        clock, error=AuthError("AccessDenied: not authorized to assume Deployer", "fix the trust policy")
+    )
+    worker, _ = make_refresher(clock, fetch, session(3600, tag="first"))
+    clock.move(40 * 60)
+    worker.refresh_once()
+    answer = worker.current.answer(clock())  # 20 min left, but refused
+    assert isinstance(answer, Failure) and answer.status == 403 and "Deployer" in answer.message
+    fetch.error = None
+    worker.refresh_once()
+    assert worker.current.answer(clock()) == session(3600, tag="1", now=clock())
+
+
 def test_a_refusal_is_a_4xx_and_an_outage_a_5xx() -> None:
     assert refresher.failure_of(AuthError("AccessDenied for role X", "fix the trust policy")).status == 403
     assert refresher.failure_of(UnavailableError("timed out", "retry")).status == 503
