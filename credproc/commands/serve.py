@@ -103,6 +103,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
             sys.stdout.write(text)
             sys.stdout.flush()
             log.notice(f"serving {args.target} at {running.url} until Ctrl-C or SIGTERM")
+            log.flush()  # now, not when serving ends
             while not stopped.wait(timeout=1):
                 pass
     finally:
