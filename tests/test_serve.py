@@ -297,3 +297,15 @@ def test_an_expired_mfa_session_is_renewed_with_mfa_process_during_a_refresh(san
         assert len(counter.runs) == 2  # the refresh asked mfa_process, as get does
         assert len(sandbox.sts.recorder.of("GetSessionToken")) == 2
         served.stop()
+
+
+def test_serve_says_where_it_serves_as_it_starts(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    with serve(sandbox) as served:
+        assert served.process.stderr is not None
+        ready, _, _ = select.select([served.process.stderr], [], [], 60)
+        assert ready, "nothing on stderr while serving"
+        line = served.process.stderr.readline().decode()
+        assert line == f"credproc: serving dev at {served.url} until Ctrl-C or SIGTERM\n"
+        assert served.token not in line
+        served.stop()
