@@ -215,9 +215,9 @@ def _keys(env: Mapping[str, str]) -> list[bytes]:
 def _keyring_keys() -> list[bytes]:
     """The key kept in the OS keychain, decoded as keystore decodes it (never created here)."""
     try:
-        import keyring
+        from .keychain import load  # keyring, by its own rules for which backend (see keychain.py)
 
-        key = storage.decode_key(keyring.get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
+        key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
     except Exception:  # no backend, locked: the full path explains
         return []
     return [key] if key is not None else []
