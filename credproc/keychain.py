@@ -4,17 +4,24 @@ keyring picks the backend by its own rules (``PYTHON_KEYRING_BACKEND``, then
 keyringrc.cfg, then the best one it detects), and every call asks that backend:
 nothing it returns is kept anywhere by credproc. What this module changes is
 only what the import costs. ``import keyring`` takes ~50 ms of CPU on the
-2-core box (about six bare interpreters) even with the backend named, and
-~20 ms of that is ``urllib.request`` (http.client, email, ssl, socket), which
-keyring's dependency jaraco.context imports at its top for a tarball download
-helper that keyring never calls. So :func:`load` imports keyring with
-``urllib.request`` deferred: a stand-in module that runs the real import the
-first time anything reads an attribute of it (botocore does on a cache miss;
-``credproc console`` does), and then hands out the real module's attributes.
-The rest of keyring's import (jaraco.functools, importlib_metadata,
-logging, configparser) is what it runs at import time, so it stays; a
-backend's own module imports keyring.backend, so naming the backend
-directly saves nothing either (benchmarks/RESULTS.md has the numbers).
+2-core box (about six bare interpreters) even with the backend named, and a
+good half of it is modules that its import loads and no keychain call uses:
+
+- ``urllib.request`` (http.client, email, ssl, socket: ~20 ms), imported by
+  jaraco.context at its top for its tarball download helper;
+- ``importlib_metadata`` / ``importlib.metadata``, with which keyring finds
+  third-party backends (plugins) when no backend is named;
+- ``more_itertools``, used by one decorator of jaraco.functools.
+
+So :func:`load` imports keyring with those deferred: a stand-in module that
+runs the real import the first time anything reads an attribute of it
+(keyring's plugin search does when it has to detect the backend; botocore
+does on a cache miss; ``credproc console`` does), and then hands out the real
+module's attributes. The rest (jaraco.functools and inspect, logging,
+configparser, subprocess) is what keyring's modules run at import time, so it
+stays; importing the backend's module directly instead would save nothing, as
+every backend subclasses keyring.backend, which is where the cost is
+(benchmarks/RESULTS.md has the numbers).
 
 Standard library only at the top: answers.py (the fast path) calls this.
 """
@@ -27,8 +34,8 @@ TYPE_CHECKING = False  # not typing's: the fast path imports this module
 if TYPE_CHECKING:
     from types import ModuleType
 
-# Imported by keyring's dependencies at import time, used by none of what credproc calls.
-DEFERRED = ("urllib.request",)
+# Imported by keyring and its dependencies at import time, used by no keychain call (see above).
+DEFERRED = ("urllib.request", "importlib_metadata", "importlib.metadata", "more_itertools")
 
 
 def load() -> ModuleType:
@@ -43,7 +50,8 @@ def load() -> ModuleType:
 
 def _defer(name: str) -> None:
     """Put a stand-in for the module ``name`` in ``sys.modules`` (unless it is
-    loaded already) that imports the real one on the first attribute read.
+    loaded already, or not installed) that imports the real one on the first
+    attribute read.
 
     ``import name`` finds the stand-in and runs nothing. The first read of an
     attribute (``urllib.request.urlopen``, ``from urllib.request import X``)
@@ -55,12 +63,15 @@ def _defer(name: str) -> None:
     if name in sys.modules:
         return
     import importlib
+    import importlib.util
     import threading
     import types
 
-    parent_name, _, child = name.rpartition(".")
-    parent = importlib.import_module(parent_name) if parent_name else None
+    spec = importlib.util.find_spec(name)  # imports the parent package, if any
+    if spec is None:
+        return  # not installed: `import name` must fail as it would have
     stand_in = types.ModuleType(name, f"{name}, imported on first use (credproc.keychain)")
+    stand_in.__spec__ = spec
     lock = threading.Lock()
 
     def __getattr__(attribute: str) -> object:
@@ -71,5 +82,6 @@ def _defer(name: str) -> None:
 
     stand_in.__dict__["__getattr__"] = __getattr__  # PEP 562: asked only for names the module lacks
     sys.modules[name] = stand_in
-    if parent is not None:
-        setattr(parent, child, stand_in)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stand_in)

@@ -309,9 +309,11 @@ def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandb
     assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
 
 
-# keyring's own import runs these for jaraco.context's tarball downloader, which
-# keyring never calls; credproc.keychain defers urllib.request until first use.
+# keyring's import loads these for what no keychain call uses (jaraco.context's
+# tarball downloader, the plugin search, a jaraco.functools decorator):
+# credproc.keychain defers them until first use.
 KEYRING_UNUSED = {"urllib.request", "http.client", "ssl", "email.parser", "socket"}
+KEYRING_UNUSED |= {"importlib_metadata", "importlib.metadata", "more_itertools", "zipfile"}
 
 
 def keyring_environment(sandbox: Sandbox) -> dict[str, str]:
@@ -348,12 +350,16 @@ import jaraco.context
 import urllib.request
 from urllib.request import urlopen, Request
 real = sys.modules["urllib.request"]
+others = [name for name in keychain.DEFERRED[1:] if name in sys.modules]
+for name in others:
+    getattr(sys.modules[name], "__file__")  # first use: the real import
 print(json.dumps({
     "backend": type(keyring.get_keyring()).__name__,
     "key": key,
     "deferred": deferred,
     "real": real is not stand_in and real is urllib.request and urlopen is real.urlopen,
     "forwards": stand_in.Request is Request and jaraco.context.urllib.request is real,
+    "others_real": bool(others) and all(sys.modules[name].__file__ for name in others),
 }))
 """
 
@@ -369,6 +375,7 @@ def test_keychain_defers_urllib_request_until_used_and_keyring_asks_the_chosen_b
         "deferred": True,
         "real": True,
         "forwards": True,
+        "others_real": True,
     }
 
 
