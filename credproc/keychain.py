@@ -4,22 +4,24 @@ keyring picks the backend by its own rules (``PYTHON_KEYRING_BACKEND``, then
 keyringrc.cfg, then the best one it detects), and every call asks that backend:
 nothing it returns is kept anywhere by credproc. What this module changes is
 only what the import costs. ``import keyring`` takes ~50 ms of CPU on the
-2-core box (about six bare interpreters) even with the backend named, and a
-good half of it is modules that its import loads and no keychain call uses:
+2-core box (about six bare interpreters) even with the backend named, and
+most of it is modules that its import loads for things no keychain call does:
 
-- ``urllib.request`` (http.client, email, ssl, socket: ~20 ms), imported by
-  jaraco.context at its top for its tarball download helper;
-- ``importlib_metadata`` / ``importlib.metadata``, with which keyring finds
-  third-party backends (plugins) when no backend is named;
-- ``more_itertools``, used by one decorator of jaraco.functools.
+- ``urllib.request`` (http.client, email, ssl, socket: ~20 ms), ``subprocess``
+  and ``tempfile``: jaraco.context, for its helpers that download tarballs,
+  run commands and make temp dirs;
+- ``inspect`` and ``more_itertools``: jaraco.functools, for decorators keyring
+  does not use;
+- ``importlib_metadata`` / ``importlib.metadata``: keyring, to find
+  third-party backends (plugins) when it has to detect the backend.
 
 So :func:`load` imports keyring with those deferred: a stand-in module that
 runs the real import the first time anything reads an attribute of it
-(keyring's plugin search does when it has to detect the backend; botocore
-does on a cache miss; ``credproc console`` does), and then hands out the real
-module's attributes. The rest (jaraco.functools and inspect, logging,
-configparser, subprocess) is what keyring's modules run at import time, so it
-stays; importing the backend's module directly instead would save nothing, as
+(keyring's plugin search when it detects the backend; a backend that runs a
+command; botocore on a cache miss), and then hands out the real module's
+attributes. What keyring's modules do run at import time (jaraco.context's
+shutil and tarfile, logging, configparser, typing, pathlib) stays. Importing
+the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
 (benchmarks/RESULTS.md has the numbers).
 
@@ -35,7 +37,15 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # Imported by keyring and its dependencies at import time, used by no keychain call (see above).
-DEFERRED = ("urllib.request", "importlib_metadata", "importlib.metadata", "more_itertools")
+DEFERRED = (
+    "urllib.request",
+    "subprocess",
+    "tempfile",
+    "inspect",
+    "more_itertools",
+    "importlib_metadata",
+    "importlib.metadata",
+)
 
 
 def load() -> ModuleType:
