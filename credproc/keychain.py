@@ -23,7 +23,7 @@ attributes. What keyring's modules do run at import time (jaraco.context's
 shutil and tarfile, logging, configparser, typing, pathlib) stays. Importing
 the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
-(benchmarks/RESULTS.md has the numbers).
+(README "Speed" has the numbers and what is left undone on purpose).
 
 Standard library only at the top: answers.py (the fast path) calls this.
 """
