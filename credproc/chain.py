@@ -4,7 +4,7 @@ each under its cache entry's lock (single flight across processes)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,7 +12,7 @@ from typing import Protocol
 from . import freshness
 from .cache import Cache, entry_name
 from .credentials import Credentials, format_time
-from .errors import CredprocError, MfaError
+from .errors import CredentialsRefusedError, CredprocError, MfaError
 from .log import Log
 from .plan import Hop, MfaSession, Plan
 from .source import Source
@@ -43,21 +43,27 @@ class Outcome:
     failure: CredprocError | None = None  # why the refresh failed, when stale
 
 
-def hop_names(source: Source, plan: Plan) -> list[str]:
-    """The cache entry name of every hop, from the source fingerprint down."""
+def hop_names(source: Source, plan: Plan, endpoint: str) -> list[str]:
+    """The cache entry name of every hop, from the source fingerprint and STS endpoint down."""
     names: list[str] = []
-    parent = root_name(source, plan)
+    parent = root_name(source, plan, endpoint)
     for hop in plan.hops:
         parent = entry_name(parent, hop.cache_fields())
         names.append(parent)
     return names
 
 
-def root_name(source: Source, plan: Plan) -> str:
-    """What the first hop's entry hangs off: the source, or its MFA session."""
+def root_name(source: Source, plan: Plan, endpoint: str) -> str:
+    """What the first hop's entry hangs off: the source at this STS endpoint, or its MFA session.
+
+    ``endpoint`` is the URL STS calls go to (credproc.endpoint): sessions from
+    a local or test STS are never handed out for the real one, and the other
+    way round.
+    """
+    root = entry_name(source.fingerprint, {"sts_endpoint": endpoint})
     if plan.mfa is None:
-        return source.fingerprint
-    return entry_name(source.fingerprint, plan.mfa.cache_fields())
+        return root
+    return entry_name(root, plan.mfa.cache_fields())
 
 
 def resolve(
@@ -70,114 +76,191 @@ def resolve(
     refresh_margin: int,
     force_refresh: bool,
     log: Log,
+    endpoint: str,
     mfa_code: MfaCode | None = None,
 ) -> Outcome:
-    """Credentials for the plan's last hop, from the cache where fresh enough."""
-    names = hop_names(source, plan)
-    last = len(plan.hops) - 1
+    """Credentials for the plan's last hop, from the cache where fresh enough.
+
+    ``endpoint``: the STS URL in effect, part of every cache key.
+    """
     final_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
-
-    def margin(index: int) -> int:
-        return final_margin if index == last else freshness.INTERMEDIATE_MARGIN
-
-    start, credentials = 0, None
-    if cache is not None and not force_refresh:
-        now = clock()
-        for index in range(last, -1, -1):
-            entry = cache.get(names[index])
-            if entry is not None and freshness.is_fresh(entry.credentials, now, margin(index)):
-                start, credentials = index + 1, entry.credentials
-                log.step(
-                    f"cache hit for hop {index + 1} ({plan.hops[index].role_arn}), {_left(entry.credentials, now)} left"
-                )
-                break
-    if start > last and credentials is not None:
+    names = hop_names(source, plan, endpoint)
+    walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code)
+    start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
+    if start > walk.last and credentials is not None:
         return Outcome(credentials, 0, True)
 
     for note in plan.notes:
         log.step(note)
     log.step(f"source identity: {source.label}; STS region {plan.sts_region}")
-    calls = 0
-    sts: HopCaller | None = None
     try:
-        for index in range(start, last + 1):
-            hop = plan.hops[index]
-            caller = source.label if index == 0 else _assumed_arn(plan.hops[index - 1])
-            if index == 0:
-                sts = sts or caller_factory()
-                # Outside the lock: the source may be a credential_process that
-                # is credproc again, which needs this very entry's lock.
-                sts.prepare_source()
-            with cache.lock(names[index]) if cache is not None else contextlib.nullcontext():
-                entry = cache.get(names[index]) if cache is not None and not force_refresh else None
-                if entry is not None and freshness.is_fresh(entry.credentials, clock(), margin(index)):
-                    # Another process fetched it while we waited for the lock.
-                    log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
-                    credentials = entry.credentials
-                    continue
-                if sts is None:
-                    sts = caller_factory()
-                if index == 0 and plan.mfa is not None:
-                    credentials, fetched = _mfa_session(plan, plan.mfa, source, sts, cache, clock, mfa_code, log)
-                    calls += fetched
-                    caller = f"the MFA session of {source.label}"
-                log.step(f"hop {index + 1}/{last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
-                credentials = sts.assume_role(hop, credentials, caller)
-                calls += 1
-                if cache is not None:
-                    cache.put(names[index], credentials, _meta(plan, source, index))
+        for index in range(start, walk.last + 1):
+            credentials = walk.fetch(index, credentials, reuse=not force_refresh)
     except CredprocError as error:
-        fallback = cache.get(names[last]) if cache is not None else None
-        if fallback is not None and freshness.is_usable(fallback.credentials, clock()):
-            log.warn(
-                f"{error.message}; handing out cached credentials that expire at "
-                f"{format_time(fallback.credentials.expiration) if fallback.credentials.expiration else 'never'}"
-            )
-            return Outcome(fallback.credentials, calls, True, stale=True, failure=error)
-        raise
+        return walk.stale(error)
     assert credentials is not None
-    return Outcome(credentials, calls, calls == 0)
+    return Outcome(credentials, walk.calls, walk.calls == 0)
 
 
-def _mfa_session(
-    plan: Plan,
-    mfa: MfaSession,
-    source: Source,
-    sts: HopCaller,
-    cache: Cache | None,
-    clock: Callable[[], datetime],
-    mfa_code: MfaCode | None,
-    log: Log,
-) -> tuple[Credentials, int]:
-    """The MFA session the first hop is assumed from, and how many STS calls it took.
+@dataclass
+class _Walk:
+    """One walk down a plan's hops, and the STS caller once one is needed."""
 
-    Prompting and GetSessionToken happen under the session's own lock, so
-    every account, hop and concurrent process shares one code. ``--refresh``
-    does not discard it: it is not what the caller is handed. A rejected code
-    raises before anything is cached; the lock is released on the way out.
-    """
-    name = root_name(source, plan)
-    with cache.lock(name) if cache is not None else contextlib.nullcontext():
-        entry = cache.get(name) if cache is not None else None
-        if entry is not None and freshness.is_fresh(entry.credentials, clock(), freshness.INTERMEDIATE_MARGIN):
-            log.step(f"MFA session for {mfa.serial} from the cache, {_left(entry.credentials, clock())} left")
-            return entry.credentials, 0
-        if mfa_code is None:
-            raise MfaError(f"an MFA code for {mfa.serial} is needed but none can be asked for", "run credproc get")
-        log.step(f"asking for an MFA code for {mfa.serial}")
-        code = mfa_code(mfa, plan.target)
-        log.step(f"GetSessionToken with MFA device {mfa.serial}, {mfa.duration} s")
-        credentials = sts.get_session_token(mfa, code)
-        if cache is not None:
-            account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
-            meta = {"role_arn": None, "account_id": account, "alias": None, "hop": 0, "hops": len(plan.hops)}
-            cache.put(name, credentials, {**meta, "mfa_serial": mfa.serial, "source": source.label})
-        return credentials, 1
+    plan: Plan
+    source: Source
+    names: list[str]  # the cache entry of each hop
+    endpoint: str
+    cache: Cache | None
+    clock: Callable[[], datetime]
+    final_margin: int
+    log: Log
+    caller_factory: Callable[[], HopCaller]
+    mfa_code: MfaCode | None
+    calls: int = 0  # STS calls made so far
+    sts: HopCaller | None = None
+
+    @property
+    def last(self) -> int:
+        return len(self.plan.hops) - 1
+
+    def margin(self, index: int) -> int:
+        return self.final_margin if index == self.last else freshness.INTERMEDIATE_MARGIN
+
+    def caller(self) -> HopCaller:
+        if self.sts is None:
+            self.sts = self.caller_factory()
+        return self.sts
+
+    def fresh_entry(self, index: int) -> Credentials | None:
+        """Hop ``index``'s cached credentials if fresh enough for its place in the chain."""
+        entry = self.cache.get(self.names[index]) if self.cache is not None else None
+        if entry is not None and freshness.is_fresh(entry.credentials, self.clock(), self.margin(index)):
+            return entry.credentials
+        return None
+
+    def cached_start(self) -> tuple[int, Credentials | None]:
+        """The hop to start fetching at, after the deepest fresh cached hop, and its credentials."""
+        for index in range(self.last, -1, -1):
+            credentials = self.fresh_entry(index)
+            if credentials is not None:
+                hop = self.plan.hops[index]
+                self.log.step(
+                    f"cache hit for hop {index + 1} ({hop.role_arn}), {_left(credentials, self.clock())} left"
+                )
+                return index + 1, credentials
+        return 0, None
+
+    def fetch(self, index: int, credentials: Credentials | None, *, reuse: bool) -> Credentials:
+        """Hop ``index``'s credentials, assumed with ``credentials`` (None: the source), under its lock."""
+        hop = self.plan.hops[index]
+        caller = self.source.label if index == 0 else _assumed_arn(self.plan.hops[index - 1])
+        if index == 0:
+            # Outside the lock: the source may be a credential_process that
+            # is credproc again, which needs this very entry's lock.
+            with self._forgotten_if_refused(index):
+                self.caller().prepare_source()
+        with self._lock(self.names[index]), self._forgotten_if_refused(index):
+            fetched = self.fresh_entry(index) if reuse else None
+            if fetched is not None:
+                # Another process fetched it while we waited for the lock.
+                self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
+                return fetched
+            sts = self.caller()
+            if index == 0 and self.plan.mfa is not None:
+                credentials = self.mfa_session(self.plan.mfa)
+                caller = f"the MFA session of {self.source.label}"
+            self.log.step(f"hop {index + 1}/{self.last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
+            credentials = sts.assume_role(hop, credentials, caller)
+            self.calls += 1
+            if self.cache is not None:
+                self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
+            return credentials
+
+    def mfa_session(self, mfa: MfaSession) -> Credentials:
+        """The MFA session the first hop is assumed from.
+
+        Prompting and GetSessionToken happen under the session's own lock, so
+        every account, hop and concurrent process shares one code. ``--refresh``
+        does not discard it: it is not what the caller is handed. A rejected code
+        raises before anything is cached; the lock is released on the way out.
+        """
+        name = root_name(self.source, self.plan, self.endpoint)
+        with self._lock(name):
+            entry = self.cache.get(name) if self.cache is not None else None
+            if entry is not None and freshness.is_fresh(entry.credentials, self.clock(), freshness.INTERMEDIATE_MARGIN):
+                self.log.step(
+                    f"MFA session for {mfa.serial} from the cache, {_left(entry.credentials, self.clock())} left"
+                )
+                return entry.credentials
+            if self.mfa_code is None:
+                raise MfaError(f"an MFA code for {mfa.serial} is needed but none can be asked for", "run credproc get")
+            self.log.step(f"asking for an MFA code for {mfa.serial}")
+            code = self.mfa_code(mfa, self.plan.target)
+            self.log.step(f"GetSessionToken with MFA device {mfa.serial}, {mfa.duration} s")
+            credentials = self.caller().get_session_token(mfa, code)
+            self.calls += 1
+            if self.cache is not None:
+                self.cache.put(name, credentials, _mfa_meta(self.plan, self.source, mfa, self.endpoint))
+            return credentials
+
+    @contextlib.contextmanager
+    def _forgotten_if_refused(self, index: int) -> Iterator[None]:
+        """When STS refuses outright, drop the cached sessions of hop ``index`` and
+        every hop after it (assumed through it), inside its lock: neither this
+        run nor a waiting one hands them out."""
+        try:
+            yield
+        except CredprocError as error:
+            if self.cache is not None and freshness.revokes(error):
+                names = self.names[index:]
+                if isinstance(error, CredentialsRefusedError):
+                    # The session the call was signed with is no good either
+                    # (e.g. expired early by AWS's clock): fetch it anew too.
+                    names.insert(
+                        0, self.names[index - 1] if index else root_name(self.source, self.plan, self.endpoint)
+                    )
+                for name in names:
+                    self.cache.remove(name)
+                self.log.step(f"STS refused: dropped {len(names)} cached session(s) that depend on the refused call")
+            raise
+
+    def stale(self, error: CredprocError) -> Outcome:
+        """After a failed refresh: the last hop's cached credentials while still
+        usable, if the failure allows it (credproc.freshness), else ``error``."""
+        if not freshness.stale_allowed(error):
+            raise error
+        fallback = self.cache.get(self.names[self.last]) if self.cache is not None else None
+        if fallback is None or not freshness.is_usable(fallback.credentials, self.clock()):
+            raise error
+        expiration = fallback.credentials.expiration
+        self.log.warn(
+            f"{error.message}; handing out cached credentials that expire at "
+            f"{format_time(expiration) if expiration else 'never'}"
+        )
+        return Outcome(fallback.credentials, self.calls, True, stale=True, failure=error)
+
+    def _lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return self.cache.lock(name) if self.cache is not None else contextlib.nullcontext()
 
 
-def _meta(plan: Plan, source: Source, index: int) -> dict[str, object]:
+def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession, endpoint: str) -> dict[str, object]:
+    account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
+    return {
+        "sts_endpoint": endpoint,
+        "role_arn": None,
+        "account_id": account,
+        "alias": None,
+        "hop": 0,
+        "hops": len(plan.hops),
+        "mfa_serial": mfa.serial,
+        "source": source.label,
+    }
+
+
+def _meta(plan: Plan, source: Source, index: int, endpoint: str) -> dict[str, object]:
     hop = plan.hops[index]
     return {
+        "sts_endpoint": endpoint,
         "role_arn": hop.role_arn,
         "account_id": hop.account_id,
         "alias": plan.alias if index == len(plan.hops) - 1 else None,

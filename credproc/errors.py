@@ -59,6 +59,14 @@ class AuthError(CredprocError):
     exit_code = ExitCode.AUTH
 
 
+class RefusedError(AuthError):
+    """STS said no outright (access denied, invalid or expired token): cached sessions are not handed out instead."""
+
+
+class CredentialsRefusedError(RefusedError):
+    """STS did not accept the credentials the call was signed with (invalid or expired)."""
+
+
 class UnavailableError(CredprocError):
     """STS could not be reached or kept throttling."""
 
@@ -85,6 +93,10 @@ class MfaError(CredprocError):
     """No MFA code could be obtained, or STS rejected it."""
 
     exit_code = ExitCode.MFA
+
+
+class MfaRejectedError(MfaError):
+    """STS rejected the MFA code."""
 
 
 class CommandError(CredprocError):

@@ -3,16 +3,16 @@ wired together. Every command that hands out credentials comes through here."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
-from . import chain, freshness, keystore, source, storage
-from .cache import Cache, lock_timeout
+from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
+from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
@@ -20,6 +20,10 @@ from .plan import MfaSession, Overrides, Plan, make_plan
 
 if TYPE_CHECKING:
     from .sts import StsCaller
+
+
+# Beyond the longest a lock holder may call STS: time to start, write the entry, release.
+LOCK_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Obtained:
     """What :func:`obtain` hands back: the plan, how it went, and what remembering the answer needs."""
 
     plan: Plan
+    source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
     ticket: AnswerTicket | None = field(default=None, repr=False)
 
@@ -98,7 +103,9 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
         return None
     log.step(f"cache key from the {store} key store")
-    return Cache(storage.cache_dir(env), key, log, lock_timeout=lock_timeout(env), key_store=store)
+    # Waiters outlast the process they wait for, however long its STS retries may take.
+    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    return Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
 
 
 def obtain(
@@ -117,6 +124,13 @@ def obtain(
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     cache = open_cache(config, env, log) if request.use_cache else None
+    caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
+    # Without a cache there are no keys, so no endpoint to put in them.
+    endpoint_url = (
+        sts_endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url())
+        if cache is not None
+        else ""
+    )
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
@@ -128,19 +142,20 @@ def obtain(
     outcome = chain.resolve(
         plan,
         src,
-        caller_factory=lambda: _sts_caller(src, depth, plan.sts_region, log, env),
+        caller_factory=caller,
         cache=cache,
         clock=clock,
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
+        endpoint=endpoint_url,
         mfa_code=mfa_code,
     )
     ticket = None
     if cache is not None and not outcome.stale:
         valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan)[-1])), valid_until)
-    return Obtained(plan, outcome, ticket)
+        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
+    return Obtained(plan, src, outcome, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:
@@ -156,4 +171,4 @@ def _sts_caller(src: source.Source, depth: int, region: str, log: Log, env: Mapp
 
     # Whatever botocore starts (a source profile's credential_process) runs
     # one level deeper, so a loop back into credproc stops.
-    return StsCaller(src, region, log, env, environment=partial(source.botocore_environment, src, depth))
+    return StsCaller(src, region, log, env, environment=functools.partial(source.botocore_environment, src, depth))

@@ -293,6 +293,8 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
         ("CREDPROC_STS_TIMEOUT", "2m"),
         ("CREDPROC_STS_TIMEOUT", "0"),
         ("CREDPROC_STS_TIMEOUT", "inf"),
+        ("CREDPROC_STS_BUDGET", "30s"),
+        ("CREDPROC_STS_BUDGET", "-1"),
         ("CREDPROC_LOCK_TIMEOUT", "2m"),
         ("CREDPROC_LOCK_TIMEOUT", "-1"),
     ],

@@ -127,13 +127,16 @@ def list_organization_accounts(
         credentials = caller.source_credentials()
         identity = f"the source identity ({caller.source.label})"
         log.step(f"listing the organization's accounts as {identity}")
-    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity, env)
+    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity, env, log)
 
 
-def _list_accounts(credentials: Credentials, region: str, identity: str, env: Mapping[str, str]) -> list[OrgAccount]:
+def _list_accounts(
+    credentials: Credentials, region: str, identity: str, env: Mapping[str, str], log: Log
+) -> list[OrgAccount]:
     import boto3
 
-    from ..sts import client_config
+    from ..aws_errors import transient
+    from ..sts import client_config, retrying
 
     client = boto3.Session(region_name=region).client(
         "organizations",
@@ -142,15 +145,20 @@ def _list_accounts(credentials: Credentials, region: str, identity: str, env: Ma
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
     )
-    accounts: list[OrgAccount] = []
-    try:
+
+    def every_page() -> list[OrgAccount]:
+        accounts: list[OrgAccount] = []
         for page in client.get_paginator("list_accounts").paginate():
             for raw in page.get("Accounts", []):
                 status = str(raw.get("State") or raw.get("Status") or "ACTIVE")
                 accounts.append(OrgAccount(str(raw["Id"]), str(raw.get("Name") or ""), status))
+        return accounts
+
+    try:
+        # client_config leaves retrying to credproc: throttling, 5xx and no answer are retried within the budget.
+        return retrying(env, log).call(every_page, transient, "Organizations ListAccounts")
     except Exception as exc:
         raise _translate(exc, identity) from exc
-    return accounts
 
 
 def _translate(exc: Exception, identity: str) -> CredprocError:

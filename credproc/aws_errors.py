@@ -1,0 +1,240 @@
+"""AWS errors as credproc errors: one table says, for each error code STS or
+another AWS service answers with, and for each botocore exception, which
+credproc error it is (so which exit code), its message and its fix.
+
+botocore is imported only once a call has failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import (
+    AuthError,
+    ConfigError,
+    CredentialsRefusedError,
+    CredprocError,
+    RecursionGuardError,
+    RefusedError,
+    UnavailableError,
+)
+from .retry import Transient
+
+
+def code_and_message(exc: Exception) -> tuple[str, str]:
+    """The error code and message of an AWS answer (("", str(exc)) for other exceptions)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return str(error.get("Code", "")), str(error.get("Message", ""))
+    return "", str(exc)
+
+
+@dataclass(frozen=True)
+class Service:
+    """The AWS service a call went to, as error messages name it."""
+
+    name: str  # "STS", "Organizations"
+    endpoint_variable: str  # where a user points it elsewhere
+    refusal_hint: str | None = None  # replaces the STS-specific hints of refusals
+
+
+STS = Service("STS", "AWS_ENDPOINT_URL_STS")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one kind of AWS error is told: the error class, and message and hint
+    templates (``str.format`` fields: service, code, message, status, action,
+    identity, exc, name, variable)."""
+
+    error: type[CredprocError]
+    message: str
+    hint: str | None
+
+
+_REFUSED = "{code} while {action} as {identity}: {message}"
+_CHECK_SOURCE = "check the source credentials are current and correct"
+_SOURCE_EXPIRED = "the source credentials have expired: refresh them (e.g. aws sso login) and retry"
+_THROTTLED = Rule(
+    UnavailableError, "{service} kept throttling while {action} as {identity}: {message}", "wait a little and retry"
+)
+
+_SERVER_FAILED = Rule(
+    UnavailableError, "{service} failed ({code}, HTTP {status}) while {action}: {message}", "retry later"
+)
+_TRUST = "check the role's trust policy allows this identity, and the identity may call sts:AssumeRole on it"
+_REGION = "activate STS in that region (IAM console, account settings) or set [source] region"
+
+# Error codes in an AWS answer. Codes not listed: HTTP 429 is throttling, a
+# 5xx status the service failing, anything else a refusal of this request
+# (_OTHER_REFUSAL). Throttling and failures are retried (credproc.retry).
+ERROR_CODES: dict[str, Rule] = {
+    **dict.fromkeys(
+        (
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottled",
+            "RequestThrottledException",
+            "RequestLimitExceeded",
+            "TooManyRequestsException",
+            "SlowDown",
+            "PriorRequestNotComplete",
+        ),
+        _THROTTLED,
+    ),
+    **dict.fromkeys(
+        (
+            "InternalError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "RequestTimeout",
+            "RequestTimeoutException",
+            "IDPCommunicationError",
+        ),
+        _SERVER_FAILED,
+    ),
+    # Refusals: STS knows the caller and says no (RefusedError: no cached
+    # session is handed out instead, see credproc.freshness).
+    "AccessDenied": Rule(RefusedError, _REFUSED, _TRUST),
+    **dict.fromkeys(("AccessDeniedException", "IDPRejectedClaim"), Rule(RefusedError, _REFUSED, _CHECK_SOURCE)),
+    # The caller's own credentials are refused (CredentialsRefusedError).
+    **dict.fromkeys(
+        ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"),
+        Rule(CredentialsRefusedError, _REFUSED, _CHECK_SOURCE),
+    ),
+    **dict.fromkeys(
+        ("ExpiredToken", "ExpiredTokenException"), Rule(CredentialsRefusedError, _REFUSED, _SOURCE_EXPIRED)
+    ),
+    "RegionDisabledException": Rule(RefusedError, _REFUSED, _REGION),
+}
+_OTHER_REFUSAL = Rule(
+    AuthError, "{service} refused {action} as {identity}: {code}: {message}", "check the role ARN and its settings"
+)
+
+_UNREACHABLE = Rule(
+    UnavailableError,
+    "could not reach {service} while {action}: {exc}",
+    "check the network, proxy or {variable}, then retry",
+)
+# The source's own provider failed (credential_process, SSO, ...): see _source_failed.
+_SOURCE_FAILED = Rule(
+    AuthError,
+    "could not get the source credentials ({identity}): {exc}",
+    "fix the source profile, e.g. run aws sso login",
+)
+
+# botocore exceptions without an AWS answer, by class name (so that botocore
+# is imported only once a call failed); the first match wins.
+EXCEPTIONS: tuple[tuple[tuple[str, ...], Rule], ...] = (
+    (
+        ("NoCredentialsError",),
+        Rule(
+            AuthError,
+            "no source credentials found ({identity})",
+            "set [source] profile in the credproc config, or configure the default AWS credentials "
+            "(aws configure, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+        ),
+    ),
+    (
+        ("ProfileNotFound",),
+        Rule(
+            ConfigError, "[source] profile: {exc}", "name a profile that exists in ~/.aws/config or ~/.aws/credentials"
+        ),
+    ),
+    # Not the source's fault: botocore cannot read the AWS config files at all.
+    (("ConfigParseError",), Rule(ConfigError, "{exc}", "fix that file's INI syntax (every AWS tool reads it)")),
+    # No answer (retried, fewer times): refused or dropped connections, timeouts.
+    (("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError", "HTTPClientError"), _UNREACHABLE),
+    (("CredentialRetrievalError", "InvalidConfigError", "SSOError", "TokenRetrievalError"), _SOURCE_FAILED),
+    (
+        ("BotoCoreError",),
+        Rule(
+            AuthError, "{name} while {action} as {identity}: {exc}", "check the source profile and the AWS config files"
+        ),
+    ),
+)
+
+
+def translate(exc: Exception, action: str, identity: str, service: Service = STS) -> CredprocError:
+    """A botocore exception as one clear credproc error (other exceptions are re-raised).
+
+    ``action`` says what was being done ("assuming ARN"), ``identity`` as whom.
+    """
+    if isinstance(exc, CredprocError):
+        return exc
+    rule = _rule_of(exc)
+    if rule is None:
+        raise exc
+    code, message = code_and_message(exc)
+    fields = {
+        "service": service.name,
+        "action": action,
+        "identity": identity,
+        "exc": exc,
+        "name": type(exc).__name__,
+        "variable": service.endpoint_variable,
+        "code": code,
+        "message": message,
+        "status": _status(exc),
+    }
+    if rule is _SOURCE_FAILED:
+        return _source_failed(exc, identity, fields)
+    if service.refusal_hint and issubclass(rule.error, AuthError):
+        rule = Rule(rule.error, rule.message, service.refusal_hint)
+    return _apply(rule, fields)
+
+
+def transient(exc: Exception) -> Transient | None:
+    """Whether a failed call is worth another attempt (credproc.retry): throttling,
+    the service failing, or no answer at all."""
+    if isinstance(exc, CredprocError):
+        return None
+    rule = _rule_of(exc)
+    if rule is _THROTTLED or rule is _SERVER_FAILED:
+        code = code_and_message(exc)[0]
+        return Transient(f"{code or 'error'} (HTTP {_status(exc)})", unreachable=False)
+    if rule is _UNREACHABLE:
+        return Transient(type(exc).__name__, unreachable=True)
+    return None
+
+
+def _rule_of(exc: Exception) -> Rule | None:
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        status = _status(exc)
+        return ERROR_CODES.get(code_and_message(exc)[0]) or (
+            _THROTTLED if status == 429 else _SERVER_FAILED if status >= 500 else _OTHER_REFUSAL
+        )
+    for names, rule in EXCEPTIONS:
+        if isinstance(exc, tuple(getattr(bce, name) for name in names)):
+            return rule
+    return None
+
+
+def _status(exc: Exception) -> int:
+    """The HTTP status of an AWS answer (0 without one)."""
+    response = getattr(exc, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
+    return status if isinstance(status, int) else 0
+
+
+def _source_failed(exc: Exception, identity: str, fields: dict[str, object]) -> CredprocError:
+    if RecursionGuardError.LOOP in str(exc):
+        # A nested credproc stopped a loop: one clear line and exit 7, not its
+        # message wrapped once per level of nesting.
+        return RecursionGuardError(
+            f"{RecursionGuardError.LOOP}: the source ({identity}) runs a credential_process that runs credproc again",
+            "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+            "not at a profile whose credential_process is credproc",
+        )
+    # A nested credproc already said what to fix; do not say it twice.
+    error = _apply(_SOURCE_FAILED, fields)
+    if "(fix: " in str(exc):
+        error.hint = None
+    return error
+
+
+def _apply(rule: Rule, fields: dict[str, object]) -> CredprocError:
+    return rule.error(rule.message.format(**fields), rule.hint.format(**fields) if rule.hint else None)
