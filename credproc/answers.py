@@ -19,8 +19,10 @@ entry still holds the same bytes (``cache clear``, ``--refresh`` or a
 rewritten entry invalidate it), and the credentials are still fresh by the
 cache's own rule (freshness.still_fresh). In every other case, and on any
 error, the full path runs as if this did not exist. With the keyring key
-store the key is read from the keychain on every call, as on the full path
-(only keyring's import is paid, not credproc's).
+store the key is read from the keychain on every call, as on the full path,
+from the backend keyring picks: only keyring's import is paid, not credproc's,
+and of it only what a keychain call needs (keychain.py says what is put off,
+and why nothing about the key or the backend is remembered instead).
 
 What this shares with the full path (locations, key stores, private reads,
 the atomic write) comes from storage.py; the rule of freshness from

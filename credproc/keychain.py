@@ -5,7 +5,7 @@ keyringrc.cfg, then the best one it detects), and every call asks that backend:
 nothing it returns is kept anywhere by credproc. What this module changes is
 only what the import costs. ``import keyring`` takes ~50 ms of CPU on the
 2-core box (about six bare interpreters) even with the backend named, and
-most of it is modules that its import loads for things no keychain call does:
+over half of it is modules that its import loads for things no keychain call does:
 
 - ``urllib.request`` (http.client, email, ssl, socket: ~20 ms), ``subprocess``
   and ``tempfile``: jaraco.context, for its helpers that download tarballs,
@@ -19,11 +19,18 @@ So :func:`load` imports keyring with those deferred: a stand-in module that
 runs the real import the first time anything reads an attribute of it
 (keyring's plugin search when it detects the backend; a backend that runs a
 command; botocore on a cache miss), and then hands out the real module's
-attributes. What keyring's modules do run at import time (jaraco.context's
+attributes. What keyring's modules use while they are imported (jaraco.context's
 shutil and tarfile, logging, configparser, typing, pathlib) stays. Importing
 the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
-(README "Speed" has the numbers and what is left undone on purpose).
+(README "Speed" has the numbers).
+
+Not done, on purpose: keeping the key anywhere (a file, a variable, a
+remembered answer) would make the keychain a key file with extra steps; and
+remembering which backend keyring detected would spare its probing of every
+backend (~45 ms when neither ``PYTHON_KEYRING_BACKEND`` nor keyringrc.cfg
+names one), but a backend installed or chosen since would not be asked until
+the remembered answer expired.
 
 Standard library only at the top: answers.py (the fast path) calls this.
 """
