@@ -188,7 +188,7 @@ class Refresher:
             f"endpoint: new session for {session.account_id}"
             + (f", expires {format_time(expiration)}" if expiration is not None else "")
         )
-        return next_attempt(session, now, self._refresh_margin)
+        return next_attempt(session, self._clock(), self._refresh_margin)  # after the fetch: it took a while
 
     def _failed(self, error: CredprocError, now: datetime) -> datetime:
         self._failures += 1
