@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import keystore, paths, rules
+from . import keystore, paths
 from .cache import Cache
 from .config import Config
 from .credentials import format_time
-from .errors import ConfigError, UsageError
+from .errors import UsageError
 from .log import Log
 from .obtain import open_cache, utc_now
+from .plan import find_account
 
 
 def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -100,16 +101,8 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         return removed
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
-    account = config.account(target)
-    if account is None:
-        try:
-            rules.account_id(target)
-        except ValueError:
-            # Exit code 3, as `get` says the same of the same target.
-            raise ConfigError(
-                f"{target!r} is neither a 12-digit account id nor an alias in {config.path}",
-                "give an alias from the config or an account id (see credproc cache list)",
-            ) from None
+    # Exit code 3, as `get` says the same of the same target.
+    account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
     if cache is None:
         return 0

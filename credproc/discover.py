@@ -16,11 +16,10 @@ ever renamed or rewritten: new tables are appended to the file's text.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,9 @@ class Additions:
     inactive: tuple[OrgAccount, ...]  # suspended or closing: nothing to assume there
 
 
-def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -> list[OrgAccount]:
+def list_organization_accounts(
+    config: Config, role_arn: str | None, log: Log, env: Mapping[str, str]
+) -> list[OrgAccount]:
     """Every account of the organization (all ListAccounts pages)."""
     from .obtain import Request, obtain, source_caller
     from .plan import Overrides
@@ -79,23 +80,23 @@ def list_organization_accounts(config: Config, role_arn: str | None, log: Log) -
             ) from None
         log.step(f"listing the organization's accounts as {arn}")
         request = Request(target=rules.account_of_arn(arn), overrides=Overrides(role=arn))
-        credentials = obtain(request, config, log=log).outcome.credentials
+        credentials = obtain(request, config, log=log, env=env).outcome.credentials
         identity = arn
     else:
-        caller = source_caller(config, log)
+        caller = source_caller(config, log, env)
         credentials = caller.source_credentials()
         identity = f"the source identity ({caller.source.label})"
         log.step(f"listing the organization's accounts as {identity}")
-    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity)
+    return _list_accounts(credentials, _ORGANIZATIONS_REGION[partition], identity, env)
 
 
-def _list_accounts(credentials: Credentials, region: str, identity: str) -> list[OrgAccount]:
+def _list_accounts(credentials: Credentials, region: str, identity: str, env: Mapping[str, str]) -> list[OrgAccount]:
     import boto3
     from botocore.config import Config as BotoConfig
 
     from .sts import timeouts
 
-    connect, read, attempts = timeouts(os.environ)
+    connect, read, attempts = timeouts(env)
     client = boto3.Session(region_name=region).client(
         "organizations",
         config=BotoConfig(

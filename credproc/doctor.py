@@ -25,7 +25,7 @@ from .errors import CredprocError, ExitCode
 from .log import Log
 from .obtain import Request, machine_fields, obtain, source_caller, utc_now
 from .plan import Overrides, Plan, make_plan
-from .source import AwsFiles, calls_credproc
+from .source import AwsFiles, calls_credproc, choose_profile
 
 OK, WARNING, FAILED = "ok", "warning", "failed"
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -56,9 +56,6 @@ def run(
     clock: Callable[[], datetime] = utc_now,
 ) -> list[Check]:
     """Run every check (``deep``: also assume each account's role)."""
-    # A snapshot: the source resolution below marks os.environ with the
-    # recursion depth, which must not count as nesting for the later checks.
-    env = dict(env)
     config_check, config, plans = check_config(config_path, env)
     results = [config_check]
     if config is None:
@@ -303,14 +300,12 @@ def _source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
 
 
 def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
-    """The profile the source credentials come from, as source.resolve picks it (None: keys in env)."""
+    """The profile the source credentials come from (None: keys in env), and how it was chosen."""
+    chosen, _passed_over = choose_profile(config.source_profile, env, aws)
     if config.source_profile:
-        return config.source_profile, f"{config.where('source', 'profile')} = {config.source_profile!r}"
-    if env.get("AWS_ACCESS_KEY_ID"):
+        return chosen, f"{config.where('source', 'profile')} = {chosen!r}"
+    if chosen is None:
         return None, "environment"
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
-        chosen = "default"  # the recursion guard falls back to it
     return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
 
 

@@ -23,7 +23,7 @@ from typing import NoReturn
 from .credentials import Credentials
 from .errors import CommandError, ExitCode, UsageError
 from .output import credential_variables
-from .source import DEPTH_SETTER_VARIABLE, DEPTH_VARIABLE
+from .source import DEPTH_VARIABLE
 
 
 def command_environment(base: Mapping[str, str], credentials: Credentials, region: str) -> dict[str, str]:
@@ -33,11 +33,7 @@ def command_environment(base: Mapping[str, str], credentials: Credentials, regio
     runs (directly or through a profile) gets the full recursion budget.
     """
     values, remove = credential_variables(credentials, region)
-    env = {
-        name: value
-        for name, value in base.items()
-        if name not in remove and name not in (DEPTH_VARIABLE, DEPTH_SETTER_VARIABLE)
-    }
+    env = {name: value for name, value in base.items() if name not in remove and name != DEPTH_VARIABLE}
     env.update(values)
     return env
 

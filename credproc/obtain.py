@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import chain, freshness, keystore, paths, source
@@ -120,23 +121,17 @@ def obtain(
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
 
-    def caller_factory() -> chain.HopCaller:
-        from .sts import StsCaller
-
-        # Anything botocore starts (a source profile's credential_process)
-        # inherits the nesting depth, so a loop back into credproc stops.
-        source.apply_to_process(src, depth)
-        return StsCaller(src, plan.sts_region, log, env)
-
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
 
-        return CodeSource(config.mfa_process, config.where("source", "mfa_process"), env)(mfa, target)
+        # A loop back into credproc through mfa_process stops like one through the source.
+        child_env = source.child_environment(env, src, depth)
+        return CodeSource(config.mfa_process, config.where("source", "mfa_process"), child_env)(mfa, target)
 
     outcome = chain.resolve(
         plan,
         src,
-        caller_factory=caller_factory,
+        caller_factory=lambda: _sts_caller(src, depth, plan.sts_region, log, env),
         cache=cache,
         clock=clock,
         refresh_margin=config.refresh_margin,
@@ -156,10 +151,15 @@ def obtain(
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:
     """STS as the source identity itself (doctor, account discovery), with the recursion guard."""
-    from .sts import StsCaller
-
     env = os.environ if env is None else env
     depth = source.check_depth(env)
     src = source.resolve(config.source_profile, env)
-    source.apply_to_process(src, depth)
-    return StsCaller(src, config.source_region or DEFAULT_REGION, log, env)
+    return _sts_caller(src, depth, config.source_region or DEFAULT_REGION, log, env)
+
+
+def _sts_caller(src: source.Source, depth: int, region: str, log: Log, env: Mapping[str, str]) -> StsCaller:
+    from .sts import StsCaller
+
+    # Whatever botocore starts (a source profile's credential_process) runs
+    # one level deeper, so a loop back into credproc stops.
+    return StsCaller(src, region, log, env, environment=partial(source.botocore_environment, src, depth))

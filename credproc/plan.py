@@ -5,24 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from . import rules
-from .config import (
-    DEFAULT_DURATION,
-    DEFAULT_REGION,
-    DEFAULT_SESSION_NAME,
-    Account,
-    Config,
-    LazyWhere,
-    Settings,
-    ViaEntry,
-)
+from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, LazyWhere
 from .errors import ConfigError, UsageError
+from .schema import Settings, ViaEntry, hint_for
 
 # Where a value came from, for error messages: a flag, or a config key whose
 # file:line is only looked up if a message is printed.
 Origin = str | LazyWhere
+# A setting's value and where it came from, by name.
+Lookup = Callable[[str], tuple[Any, Origin]]
+# Flags are checked when picked; the config's values were checked when it was loaded.
+_FLAG_CHECKERS: dict[str, Callable[[Any], Any]] = {
+    "region": rules.region,
+    "duration": rules.duration,
+    "external_id": rules.external_id,
+}
 
 
 @dataclass(frozen=True)
@@ -97,153 +98,215 @@ def make_plan(config: Config, target: str, overrides: Overrides, fields: dict[st
     ``fields`` are the session-name template values that come from the
     machine (``user``, ``host``).
     """
-    account = _find_account(config, target)
-    settings = account.settings if account else None
-    defaults = config.defaults
-    account_id = account.id if account else target
-    alias = account.alias if account else None
+    return Resolver(config, find_account(config, target), overrides).plan(target, fields)
 
-    def pick(name: str) -> tuple[Any, Origin]:
-        """A setting's value and where it came from (for error messages)."""
-        cli_value = getattr(overrides, name, None)
-        if cli_value is not None:
-            return cli_value, f"--{name.replace('_', '-')}"
-        if settings is not None and getattr(settings, name) is not None:
-            return getattr(settings, name), config.lazy_where("accounts", alias or "", name)
-        if getattr(defaults, name) is not None:
-            return getattr(defaults, name), config.lazy_where("defaults", name)
+
+def find_account(config: Config, target: str, *, see_also: str | None = None) -> Account | None:
+    """The configured account ``target`` names (an alias, or an id in the table);
+    None for an account id that is not configured; raises for anything else
+    (``see_also``: a command's own place to look, added to the fix)."""
+    account = config.account(target)
+    if account is not None:
+        return account
+    try:
+        rules.account_id(target)
+    except ValueError:
+        known = ", ".join(sorted(config.aliases())[:10]) or "none configured"
+        where = str(config.path) if config.exists else f"{config.path} (which does not exist)"
+        raise ConfigError(
+            f"{target!r} is neither a 12-digit account id nor an alias in {where}",
+            f"use an account id or one of the aliases ({known})" + (f"; {see_also}" if see_also else ""),
+        ) from None
+    return config.account_by_id(target)
+
+
+class Resolver:
+    """One target's settings: the flag, then the account's table, then
+    ``[defaults]``; each value comes with its origin for error messages."""
+
+    def __init__(self, config: Config, account: Account | None, overrides: Overrides) -> None:
+        self.config = config
+        self.account = account
+        self.overrides = overrides
+
+    def pick(self, name: str) -> tuple[Any, Origin]:
+        """A setting's value (None: not set anywhere) and where it came from."""
+        flag = getattr(self.overrides, name, None)
+        if flag is not None:
+            return self._flag(name, flag), _flag_name(name)
+        if self.account is not None and getattr(self.account.settings, name) is not None:
+            return getattr(self.account.settings, name), self.config.lazy_where("accounts", self.account.alias, name)
+        if getattr(self.config.defaults, name) is not None:
+            return getattr(self.config.defaults, name), self.config.lazy_where("defaults", name)
         return None, ""
 
-    def check(name: str, checker: Any, *args: Any) -> Any:
-        value, origin = pick(name)
-        if value is None:
-            return None
+    def _flag(self, name: str, value: Any) -> Any:
+        checker = _FLAG_CHECKERS.get(name)
+        if checker is None:
+            return value
         try:
-            return checker(value, *args)
+            return checker(value)
         except ValueError as exc:
-            raise ConfigError(f"{origin}: {exc}", _FLAG_HINTS.get(name)) from None
+            raise ConfigError(f"{_flag_name(name)}: {exc}", hint_for(name, flag=True)) from None
 
-    sts_region = (
-        overrides.region
-        if overrides.region is not None  # --region "" is a mistake, not "unset"
-        else config.source_region or check("region", rules.region) or DEFAULT_REGION
-    )
-    try:
-        sts_region = rules.region(sts_region)
-    except ValueError as exc:
-        raise UsageError(f"--region: {exc}", "use a region name such as us-east-1") from None
-    region = check("region", rules.region) or sts_region
-    partition = rules.partition_of(sts_region)
-    if rules.partition_of(region) != partition:
-        raise ConfigError(
-            f"account region {region} is in partition {rules.partition_of(region)} but STS calls go to {sts_region}",
-            "set [source] region to a region of the same partition",
+    def plan(self, target: str, fields: dict[str, str]) -> Plan:
+        """The plan for ``target``: the regions, the hops in order and the MFA session."""
+        account_id = self.account.id if self.account else target
+        alias = self.account.alias if self.account else None
+        sts_region, region = self._regions()
+        partition = rules.partition_of(sts_region)
+        target_arn, role_origin = self._target_role(target, account_id, partition)
+        duration = self.pick("duration")[0] or DEFAULT_DURATION
+        via, via_origin = self._via(partition)
+        _check_no_loop([*(entry.role_arn for entry in via), target_arn], via_origin or role_origin)
+        template = _Template(fields, *self.pick("session_name"))
+        identity = self._source_identity(fields, account_id, alias or account_id)
+        hops = [
+            self._via_hop(entry, f"{via_origin}{_item(via_origin, index)}", template, partition)
+            for index, entry in enumerate(via)
+        ]
+        name = template.expand(account_id, alias or account_id)
+        hops.append(Hop(target_arn, name, duration, **_session_options(self.pick, partition)))
+        if identity is not None:
+            # SourceIdentity is set once, on the first AssumeRole: STS carries it
+            # through every later hop and refuses any attempt to change it.
+            hops[0] = replace(hops[0], source_identity=identity)
+        notes: list[str] = []
+        hops = [_clamp(hop, index, notes) for index, hop in enumerate(hops)]
+        return Plan(
+            target=target,
+            alias=alias,
+            account_id=account_id,
+            region=region,
+            sts_region=sts_region,
+            source_profile=self.config.source_profile,
+            hops=tuple(hops),
+            notes=tuple(notes),
+            mfa=_mfa_session(self.config, self.account, partition),
         )
 
-    role_value, role_origin = pick("role")
-    if role_value is None:
-        raise ConfigError(
-            f"no role for {target}: neither --role nor a role setting in {config.path}",
-            f"pass --role NAME, or set role under [accounts.{alias}]"
-            if alias
-            else "pass --role NAME, or set [defaults] role",
-        )
-    try:
-        target_arn = rules.role_arn(role_value, account_id, partition)
-    except ValueError as exc:
-        raise ConfigError(f"{role_origin}: {exc}", _FLAG_HINTS["role"]) from None
-
-    duration = check("duration", rules.duration) or DEFAULT_DURATION
-    template, template_origin = pick("session_name")
-    template = DEFAULT_SESSION_NAME if template is None else template  # "" is a mistake, not "unset"
-    via_values, via_origin = pick("via")
-    via: list[ViaEntry] = []
-    for index, item in enumerate(via_values or ()):
-        entry = item if isinstance(item, ViaEntry) else ViaEntry(item, Settings())
+    def _regions(self) -> tuple[str, str]:
+        """Where the STS calls go, and the account's region (same partition)."""
+        flag = self.overrides.region
         try:
-            via.append(replace(entry, role_arn=rules.hop_role_arn(entry.role_arn, partition)))
+            # --region "" is a mistake, not "unset"
+            sts_region = rules.region(
+                flag if flag is not None else self.config.source_region or self.pick("region")[0] or DEFAULT_REGION
+            )
         except ValueError as exc:
-            raise ConfigError(f"{via_origin}{_item(via_origin, index)}: {exc}", _FLAG_HINTS["via"]) from None
-    chain = [*(entry.role_arn for entry in via), target_arn]
-    for index, arn in enumerate(chain):
-        if arn in chain[:index]:
+            raise UsageError(f"--region: {exc}", hint_for("region", flag=True)) from None
+        region = self.pick("region")[0] or sts_region
+        if rules.partition_of(region) != rules.partition_of(sts_region):
             raise ConfigError(
-                f"{via_origin or role_origin}: the chain visits {arn} twice ({' -> '.join(chain)})",
-                "remove the repeated role from via: a chain must not loop",
+                f"account region {region} is in partition {rules.partition_of(region)} but STS calls go to {sts_region}",
+                "set [source] region to a region of the same partition",
             )
+        return sts_region, region
 
-    def expand(hop_template: str, origin: Origin, hop_account: str, hop_alias: str) -> str:
-        values = {**fields, "account": hop_account, "alias": hop_alias}
-        try:
-            return rules.session_name(hop_template, values)
-        except ValueError as exc:
-            raise ConfigError(f"{origin or 'session name'}: {exc}", _FLAG_HINTS["session_name"]) from None
-
-    # SourceIdentity is set once, on the first AssumeRole: STS carries it
-    # through every later hop and refuses any attempt to change it.
-    identity_template, identity_origin = pick("source_identity")
-    source_identity = None
-    if identity_template is not None:
-        try:
-            source_identity = rules.source_identity(
-                identity_template, {**fields, "account": account_id, "alias": alias or account_id}
+    def _target_role(self, target: str, account_id: str, partition: str) -> tuple[str, Origin]:
+        """The target role's ARN and where its setting came from."""
+        role, origin = self.pick("role")
+        if role is None:
+            alias = self.account.alias if self.account else None
+            raise ConfigError(
+                f"no role for {target}: neither --role nor a role setting in {self.config.path}",
+                f"pass --role NAME, or set role under [accounts.{alias}]"
+                if alias
+                else "pass --role NAME, or set [defaults] role",
             )
+        try:
+            return rules.role_arn(role, account_id, partition), origin
         except ValueError as exc:
-            raise ConfigError(f"{identity_origin}: {exc}", _FLAG_HINTS["source_identity"]) from None
+            raise ConfigError(f"{origin}: {exc}", hint_for("role", flag=_is_flag(origin))) from None
 
-    hops: list[Hop] = []
-    notes: list[str] = []
-    for index, entry in enumerate(via):
+    def _via(self, partition: str) -> tuple[list[ViaEntry], Origin]:
+        """The intermediate hops, each a full role ARN in ``partition``."""
+        values, origin = self.pick("via")
+        via: list[ViaEntry] = []
+        for index, item in enumerate(values or ()):
+            entry = item if isinstance(item, ViaEntry) else ViaEntry(item, Settings())
+            try:
+                via.append(replace(entry, role_arn=rules.hop_role_arn(entry.role_arn, partition)))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{origin}{_item(origin, index)}: {exc}",
+                    "give full role ARNs in the same partition, e.g. arn:aws:iam::222222222222:role/hub",
+                ) from None
+        return via, origin
+
+    def _via_hop(self, entry: ViaEntry, origin: str, template: _Template, partition: str) -> Hop:
+        """One intermediate hop, with the options of its own via table."""
         hop_account = rules.account_of_arn(entry.role_arn)
-        known = config.account_by_id(hop_account) if config.raw_accounts else None
-        origin = f"{via_origin}{_item(via_origin, index)}"
-
-        def from_table(name: str, options: Settings = entry.options, origin: str = origin) -> tuple[Any, str]:
-            value = getattr(options, name)
-            return value, f"{origin}.{name}" if value is not None else ""
-
+        known = self.config.account_by_id(hop_account) if self.config.raw_accounts else None
+        options = partial(_table_option, entry.options, origin)
         # Intermediate hops use their via table's or the defaults' duration,
         # never the target's, so every target behind the same hub shares one
         # cached hub session.
-        hop_duration = entry.options.duration or defaults.duration or DEFAULT_DURATION
-        hop_template, hop_template_origin = from_table("session_name")
-        name = expand(
-            hop_template or template,
-            hop_template_origin or template_origin,
-            hop_account,
-            known.alias if known else hop_account,
-        )
-        hops.append(Hop(entry.role_arn, name, hop_duration, **_session_options(from_table, partition)))
+        duration = entry.options.duration or self.config.defaults.duration or DEFAULT_DURATION
+        name = template.override(*options("session_name")).expand(hop_account, known.alias if known else hop_account)
+        return Hop(entry.role_arn, name, duration, **_session_options(options, partition))
 
-    def target_option(name: str) -> tuple[Any, Origin]:
-        if name == "external_id":
-            return check("external_id", rules.external_id), pick("external_id")[1]
-        return pick(name)
+    def _source_identity(self, fields: dict[str, str], account_id: str, alias: str) -> str | None:
+        template, origin = self.pick("source_identity")
+        if template is None:
+            return None
+        try:
+            return rules.source_identity(template, {**fields, "account": account_id, "alias": alias})
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}", hint_for("source_identity", flag=_is_flag(origin))) from None
 
-    name = expand(template, template_origin, account_id, alias or account_id)
-    hops.append(Hop(target_arn, name, duration, **_session_options(target_option, partition)))
-    if source_identity is not None:
-        hops[0] = replace(hops[0], source_identity=source_identity)
-    hops = [_clamp(hop, index, notes) for index, hop in enumerate(hops)]
-    return Plan(
-        target=target,
-        alias=alias,
-        account_id=account_id,
-        region=region,
-        sts_region=sts_region,
-        source_profile=config.source_profile,
-        hops=tuple(hops),
-        notes=tuple(notes),
-        mfa=_mfa_session(config, settings, alias, partition),
-    )
+
+@dataclass(frozen=True)
+class _Template:
+    """A session-name template and where it came from, expanded per hop."""
+
+    fields: dict[str, str]
+    text: str | None
+    origin: Origin
+
+    def override(self, text: str | None, origin: Origin) -> _Template:
+        """A via table's own template, if it has one."""
+        return self if text is None else _Template(self.fields, text, origin)
+
+    def expand(self, account: str, alias: str) -> str:
+        # "" is a mistake, not "unset": only None falls back to the default.
+        text = DEFAULT_SESSION_NAME if self.text is None else self.text
+        try:
+            return rules.session_name(text, {**self.fields, "account": account, "alias": alias})
+        except ValueError as exc:
+            flag = _is_flag(self.origin)
+            raise ConfigError(f"{self.origin or 'session name'}: {exc}", hint_for("session_name", flag=flag)) from None
+
+
+def _flag_name(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def _is_flag(origin: Origin) -> bool:
+    return isinstance(origin, str) and origin.startswith("--")
 
 
 def _item(origin: Origin, index: int) -> str:
     """``[N]`` after a config key naming a via list (not after --via)."""
-    return "" if isinstance(origin, str) and origin.startswith("--") else f"[{index}]"
+    return "" if _is_flag(origin) else f"[{index}]"
 
 
-def _session_options(get: Callable[[str], tuple[Any, Origin]], partition: str) -> dict[str, Any]:
+def _table_option(options: Settings, origin: str, name: str) -> tuple[Any, Origin]:
+    """A via table's own option and its origin (``origin.name``)."""
+    value = getattr(options, name)
+    return value, f"{origin}.{name}" if value is not None else ""
+
+
+def _check_no_loop(chain: list[str], origin: Origin) -> None:
+    for index, arn in enumerate(chain):
+        if arn in chain[:index]:
+            raise ConfigError(
+                f"{origin}: the chain visits {arn} twice ({' -> '.join(chain)})",
+                "remove the repeated role from via: a chain must not loop",
+            )
+
+
+def _session_options(get: Lookup, partition: str) -> dict[str, Any]:
     """The optional AssumeRole parameters of one hop, with the checks that need
     more than one key (or the partition): ``get(name)`` gives (value, origin)."""
     tags, _ = get("tags")
@@ -253,14 +316,14 @@ def _session_options(get: Callable[[str], tuple[Any, Origin]], partition: str) -
         if key not in keys:
             raise ConfigError(
                 f"{transitive_origin}: {key!r} is not a key of the hop's tags ({', '.join(sorted(keys)) or 'none'})",
-                _FLAG_HINTS["transitive_tags"],
+                "list only keys that are in the same hop's tags table",
             )
     arns, arns_origin = get("policy_arns")
     for arn in arns or ():
         if rules.policy_arn_partition(arn) != partition:
             raise ConfigError(
                 f"{arns_origin}: {arn!r} is in partition {rules.policy_arn_partition(arn)}, the region's is {partition}",
-                _FLAG_HINTS["policy_arns"],
+                'use policy ARNs of the region\'s partition, e.g. "arn:aws:iam::aws:policy/ReadOnlyAccess"',
             )
     return {
         "external_id": get("external_id")[0],
@@ -284,10 +347,10 @@ def _clamp(hop: Hop, index: int, notes: list[str]) -> Hop:
     return hop
 
 
-def _mfa_session(config: Config, settings: Settings | None, alias: str | None, partition: str) -> MfaSession | None:
+def _mfa_session(config: Config, account: Account | None, partition: str) -> MfaSession | None:
     """The MFA session the chain starts from, if the account or [source] names a device."""
-    if settings is not None and settings.mfa_serial is not None:
-        serial, origin = settings.mfa_serial, config.lazy_where("accounts", alias or "", "mfa_serial")
+    if account is not None and account.settings.mfa_serial is not None:
+        serial, origin = account.settings.mfa_serial, config.lazy_where("accounts", account.alias, "mfa_serial")
     elif config.mfa_serial is not None:
         serial, origin = config.mfa_serial, config.lazy_where("source", "mfa_serial")
     else:
@@ -299,32 +362,3 @@ def _mfa_session(config: Config, settings: Settings | None, alias: str | None, p
             "use the ARN of an MFA device of the source user in the same partition",
         )
     return MfaSession(serial=serial, duration=config.mfa_duration)
-
-
-def _find_account(config: Config, target: str) -> Account | None:
-    account = config.account(target)
-    if account is not None:
-        return account
-    try:
-        rules.account_id(target)
-    except ValueError:
-        known = ", ".join(sorted(config.aliases())[:10]) or "none configured"
-        where = str(config.path) if config.exists else f"{config.path} (which does not exist)"
-        raise ConfigError(
-            f"{target!r} is neither a 12-digit account id nor an alias in {where}",
-            f"use an account id or one of the aliases ({known})",
-        ) from None
-    return config.account_by_id(target)
-
-
-_FLAG_HINTS = {
-    "role": "use a role name (Deployer) or a role ARN in the target account",
-    "duration": "use seconds or 15m .. 12h, e.g. --duration 1h",
-    "session_name": "use 2-64 characters of letters, digits and +=,.@_- ; placeholders {user} {host} {alias} {account}",
-    "region": "use a region name such as us-east-1",
-    "external_id": "use 2-1224 characters of letters, digits and +=,.@:/_-",
-    "via": "give full role ARNs in the same partition, e.g. arn:aws:iam::222222222222:role/hub",
-    "source_identity": "use a template of 2-64 characters of letters, digits and +=,.@_- ; placeholders {user} {host} {alias} {account}",
-    "transitive_tags": "list only keys that are in the same hop's tags table",
-    "policy_arns": 'use policy ARNs of the region\'s partition, e.g. "arn:aws:iam::aws:policy/ReadOnlyAccess"',
-}

@@ -75,18 +75,7 @@ def partition_of(region_name: str) -> str:
 
 def duration(value: object, maximum: int = MAX_DURATION) -> int:
     """Seconds, from an int or a string like "900", "15m", "1h", "1h30m"."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and value.strip():
-        match = _DURATION.fullmatch(value.strip())
-        if not match or not any(match.groups()):
-            raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m, 1h, 12h)")
-        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m, 1h, 12h)")
+    seconds = _seconds(value, "15m, 1h, 12h")
     if not MIN_DURATION <= seconds <= maximum:
         raise ValueError(f"{value!r} is {seconds} s; STS accepts 900 s (15m) to {maximum} s ({maximum // 3600}h)")
     return seconds
@@ -99,16 +88,21 @@ def mfa_duration(value: object) -> int:
 
 def margin(value: object) -> int:
     """A refresh margin in seconds: 0 to 12 h, same notation as durations."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())) and any(match.groups()):
-        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError(f"{value!r} is not a duration (use seconds or forms like 15m)")
+    seconds = _seconds(value, "15m")
     if not 0 <= seconds <= MAX_DURATION:
         raise ValueError(f"{value!r} must be between 0 and 12h")
     return seconds
+
+
+def _seconds(value: object, examples: str) -> int:
+    """The duration notation: an int, or "900", "15m", "1h30m" (no bounds checked)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration (use seconds or forms like {examples})")
+    hours, minutes, secs = (int(group) if group else 0 for group in match.groups())
+    return hours * 3600 + minutes * 60 + secs
 
 
 def role_arn(role: object, account: str, partition: str) -> str:

@@ -19,10 +19,11 @@ role behind the same metadata endpoint). ``credproc cache clear`` covers those.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environmen
     import configparser
 
 DEPTH_VARIABLE = "CREDPROC_DEPTH"
-DEPTH_SETTER_VARIABLE = "CREDPROC_DEPTH_PID"
 # credproc inside credproc is legitimate once ([source] profile may itself be a
 # credproc profile); a second nesting can only be a loop.
 MAX_DEPTH = 1
@@ -63,10 +63,6 @@ def check_depth(env: Mapping[str, str]) -> int:
         depth = int(env.get(DEPTH_VARIABLE, "0"))
     except ValueError:
         depth = 0
-    if env.get(DEPTH_SETTER_VARIABLE) == str(os.getpid()):
-        # This very process raised the depth for its children (an earlier
-        # call in the same process); its own depth is one less.
-        depth -= 1
     if depth > MAX_DEPTH:
         raise RecursionGuardError(
             f"{RecursionGuardError.LOOP}: getting the source credentials ran a credential_process "
@@ -80,18 +76,11 @@ def check_depth(env: Mapping[str, str]) -> int:
 def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
     """Decide the source profile and fingerprint it (cheap: files and env only)."""
     aws = AwsFiles(env)
+    chosen, ignore = choose_profile(profile, env, aws)
     if profile:
         return Source(profile, False, _profile_fingerprint(aws, profile), f"profile {profile}")
-    ignore = False
-    if env.get("AWS_ACCESS_KEY_ID"):
-        # botocore's environment provider wins over AWS_PROFILE.
+    if chosen is None:
         return Source(None, False, "env:" + env["AWS_ACCESS_KEY_ID"], "environment variables")
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
-        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
-        # start credproc inside itself. The user meant "my usual identity".
-        ignore = True
-        chosen = "default"
     # Keys for [default] may live only in the credentials file: they are the identity then.
     if chosen == "default" and aws.profile(chosen) is None and aws.credentials(chosen) is None:
         ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
@@ -99,9 +88,41 @@ def resolve(profile: str | None, env: Mapping[str, str]) -> Source:
     return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
 
 
+def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, bool]:
+    """The profile the source credentials come from (None: keys in the
+    environment), and whether AWS_PROFILE was passed over because it runs credproc."""
+    if configured:
+        return configured, False
+    if env.get("AWS_ACCESS_KEY_ID"):
+        # botocore's environment provider wins over AWS_PROFILE.
+        return None, False
+    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+        # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
+        # start credproc inside itself. The user meant "my usual identity".
+        return "default", True
+    return chosen, False
+
+
 def calls_credproc(section: Mapping[str, str] | None) -> bool:
     """Whether a profile's credential_process runs credproc."""
     return bool(section) and "credproc" in (section or {}).get("credential_process", "")
+
+
+def is_long_term_key(source: Source) -> bool:
+    """Whether the source is an IAM user's long-term access key (``AKIA...``)
+    in the environment or a profile of static keys, as its fingerprint says.
+
+    Temporary keys (``ASIA...``), roles, SSO and every other provider: False.
+    """
+    fingerprint = source.fingerprint
+    if fingerprint.startswith("env:"):
+        key = fingerprint.removeprefix("env:")
+    elif fingerprint.startswith("profile:") and ":key:" in fingerprint:
+        key = fingerprint.rpartition(":key:")[2]
+    else:
+        return False
+    return key.startswith("AKIA")
 
 
 def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -> str:
@@ -176,14 +197,41 @@ def _read(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
-def apply_to_process(source: Source, depth: int) -> None:
-    """Make this process's environment match ``source`` before botocore reads it.
+@contextlib.contextmanager
+def botocore_environment(source: Source, depth: int) -> Iterator[None]:
+    """``os.environ`` as botocore must see it for ``source``, restored on the way out.
 
-    Anything botocore starts from here (a source profile's credential_process)
-    inherits the raised depth, so a loop back into credproc stops.
+    botocore reads the process's environment, not the one credproc is handed;
+    what it starts meanwhile (a source profile's credential_process) inherits
+    the raised depth, so a loop back into credproc stops.
     """
-    os.environ[DEPTH_VARIABLE] = str(depth + 1)
-    os.environ[DEPTH_SETTER_VARIABLE] = str(os.getpid())
+    changes = _child_changes(source, depth)
+    saved = {name: os.environ.get(name) for name in changes}
+    _apply(os.environ, changes)
+    try:
+        yield
+    finally:
+        _apply(os.environ, saved)
+
+
+def child_environment(env: Mapping[str, str], source: Source, depth: int) -> dict[str, str]:
+    """``env`` for a program credproc itself starts while it resolves ``source`` (mfa_process)."""
+    child = dict(env)
+    _apply(child, _child_changes(source, depth))
+    return child
+
+
+def _child_changes(source: Source, depth: int) -> dict[str, str | None]:
+    """The variables to set (None: to remove) for what runs on behalf of ``source``."""
+    changes: dict[str, str | None] = {DEPTH_VARIABLE: str(depth + 1)}
     if source.ignore_env_profile:
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.pop("AWS_DEFAULT_PROFILE", None)
+        changes.update(dict.fromkeys(("AWS_PROFILE", "AWS_DEFAULT_PROFILE")))
+    return changes
+
+
+def _apply(env: MutableMapping[str, str], changes: Mapping[str, str | None]) -> None:
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value

@@ -3,8 +3,9 @@ really needed, so cache hits never pay for it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +57,15 @@ def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConf
 class StsCaller:
     """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
 
-    def __init__(self, source: Source, region: str, log: Log, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        region: str,
+        log: Log,
+        env: Mapping[str, str] | None = None,
+        *,
+        environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         import boto3
 
         self._boto3 = boto3
@@ -66,6 +75,9 @@ class StsCaller:
         self._config = client_config(os.environ if env is None else env, region)
         self._session: boto3.Session | None = None
         self._source_credentials: Credentials | None = None
+        # Entered around every botocore session made here: botocore reads
+        # os.environ, and may start the source's credential_process.
+        self._environment = environment
 
     def _source_session(self) -> boto3.Session:
         if self._session is None:
@@ -88,8 +100,9 @@ class StsCaller:
         if self._source_credentials is not None:
             return
         try:
-            found = self._source_session().get_credentials()
-            frozen = found.get_frozen_credentials() if found is not None else None
+            with self._environment():
+                found = self._source_session().get_credentials()
+                frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
             raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
@@ -104,13 +117,14 @@ class StsCaller:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
-        return self._boto3.Session(region_name=self.region).client(
-            "sts",
-            config=self._config,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
+        with self._environment():
+            return self._boto3.Session(region_name=self.region).client(
+                "sts",
+                config=self._config,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
 
     def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials:
         """One AssumeRole call; ``caller`` names the identity for error messages."""

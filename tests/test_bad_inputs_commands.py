@@ -170,6 +170,18 @@ CASES: list[tuple[str, str | None, list[str], int, list[str], bool, bool]] = [
         False,
     ),
     ("cache list unknown option", None, ["cache", "list", "--all"], 2, ["--all"], False, False),
+    # console (the landing page and endpoint are checked before any call)
+    (
+        "console destination of another partition",
+        TWO_HOP_CONFIG,
+        ["console", "dev", "--destination", "https://console.amazonaws.cn/"],
+        2,
+        ["--destination", "partition aws", "us-east-2"],
+        False,
+        False,
+    ),
+    ("console bad service", TWO_HOP_CONFIG, ["console", "dev", "--service", "s3?x"], 2, ["--service"], False, False),
+    ("console unknown alias", TWO_HOP_CONFIG, ["console", "staging"], 3, ["'staging'", "dev, prod"], False, False),
     # demo
     ("demo unknown option", None, ["demo", "--fast"], 2, ["demo", "--fast"], False, False),
 ]
@@ -232,7 +244,7 @@ def test_profiles_write_with_a_missing_config_keeps_the_aws_config(
 
 def test_the_catalogue_covers_every_command() -> None:
     commands = {case[2][0] for case in CASES}
-    assert commands >= {"exec", "env", "profiles", "accounts", "doctor", "cache", "demo"}
+    assert commands >= {"exec", "env", "console", "profiles", "accounts", "doctor", "cache", "demo"}
 
 
 def test_cache_clear_with_a_file_for_a_cache_directory(

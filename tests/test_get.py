@@ -4,6 +4,7 @@ checked with GetCallerIdentity, boto3 profiles and the AWS CLI."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -195,6 +196,27 @@ def test_two_gets_in_one_process_do_not_trip_the_recursion_guard(
     assert main(["get", "dev", "--no-cache"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["AccountId"] for line in lines] == [DEV_ACCOUNT, PROD_ACCOUNT, DEV_ACCOUNT]
+
+
+def test_an_in_process_get_leaves_the_process_environment_as_it_found_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The raised depth and a passed-over AWS_PROFILE last only while botocore resolves the source."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    _write_aws_config(sandbox, _credproc_profile("dev", "dev"))
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[default]\naws_access_key_id = AKIADEFAULTPROFILE01\naws_secret_access_key = default-profile-secret\n"
+    )
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    before = dict(os.environ)
+    assert main(["get", "prod", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out)["AccountId"] == PROD_ACCOUNT
+    # the source was the default profile, not dev (which runs credproc) ...
+    assert sandbox.sts.recorder.of("AssumeRole", HUB_ARN)[0].access_key_id == "AKIADEFAULTPROFILE01"
+    # ... and nothing of that is left in this process's environment
+    assert dict(os.environ) == before
 
 
 def test_missing_aws_profile_is_named_as_such(sandbox: Sandbox) -> None:

@@ -196,10 +196,7 @@ def test_an_account_with_its_own_device_gets_its_own_session(sandbox: Sandbox, c
     assert [call.params["SerialNumber"] for call in sandbox.sts.recorder.of("GetSessionToken")] == [SERIAL, other]
 
 
-def test_an_expired_mfa_session_asks_for_a_new_code(
-    sandbox: Sandbox, counter: CountingMfaProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CREDPROC_DEPTH", "0")  # obtain() marks the process environment for its children
+def test_an_expired_mfa_session_asks_for_a_new_code(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
     sandbox.write_config(mfa_config(counter))
     config = config_module.load(sandbox.config_path, sandbox.env)
     now = datetime.now(UTC)

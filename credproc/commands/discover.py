@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..log import Log
 from . import Result
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import discover
 
     config = config_module.load(args.config)
-    found = discover.list_organization_accounts(config, args.role_arn, log)
+    found = discover.list_organization_accounts(config, args.role_arn, log, os.environ)
     addition = discover.plan_additions(config, found)
     summary = discover.summary(addition)
     if not args.write:
