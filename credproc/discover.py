@@ -91,14 +91,14 @@ def list_organization_accounts(
 
 
 def _list_accounts(credentials: Credentials, region: str, identity: str, env: Mapping[str, str]) -> list[OrgAccount]:
-    import boto3
     from botocore.config import Config as BotoConfig
 
-    from .sts import timeouts
+    from .sts import new_session, timeouts
 
     connect, read, attempts = timeouts(env)
-    client = boto3.Session(region_name=region).client(
+    client = new_session(None, region).create_client(
         "organizations",
+        region_name=region,
         config=BotoConfig(
             connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "max_attempts": attempts}
         ),

@@ -138,6 +138,7 @@ def obtain(
         force_refresh=request.force_refresh,
         log=log,
         mfa_code=mfa_code,
+        nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None
     if cache is not None and key is not None and not outcome.stale:

@@ -1,5 +1,11 @@
-"""The STS calls (I/O). boto3 is imported here only, and only when a call is
-really needed, so cache hits never pay for it."""
+"""The STS calls (I/O), through botocore. botocore is imported here only, and
+only when a call is really needed, so cache hits never pay for it.
+
+botocore, not boto3: boto3 adds resources and s3transfer, which credproc never
+uses, on top of the same botocore (the AWS CLI is built on botocore too). One
+botocore session per caller, so per run: the source credentials resolve through
+its provider chain, and every hop's client and the MFA call come from it, so
+botocore reads its endpoint data and the STS model once."""
 
 from __future__ import annotations
 
@@ -18,8 +24,8 @@ from .plan import Hop, MfaSession
 from .source import Source
 
 if TYPE_CHECKING:
-    import boto3
     from botocore.config import Config as BotoConfig
+    from botocore.session import Session as BotocoreSession
 
 TIMEOUT_VARIABLE = "CREDPROC_STS_TIMEOUT"
 
@@ -66,23 +72,22 @@ class StsCaller:
         *,
         environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
-        import boto3
-
-        self._boto3 = boto3
         self.source = source
         self.region = region
         self.log = log
         self._config = client_config(os.environ if env is None else env, region)
-        self._session: boto3.Session | None = None
+        self._session: BotocoreSession | None = None
         self._source_credentials: Credentials | None = None
         # Entered around every botocore session made here: botocore reads
         # os.environ, and may start the source's credential_process.
         self._environment = environment
 
-    def _source_session(self) -> boto3.Session:
+    def _source_session(self) -> BotocoreSession:
+        """The one botocore session: the source profile's settings and provider chain."""
         if self._session is None:
             try:
-                self._session = self._boto3.Session(profile_name=self.source.profile, region_name=self.region)
+                with self._environment():
+                    self._session = new_session(self.source.profile, self.region)
             except Exception as exc:  # ProfileNotFound and friends
                 from botocore.exceptions import ProfileNotFound
 
@@ -113,14 +118,20 @@ class StsCaller:
 
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client acting as ``credentials`` (None: the source identity)."""
+        return self.service_client("sts", credentials, self.region, self._config)
+
+    def service_client(self, service: str, credentials: Credentials | None, region: str, config: BotoConfig) -> Any:
+        """A botocore client of this caller's session acting as ``credentials`` (None: the source identity)."""
         if credentials is None:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
+        session = self._source_session()
         with self._environment():
-            return self._boto3.Session(region_name=self.region).client(
-                "sts",
-                config=self._config,
+            return session.create_client(
+                service,
+                region_name=region,
+                config=config,
                 aws_access_key_id=credentials.access_key_id,
                 aws_secret_access_key=credentials.secret_access_key,
                 aws_session_token=credentials.session_token,
@@ -205,6 +216,20 @@ class StsCaller:
             return f"{self.caller_identity(None)} ({caller})"
         except CredprocError:
             return caller
+
+
+def new_session(profile: str | None, region: str) -> BotocoreSession:
+    """A botocore session for ``profile`` (None: botocore's default choice), as
+    ``boto3.Session(profile_name=profile, region_name=region)`` makes it.
+
+    A missing profile raises ProfileNotFound here, not at the first call.
+    """
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("region", region)
+    session.get_scoped_config()
+    return session
 
 
 def assume_role_options(hop: Hop) -> dict[str, Any]:
