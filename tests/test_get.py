@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cache_support import caller_arn
-from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from local_sts import sts_error
 
 from credproc.cli import main
@@ -178,6 +178,41 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
     assert len(lines) == 1, result.stderr
     assert lines[0].count("calling itself in a loop") == 1  # not once per nested credproc
     assert "profile loop" in lines[0] and "(fix: " in lines[0]
+
+
+def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at_once(sandbox: Sandbox) -> None:
+    """[source] profile runs credproc again, with a config whose source has keys: no
+    lock the outer credprocs hold is one the inner one needs, so several cold runs
+    at once all finish, with one AssumeRole per role."""
+    inner = sandbox.root / "hub.toml"
+    inner.write_text('[source]\nregion = "us-east-1"\n')
+    sandbox.write_config(f'[source]\nprofile = "team"\nregion = "us-east-1"\n\n[accounts.dev]\nid = "{DEV_ACCOUNT}"\n')
+    _write_aws_config(
+        sandbox,
+        f"[profile team]\ncredential_process = {credproc_executable()} get {HUB_ACCOUNT} --role hub --config {inner}\n",
+    )
+    bound = {"CREDPROC_LOCK_TIMEOUT": "60"}  # a deadlock would fail here, not hang
+    processes = [
+        subprocess.Popen(
+            [credproc_executable(), "get", "dev", "--role", "Deployer"],
+            env={**sandbox.env, **bound},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    results = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 5, [err for _, err in results]
+    assert len({out for out, _ in results}) == 1
+    assert caller_arn(sandbox, json.loads(results[0][0])).startswith(
+        f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/"
+    )
+    [hub] = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
+    [dev] = sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")
+    assert hub.access_key_id == "AKIASHAREDSOURCE0001"  # the inner credproc's source
+    assert dev.access_key_id != hub.access_key_id  # the outer one's source: the hub session
 
 
 def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:

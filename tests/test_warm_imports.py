@@ -319,3 +319,98 @@ def test_answers_use_the_key_stores_names() -> None:
         keystore.SERVICE,
         keystore.USERNAME,
     )
+
+
+# --- a cold fan-out: processes that wait for another's fetch load no botocore
+
+
+def hop_entries(env: dict[str, str]) -> dict[int, Path]:
+    """The cache's entry files by hop number (1 = the hub), read with the user's key file."""
+    from credproc.log import Log
+
+    key = Path(env["XDG_DATA_HOME"], "credproc", "cache.key").read_bytes()
+    store = cache.Cache(Path(env["XDG_CACHE_HOME"], "credproc"), key, Log(verbose=False))
+    found = {}
+    for name in store.names():
+        entry = store.get(name)
+        assert entry is not None
+        found[int(entry.meta["hop"])] = store.path(name)
+    return found
+
+
+def import_lines(text: str) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in text.splitlines() if line.startswith("import time:")}
+
+
+def test_a_process_that_waits_for_another_fetch_does_not_load_botocore(sandbox: Sandbox) -> None:
+    """The hub's lock is held (by this test, standing in for the fetching
+    process) until the entries it would write are there: the waiting credproc
+    takes them from the cache, without botocore and without STS."""
+    import filelock
+
+    env = user_environment(sandbox)
+    first = json.loads(run_user(env, "get", "dev").stdout)
+    entries = hop_entries(env)
+    written = {hop: path.read_bytes() for hop, path in entries.items()}
+    for path in entries.values():
+        path.unlink()
+    hub_lock = filelock.FileLock(str(entries[1].with_suffix(cache.LOCK_SUFFIX)))
+    script = Path(sys.executable).parent / "credproc"
+    with hub_lock:
+        waiter = subprocess.Popen(
+            [sys.executable, "-X", "importtime", str(script), "get", "dev", "--verbose"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiter.stderr is not None
+        before_locks = []
+        for line in waiter.stderr:  # ends early only if the process does
+            before_locks.append(line)
+            if "source identity:" in line:  # the cache missed; the hop locks come next
+                break
+        for hop, blob in written.items():
+            entries[hop].write_bytes(blob)  # what the fetching process would write
+    out, err = waiter.communicate(timeout=120)
+    stderr = "".join(before_locks) + err
+    assert waiter.returncode == 0, stderr
+    assert json.loads(out) == first
+    assert "hop 1: arn:aws:iam::222222222222:role/hub fetched meanwhile" in stderr
+    assert not {"botocore", "boto3", "urllib3"} & top_level(import_lines(stderr))
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the first run's only
+
+
+def test_a_cold_fan_out_loads_botocore_once(sandbox: Sandbox) -> None:
+    """30 processes at once on a cold cache: one fetches each hop (one AssumeRole
+    per hop); every other one waits for it and loads no botocore."""
+    env = user_environment(sandbox)
+    run_user(env, "get", "dev")  # what is remembered beside the entries (e.g. the STS endpoint) stays
+    for path in hop_entries(env).values():
+        path.unlink()
+    for path in answer_files(env):
+        path.unlink()
+    sandbox.sts.recorder.reset()
+    script = Path(sys.executable).parent / "credproc"
+    logs = [sandbox.root / f"fan-out-{number}.log" for number in range(30)]
+    processes = []
+    for log in logs:
+        with open(log, "w") as stderr:  # files, not pipes: a full pipe would stall a lock holder
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-X", "importtime", str(script), "get", "dev"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    text=True,
+                )
+            )
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 30, [log.read_text()[-500:] for log in logs]
+    assert len(set(outputs)) == 1 and json.loads(outputs[0])["AccountId"] == DEV_ACCOUNT
+    assert len(sandbox.sts.recorder.of("AssumeRole", "arn:aws:iam::222222222222:role/hub")) == 1
+    assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")) == 1
+    loaded_botocore = [log for log in logs if "botocore" in top_level(import_lines(log.read_text()))]
+    assert len(loaded_botocore) == 1
