@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import AuthError, ConfigError, CredprocError, RecursionGuardError, UnavailableError
+from .errors import AuthError, ConfigError, CredprocError, RecursionGuardError, RefusedError, UnavailableError
+from .retry import Transient
 
 
 def code_and_message(exc: Exception) -> tuple[str, str]:
@@ -50,32 +51,57 @@ _THROTTLED = Rule(
     UnavailableError, "{service} kept throttling while {action} as {identity}: {message}", "wait a little and retry"
 )
 
-# Error codes in an AWS answer. Codes not listed: a 5xx status is STS failing
-# (_SERVER_FAILED), anything else a refusal of this request (_OTHER_REFUSAL).
-ERROR_CODES: dict[str, Rule] = {
-    "Throttling": _THROTTLED,
-    "ThrottlingException": _THROTTLED,
-    "RequestLimitExceeded": _THROTTLED,
-    "TooManyRequestsException": _THROTTLED,
-    "AccessDenied": Rule(
-        AuthError,
-        _REFUSED,
-        "check the role's trust policy allows this identity, and the identity may call sts:AssumeRole on it",
-    ),
-    "AccessDeniedException": Rule(AuthError, _REFUSED, _CHECK_SOURCE),
-    "InvalidClientTokenId": Rule(AuthError, _REFUSED, _CHECK_SOURCE),
-    "SignatureDoesNotMatch": Rule(AuthError, _REFUSED, _CHECK_SOURCE),
-    "UnrecognizedClientException": Rule(AuthError, _REFUSED, _CHECK_SOURCE),
-    "IDPRejectedClaim": Rule(AuthError, _REFUSED, _CHECK_SOURCE),
-    "ExpiredToken": Rule(AuthError, _REFUSED, _SOURCE_EXPIRED),
-    "ExpiredTokenException": Rule(AuthError, _REFUSED, _SOURCE_EXPIRED),
-    "RegionDisabledException": Rule(
-        AuthError, _REFUSED, "activate STS in that region (IAM console, account settings) or set [source] region"
-    ),
-}
 _SERVER_FAILED = Rule(
     UnavailableError, "{service} failed ({code}, HTTP {status}) while {action}: {message}", "retry later"
 )
+_TRUST = "check the role's trust policy allows this identity, and the identity may call sts:AssumeRole on it"
+_REGION = "activate STS in that region (IAM console, account settings) or set [source] region"
+
+# Error codes in an AWS answer. Codes not listed: HTTP 429 is throttling, a
+# 5xx status the service failing, anything else a refusal of this request
+# (_OTHER_REFUSAL). Throttling and failures are retried (credproc.retry).
+ERROR_CODES: dict[str, Rule] = {
+    **dict.fromkeys(
+        (
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottled",
+            "RequestThrottledException",
+            "RequestLimitExceeded",
+            "TooManyRequestsException",
+            "SlowDown",
+            "PriorRequestNotComplete",
+        ),
+        _THROTTLED,
+    ),
+    **dict.fromkeys(
+        (
+            "InternalError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "RequestTimeout",
+            "RequestTimeoutException",
+            "IDPCommunicationError",
+        ),
+        _SERVER_FAILED,
+    ),
+    # Refusals: STS knows the caller and says no (RefusedError: no cached
+    # session is handed out instead, see credproc.freshness).
+    "AccessDenied": Rule(RefusedError, _REFUSED, _TRUST),
+    **dict.fromkeys(
+        (
+            "AccessDeniedException",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "UnrecognizedClientException",
+            "IDPRejectedClaim",
+        ),
+        Rule(RefusedError, _REFUSED, _CHECK_SOURCE),
+    ),
+    **dict.fromkeys(("ExpiredToken", "ExpiredTokenException"), Rule(RefusedError, _REFUSED, _SOURCE_EXPIRED)),
+    "RegionDisabledException": Rule(RefusedError, _REFUSED, _REGION),
+}
 _OTHER_REFUSAL = Rule(
     AuthError, "{service} refused {action} as {identity}: {code}: {message}", "check the role ARN and its settings"
 )
@@ -112,7 +138,8 @@ EXCEPTIONS: tuple[tuple[tuple[str, ...], Rule], ...] = (
     ),
     # Not the source's fault: botocore cannot read the AWS config files at all.
     (("ConfigParseError",), Rule(ConfigError, "{exc}", "fix that file's INI syntax (every AWS tool reads it)")),
-    (("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError", "ReadTimeoutError"), _UNREACHABLE),
+    # No answer (retried, fewer times): refused or dropped connections, timeouts.
+    (("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError", "HTTPClientError"), _UNREACHABLE),
     (("CredentialRetrievalError", "InvalidConfigError", "SSOError", "TokenRetrievalError"), _SOURCE_FAILED),
     (
         ("BotoCoreError",),
@@ -130,8 +157,10 @@ def translate(exc: Exception, action: str, identity: str, service: Service = STS
     """
     if isinstance(exc, CredprocError):
         return exc
-    from botocore import exceptions as bce
-
+    rule = _rule_of(exc)
+    if rule is None:
+        raise exc
+    code, message = code_and_message(exc)
     fields = {
         "service": service.name,
         "action": action,
@@ -139,22 +168,50 @@ def translate(exc: Exception, action: str, identity: str, service: Service = STS
         "exc": exc,
         "name": type(exc).__name__,
         "variable": service.endpoint_variable,
+        "code": code,
+        "message": message,
+        "status": _status(exc),
     }
+    if rule is _SOURCE_FAILED:
+        return _source_failed(exc, identity, fields)
+    if service.refusal_hint and issubclass(rule.error, AuthError):
+        rule = Rule(rule.error, rule.message, service.refusal_hint)
+    return _apply(rule, fields)
+
+
+def transient(exc: Exception) -> Transient | None:
+    """Whether a failed call is worth another attempt (credproc.retry): throttling,
+    the service failing, or no answer at all."""
+    if isinstance(exc, CredprocError):
+        return None
+    rule = _rule_of(exc)
+    if rule is _THROTTLED or rule is _SERVER_FAILED:
+        code = code_and_message(exc)[0]
+        return Transient(f"{code or 'error'} (HTTP {_status(exc)})", unreachable=False)
+    if rule is _UNREACHABLE:
+        return Transient(type(exc).__name__, unreachable=True)
+    return None
+
+
+def _rule_of(exc: Exception) -> Rule | None:
+    from botocore import exceptions as bce
+
     if isinstance(exc, bce.ClientError):
-        code, message = code_and_message(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        rule = ERROR_CODES.get(code) or (
-            _SERVER_FAILED if isinstance(status, int) and status >= 500 else _OTHER_REFUSAL
+        status = _status(exc)
+        return ERROR_CODES.get(code_and_message(exc)[0]) or (
+            _THROTTLED if status == 429 else _SERVER_FAILED if status >= 500 else _OTHER_REFUSAL
         )
-        if service.refusal_hint and rule.error is AuthError:
-            rule = Rule(rule.error, rule.message, service.refusal_hint)
-        return _apply(rule, {**fields, "code": code, "message": message, "status": status})
     for names, rule in EXCEPTIONS:
         if isinstance(exc, tuple(getattr(bce, name) for name in names)):
-            if rule is _SOURCE_FAILED:
-                return _source_failed(exc, identity, fields)
-            return _apply(rule, fields)
-    raise exc
+            return rule
+    return None
+
+
+def _status(exc: Exception) -> int:
+    """The HTTP status of an AWS answer (0 without one)."""
+    response = getattr(exc, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
+    return status if isinstance(status, int) else 0
 
 
 def _source_failed(exc: Exception, identity: str, fields: dict[str, object]) -> CredprocError:

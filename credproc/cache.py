@@ -37,11 +37,11 @@ LOCK_TIMEOUT = 120.0
 LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
 
-def lock_timeout(env: Mapping[str, str]) -> float:
-    """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or 120."""
+def lock_timeout(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
+    """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or ``default``."""
     text = env.get(LOCK_TIMEOUT_VARIABLE, "")
     if not text:
-        return LOCK_TIMEOUT
+        return default
     try:
         return rules.timeout_seconds(text, zero_ok=True)
     except ValueError as exc:

@@ -13,7 +13,7 @@ without credproc, so it never waits on a lock its parent holds."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -52,21 +52,27 @@ class Outcome:
     failure: CredprocError | None = None  # why the refresh failed, when stale
 
 
-def hop_names(source: Source, plan: Plan) -> list[str]:
-    """The cache entry name of every hop, from the source fingerprint down."""
+def hop_names(source: Source, plan: Plan, endpoint: str) -> list[str]:
+    """The cache entry name of every hop, from the source fingerprint and STS endpoint down."""
     names: list[str] = []
-    parent = root_name(source, plan)
+    parent = root_name(source, plan, endpoint)
     for hop in plan.hops:
         parent = entry_name(parent, hop.cache_fields())
         names.append(parent)
     return names
 
 
-def root_name(source: Source, plan: Plan) -> str:
-    """What the first hop's entry hangs off: the source, or its MFA session."""
+def root_name(source: Source, plan: Plan, endpoint: str) -> str:
+    """What the first hop's entry hangs off: the source at this STS endpoint, or its MFA session.
+
+    ``endpoint`` is the URL STS calls go to (credproc.endpoint): sessions from
+    a local or test STS are never handed out for the real one, and the other
+    way round.
+    """
+    root = entry_name(source.fingerprint, {"sts_endpoint": endpoint})
     if plan.mfa is None:
-        return source.fingerprint
-    return entry_name(source.fingerprint, plan.mfa.cache_fields())
+        return root
+    return entry_name(root, plan.mfa.cache_fields())
 
 
 def resolve(
@@ -79,17 +85,18 @@ def resolve(
     refresh_margin: int,
     force_refresh: bool,
     log: Log,
+    endpoint: str,
     mfa_code: MfaCode | None = None,
     nested: bool = False,
 ) -> Outcome:
     """Credentials for the plan's last hop, from the cache where fresh enough.
 
-    ``nested``: this credproc runs as another one's source (see the module's docstring).
+    ``endpoint``: the STS URL in effect, part of every cache key. ``nested``:
+    this credproc runs as another one's source (see the module's docstring).
     """
     final_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
-    walk = _Walk(
-        plan, source, hop_names(source, plan), cache, clock, final_margin, log, caller_factory, mfa_code, nested
-    )
+    names = hop_names(source, plan, endpoint)
+    walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
     start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
     if start > walk.last and credentials is not None:
         return Outcome(credentials, 0, True)
@@ -116,6 +123,7 @@ class _Walk:
     plan: Plan
     source: Source
     names: list[str]  # the cache entry of each hop
+    endpoint: str
     cache: Cache | None
     clock: Callable[[], datetime]
     final_margin: int
@@ -170,7 +178,8 @@ class _Walk:
         hop = self.plan.hops[index]
         caller = self.source.label if index == 0 else _assumed_arn(self.plan.hops[index - 1])
         if index == 0 and self.nested:
-            self.caller().prepare_source()
+            with self._forgotten_if_refused(index):
+                self.caller().prepare_source()
         lock = contextlib.ExitStack()
         lock.enter_context(self._lock(self.names[index]))
         self.held.close()
@@ -181,17 +190,18 @@ class _Walk:
             lock.close()
             self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
             return fetched
-        sts = self.caller()
-        if index == 0:
-            sts.prepare_source()
-            if self.plan.mfa is not None:
-                credentials = self.mfa_session(self.plan.mfa)
-                caller = f"the MFA session of {self.source.label}"
-        self.log.step(f"hop {index + 1}/{self.last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
-        credentials = sts.assume_role(hop, credentials, caller)
+        with self._forgotten_if_refused(index):
+            sts = self.caller()
+            if index == 0:
+                sts.prepare_source()
+                if self.plan.mfa is not None:
+                    credentials = self.mfa_session(self.plan.mfa)
+                    caller = f"the MFA session of {self.source.label}"
+            self.log.step(f"hop {index + 1}/{self.last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
+            credentials = sts.assume_role(hop, credentials, caller)
         self.calls += 1
         if self.cache is not None:
-            self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index))
+            self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
         return credentials
 
     def mfa_session(self, mfa: MfaSession) -> Credentials:
@@ -202,7 +212,7 @@ class _Walk:
         does not discard it: it is not what the caller is handed. A rejected code
         raises before anything is cached; the lock is released on the way out.
         """
-        name = root_name(self.source, self.plan)
+        name = root_name(self.source, self.plan, self.endpoint)
         with self._lock(name):
             entry = self.cache.get(name) if self.cache is not None else None
             if entry is not None and freshness.is_fresh(entry.credentials, self.clock(), freshness.INTERMEDIATE_MARGIN):
@@ -218,11 +228,28 @@ class _Walk:
             credentials = self.caller().get_session_token(mfa, code)
             self.calls += 1
             if self.cache is not None:
-                self.cache.put(name, credentials, _mfa_meta(self.plan, self.source, mfa))
+                self.cache.put(name, credentials, _mfa_meta(self.plan, self.source, mfa, self.endpoint))
             return credentials
 
+    @contextlib.contextmanager
+    def _forgotten_if_refused(self, index: int) -> Iterator[None]:
+        """When STS refuses outright, drop the cached sessions of hop ``index`` and
+        every hop after it (assumed through it), inside its lock: neither this
+        run nor a waiting one hands them out."""
+        try:
+            yield
+        except CredprocError as error:
+            if self.cache is not None and freshness.revokes(error):
+                for name in self.names[index:]:
+                    self.cache.remove(name)
+                self.log.step(f"STS refused: dropped the cached sessions of hops {index + 1} to {self.last + 1}")
+            raise
+
     def stale(self, error: CredprocError) -> Outcome:
-        """After a failed refresh: the last hop's cached credentials while still usable, else ``error``."""
+        """After a failed refresh: the last hop's cached credentials while still
+        usable, if the failure allows it (credproc.freshness), else ``error``."""
+        if not freshness.stale_allowed(error):
+            raise error
         fallback = self.cache.get(self.names[self.last]) if self.cache is not None else None
         if fallback is None or not freshness.is_usable(fallback.credentials, self.clock()):
             raise error
@@ -237,9 +264,10 @@ class _Walk:
         return self.cache.lock(name) if self.cache is not None else contextlib.nullcontext()
 
 
-def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession) -> dict[str, object]:
+def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession, endpoint: str) -> dict[str, object]:
     account = mfa.serial.split(":")[4] if mfa.serial.startswith("arn:") else None
     return {
+        "sts_endpoint": endpoint,
         "role_arn": None,
         "account_id": account,
         "alias": None,
@@ -250,9 +278,10 @@ def _mfa_meta(plan: Plan, source: Source, mfa: MfaSession) -> dict[str, object]:
     }
 
 
-def _meta(plan: Plan, source: Source, index: int) -> dict[str, object]:
+def _meta(plan: Plan, source: Source, index: int, endpoint: str) -> dict[str, object]:
     hop = plan.hops[index]
     return {
+        "sts_endpoint": endpoint,
         "role_arn": hop.role_arn,
         "account_id": hop.account_id,
         "alias": plan.alias if index == len(plan.hops) - 1 else None,

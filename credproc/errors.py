@@ -59,6 +59,10 @@ class AuthError(CredprocError):
     exit_code = ExitCode.AUTH
 
 
+class RefusedError(AuthError):
+    """STS said no outright (access denied, invalid or expired token): cached sessions are not handed out instead."""
+
+
 class UnavailableError(CredprocError):
     """STS could not be reached or kept throttling."""
 
@@ -85,6 +89,10 @@ class MfaError(CredprocError):
     """No MFA code could be obtained, or STS rejected it."""
 
     exit_code = ExitCode.MFA
+
+
+class MfaRejectedError(MfaError):
+    """STS rejected the MFA code."""
 
 
 class CommandError(CredprocError):

@@ -3,16 +3,16 @@ wired together. Every command that hands out credentials comes through here."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
-from . import chain, freshness, keystore, paths, source
-from .cache import Cache, lock_timeout
+from . import chain, endpoint, freshness, keystore, paths, retry, source
+from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
 from .log import Log
@@ -20,6 +20,10 @@ from .plan import MfaSession, Overrides, Plan, make_plan
 
 if TYPE_CHECKING:
     from .sts import StsCaller
+
+
+# Beyond the longest a lock holder may call STS: time to start, write the entry, release.
+LOCK_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ def _open_cache(
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
         return None, None, ""
     log.step(f"cache key from the {store} key store")
-    return Cache(paths.cache_dir(env), key, log, lock_timeout=lock_timeout(env)), key, store
+    # Waiters outlast the process they wait for, however long its STS retries may take.
+    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    return Cache(paths.cache_dir(env), key, log, lock_timeout=wait), key, store
 
 
 def obtain(
@@ -121,6 +127,12 @@ def obtain(
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
 
+    caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
+    # Without a cache there are no keys, so no endpoint to put in them.
+    sts_endpoint = (
+        endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url()) if cache is not None else ""
+    )
+
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
 
@@ -131,12 +143,13 @@ def obtain(
     outcome = chain.resolve(
         plan,
         src,
-        caller_factory=lambda: _sts_caller(src, depth, plan.sts_region, log, env),
+        caller_factory=caller,
         cache=cache,
         clock=clock,
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
+        endpoint=sts_endpoint,
         mfa_code=mfa_code,
         nested=depth > 0,  # another credproc's source: see chain.py
     )
@@ -145,7 +158,7 @@ def obtain(
         expiration = outcome.credentials.expiration
         margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
         valid_until = expiration.timestamp() - margin if expiration is not None else None
-        entry = str(cache.path(chain.hop_names(src, plan)[-1]))
+        entry = str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1]))
         ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
     return Obtained(plan, outcome, ticket)
 
@@ -163,4 +176,4 @@ def _sts_caller(src: source.Source, depth: int, region: str, log: Log, env: Mapp
 
     # Whatever botocore starts (a source profile's credential_process) runs
     # one level deeper, so a loop back into credproc stops.
-    return StsCaller(src, region, log, env, environment=partial(source.botocore_environment, src, depth))
+    return StsCaller(src, region, log, env, environment=functools.partial(source.botocore_environment, src, depth))

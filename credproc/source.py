@@ -8,7 +8,9 @@ files only (no network, no botocore), so a warm cache hit stays cheap:
   profile name plus the access key id, so new keys mean a new cache entry;
 - any other profile (SSO, credential_process, role_arn, ...): the profile name
   plus a hash of its settings (and, for ``source_profile``, of that profile's
-  fingerprint, so new keys behind a role profile count as a new identity);
+  fingerprint, so new keys behind a role profile count as a new identity; for
+  ``sso_session``, of that ``[sso-session]`` section, which holds the start
+  URL, while the account and role are the profile's own);
 - no profile at all (container, web identity, instance metadata): the
   variables that select those providers.
 
@@ -133,6 +135,11 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
         return f"profile:{name}:key:{access_key}"
     # botocore assumes a profile's role_arn before it looks at the profile's own keys.
     settings = {**section, "aws_access_key_id": access_key} if access_key else dict(section)
+    session = section.get("sso_session")
+    if session:
+        # The start URL (which Identity Center, so whose people) is in the
+        # [sso-session] section: another one there is another identity.
+        settings["sso_session"] = json.dumps({"name": session, **(aws.sso_session(session) or {})}, sort_keys=True)
     parent = section.get("source_profile")
     if parent and parent not in (*seen, name):
         # role_arn + source_profile: new keys in the parent are a new identity too.
@@ -165,6 +172,13 @@ class AwsFiles:
                 return dict(self._config.items(section))
         return None
 
+    def sso_session(self, name: str) -> dict[str, str] | None:
+        """The ``[sso-session NAME]`` section of the config file."""
+        if self._config is None:
+            self._config = _read(self.config_path)
+        section = f"sso-session {name}"
+        return dict(self._config.items(section)) if self._config.has_section(section) else None
+
     def profile_names(self) -> list[str]:
         """Every profile of the config file, in file order."""
         if self._config is None:
@@ -184,6 +198,24 @@ class AwsFiles:
         if self._credentials.has_section(name):
             return dict(self._credentials.items(name))
         return None
+
+
+def sso_login_command(aws: AwsFiles, name: str) -> str | None:
+    """The ``aws sso login`` that renews the IAM Identity Center token behind
+    profile ``name`` (following source_profile); None when no SSO profile is behind it."""
+    import shlex
+
+    seen: list[str] = []
+    while name and name not in seen:
+        seen.append(name)
+        section = aws.profile(name) or {}
+        if section.get("sso_session"):
+            # One token per sso-session, shared by all its profiles (botocore's token cache key).
+            return f"aws sso login --sso-session {shlex.quote(section['sso_session'])}"
+        if section.get("sso_start_url"):
+            return f"aws sso login --profile {shlex.quote(name)}"
+        name = section.get("source_profile", "")
+    return None
 
 
 def _read(path: Path) -> configparser.RawConfigParser:

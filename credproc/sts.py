@@ -1,5 +1,7 @@
 """The STS calls (I/O), through botocore. botocore is imported here only, and
-only when a call is really needed, so cache hits never pay for it.
+only when a call is really needed, so cache hits never pay for it. botocore
+makes one attempt per call; credproc.retry retries (one budget per run),
+credproc.aws_errors says what a failure means.
 
 botocore, not boto3: boto3 adds resources and s3transfer, which credproc never
 uses, on top of the same botocore (the AWS CLI is built on botocore too). One
@@ -15,10 +17,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from . import rules
-from .aws_errors import code_and_message, translate
+from . import retry, rules
+from .aws_errors import code_and_message, transient, translate
 from .credentials import Credentials
-from .errors import ConfigError, CredprocError, MfaError
+from .errors import AuthError, ConfigError, CredprocError, MfaError, MfaRejectedError
 from .log import Log
 from .plan import Hop, MfaSession
 from .source import Source
@@ -27,37 +29,34 @@ if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
     from botocore.session import Session as BotocoreSession
 
-TIMEOUT_VARIABLE = "CREDPROC_STS_TIMEOUT"
+# Credentials for a client that only tells its endpoint (it never sends a request).
+_PLACEHOLDER = Credentials("credproc-endpoint-probe", "-")
 
 
 def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
-    """Connect timeout, read timeout (seconds) and retries per call.
-
-    ``CREDPROC_STS_TIMEOUT`` (seconds, for both) exists for CI and for tests of
-    unresponsive servers.
-    """
-    try:
-        timeout = rules.timeout_seconds(env.get(TIMEOUT_VARIABLE, "10"), zero_ok=False)
-    except ValueError as exc:
-        # A typo such as "2m" must not silently become another timeout.
-        raise ConfigError(
-            f"{TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {TIMEOUT_VARIABLE}=10"
-        ) from None
-    return min(timeout, 5.0), timeout, 3
+    """Connect timeout, read timeout (seconds) and retries per call, for a client
+    that leaves retrying to botocore (see :func:`client_config` for credproc's own)."""
+    limits = retry.limits(env)
+    return limits.connect, limits.read, retry.UNREACHABLE_ATTEMPTS - 1
 
 
 def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConfig:
-    """The botocore client config of every call credproc makes (STS, Organizations):
-    bounded timeouts and retries."""
+    """The botocore client config of credproc's AWS calls: bounded timeouts, and
+    one attempt per call (:func:`retrying` retries, within one budget)."""
     from botocore.config import Config
 
-    connect, read, retries = timeouts(env)
+    limits = retry.limits(env)
     return Config(
         region_name=region,
-        connect_timeout=connect,
-        read_timeout=read,
-        retries={"mode": "standard", "max_attempts": retries},
+        connect_timeout=limits.connect,
+        read_timeout=limits.read,
+        retries={"mode": "standard", "total_max_attempts": 1},
     )
+
+
+def retrying(env: Mapping[str, str], log: Log) -> retry.Retrying:
+    """The retries of one run's AWS calls: ``retrying(env, log).call(attempt, transient, what)``."""
+    return retry.Retrying(retry.limits(env).budget, log)
 
 
 class StsCaller:
@@ -72,10 +71,12 @@ class StsCaller:
         *,
         environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
+        env = os.environ if env is None else env
         self.source = source
         self.region = region
         self.log = log
-        self._config = client_config(os.environ if env is None else env, region)
+        self._config = client_config(env, region)
+        self._retrying = retrying(env, log)
         self._session: BotocoreSession | None = None
         self._source_credentials: Credentials | None = None
         # Entered around every botocore session made here: botocore reads
@@ -109,12 +110,29 @@ class StsCaller:
                 found = self._source_session().get_credentials()
                 frozen = found.get_frozen_credentials() if found is not None else None
         except Exception as exc:
+            if _is_sso_token_error(exc):
+                raise self._sso_token_error(exc) from exc
             raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
 
             raise translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _sso_token_error(self, exc: Exception) -> AuthError:
+        """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
+        from botocore.exceptions import UnauthorizedSSOTokenError
+
+        from .source import AwsFiles, sso_login_command
+
+        profile = self._source_session().profile or "default"  # as botocore chose it
+        command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
+        # botocore's own text for an expired token only says to run aws sso login.
+        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
+        return AuthError(
+            f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
+            f"run {command}, then retry",
+        )
 
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client acting as ``credentials`` (None: the source identity)."""
@@ -137,6 +155,24 @@ class StsCaller:
                 aws_session_token=credentials.session_token,
             )
 
+    def endpoint_url(self) -> str:
+        """The URL botocore sends this caller's STS requests to (no request is made).
+
+        The same client as for the calls, so every setting botocore weighs
+        counts: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the config file's
+        endpoint_url and services sections, regional endpoints, FIPS, dual-stack.
+        """
+        with self._environment():
+            self._source_session()  # a missing AWS_PROFILE is named as such
+        try:
+            return str(self.client(_PLACEHOLDER).meta.endpoint_url)
+        except Exception as exc:
+            raise translate(exc, "finding the STS endpoint", self.source.label) from exc
+
+    def _call(self, what: str, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """One STS request, retried while STS throttles, fails or cannot be reached (credproc.retry)."""
+        return self._retrying.call(attempt, transient, what)
+
     def assume_role(self, hop: Hop, credentials: Credentials | None, caller: str) -> Credentials:
         """One AssumeRole call; ``caller`` names the identity for error messages."""
         kwargs: dict[str, Any] = {
@@ -146,50 +182,39 @@ class StsCaller:
         }
         kwargs.update(assume_role_options(hop))
         client = self.client(credentials)
+        what = f"AssumeRole {hop.role_arn}"
         try:
-            response = client.assume_role(**kwargs)
-        except Exception as exc:
-            if hop.duration > rules.ROLE_CHAINING_MAX and _is_chaining_limit(exc):
+            try:
+                response = self._call(what, lambda: client.assume_role(**kwargs))
+            except Exception as exc:
+                if not (hop.duration > rules.ROLE_CHAINING_MAX and _is_chaining_limit(exc)):
+                    raise
                 # The source itself was a role (e.g. a CI runner's role): this
                 # first hop is role chaining too, and STS caps it at 1 h.
                 self.log.step(f"{hop.role_arn}: the source is a role, so STS allows 1 h at most; asking for 3600 s")
                 kwargs["DurationSeconds"] = rules.ROLE_CHAINING_MAX
-                try:
-                    response = client.assume_role(**kwargs)
-                except Exception as retry_exc:
-                    raise translate(
-                        retry_exc, f"assuming {hop.role_arn}", self._who(caller, credentials)
-                    ) from retry_exc
-            else:
-                raise translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
+                response = self._call(what, lambda: client.assume_role(**kwargs))
+        except Exception as exc:
+            raise translate(exc, f"assuming {hop.role_arn}", self._who(caller, credentials)) from exc
         return _credentials(response, hop.account_id)
 
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials:
         """GetSessionToken with an MFA code, as the source identity (an IAM user)."""
         client = self.client(None)
         try:
-            response = client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration)
+            response = self._call(
+                f"GetSessionToken {mfa.serial}",
+                lambda: client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration),
+            )
         except Exception as exc:
-            code_name, message = code_and_message(exc)
-            if code_name == "AccessDenied" and "session credentials" in message.lower():
-                raise MfaError(
-                    f"GetSessionToken refused: the source ({self.source.label}) has temporary credentials: {message}",
-                    "MFA via mfa_serial needs an IAM user's access keys as the source; "
-                    "remove mfa_serial if the source already signed in with MFA (e.g. SSO)",
-                ) from exc
-            if code_name == "AccessDenied":
-                raise MfaError(
-                    f"STS rejected the MFA code for {mfa.serial} ({self.source.label}): {message}",
-                    "wait for the next code and retry; check that mfa_serial is the device of the source user "
-                    "and that the device's clock is right",
-                ) from exc
-            raise translate(exc, f"GetSessionToken with MFA device {mfa.serial}", self.source.label) from exc
+            raise _mfa_refused(exc, mfa, self.source.label) from exc
         return _credentials(response, None)
 
     def caller_identity(self, credentials: Credentials | None) -> str:
         """The ARN STS reports for these credentials."""
         try:
-            return str(self.client(credentials).get_caller_identity()["Arn"])
+            client = self.client(credentials)
+            return str(self._call("GetCallerIdentity", client.get_caller_identity)["Arn"])
         except Exception as exc:
             raise translate(exc, "GetCallerIdentity", self.source.label) from exc
 
@@ -202,7 +227,8 @@ class StsCaller:
     def source_identity(self) -> tuple[str, str | None]:
         """GetCallerIdentity as the source: its ARN, and the HTTP Date of STS's answer (for clock skew)."""
         try:
-            response = self.client(None).get_caller_identity()
+            client = self.client(None)
+            response = self._call("GetCallerIdentity", client.get_caller_identity)
         except Exception as exc:
             raise translate(exc, "GetCallerIdentity", self.source.label) from exc
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -211,10 +237,11 @@ class StsCaller:
     def _who(self, caller: str, credentials: Credentials | None) -> str:
         if credentials is not None:
             return caller
-        # Only on the error path: find out who the source really is.
+        # Only on the error path: find out who the source really is, in one
+        # attempt (a name for the message is not worth the retry budget).
         try:
-            return f"{self.caller_identity(None)} ({caller})"
-        except CredprocError:
+            return f"{self.client(None).get_caller_identity()['Arn']} ({caller})"
+        except Exception:
             return caller
 
 
@@ -230,6 +257,24 @@ def new_session(profile: str | None, region: str) -> BotocoreSession:
     session.set_config_variable("region", region)
     session.get_scoped_config()
     return session
+
+
+def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
+    """A failed GetSessionToken: MFA errors say what to do about the code or the source."""
+    code_name, message = code_and_message(exc)
+    if code_name == "AccessDenied" and "session credentials" in message.lower():
+        return MfaError(
+            f"GetSessionToken refused: the source ({source}) has temporary credentials: {message}",
+            "MFA via mfa_serial needs an IAM user's access keys as the source; "
+            "remove mfa_serial if the source already signed in with MFA (e.g. SSO)",
+        )
+    if code_name == "AccessDenied":
+        return MfaRejectedError(
+            f"STS rejected the MFA code for {mfa.serial} ({source}): {message}",
+            "wait for the next code and retry; check that mfa_serial is the device of the source user "
+            "and that the device's clock is right",
+        )
+    return translate(exc, f"GetSessionToken with MFA device {mfa.serial}", source)
 
 
 def assume_role_options(hop: Hop) -> dict[str, Any]:
@@ -260,6 +305,16 @@ def _credentials(response: dict[str, Any], account_id: str | None) -> Credential
         expiration=raw["Expiration"].astimezone(UTC),
         account_id=account_id,
     )
+
+
+def _is_sso_token_error(exc: Exception) -> bool:
+    """botocore found no IAM Identity Center token, an expired one, or the portal refused it."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return True
+    # An sso-session token past its expiry that botocore could not refresh.
+    return isinstance(exc, bce.TokenRetrievalError) and getattr(exc, "kwargs", {}).get("provider") == "sso"
 
 
 def _is_chaining_limit(exc: Exception) -> bool:

@@ -140,6 +140,7 @@ def sandbox(tmp_path: Path, sts: LocalSts, monkeypatch: pytest.MonkeyPatch) -> S
         "PYTHON_KEYRING_BACKEND": "credproc_test_keyring.FileKeyring",
         "CREDPROC_TEST_KEYRING": str(tmp_path / "keyring.json"),
         "CREDPROC_STS_TIMEOUT": "5",
+        "CREDPROC_STS_BUDGET": "5",  # endless throttling fails after 5 s of retries, not 30
     }
     for name in list(os.environ):
         if name.startswith(("AWS_", "CREDPROC_", "PYTHON_KEYRING")):

@@ -184,6 +184,9 @@ CASES: list[tuple[str, str | None, list[str], int, list[str], bool, bool]] = [
     ("console unknown alias", TWO_HOP_CONFIG, ["console", "staging"], 3, ["'staging'", "dev, prod"], False, False),
     # demo
     ("demo unknown option", None, ["demo", "--fast"], 2, ["demo", "--fast"], False, False),
+    # completion
+    ("completion without a shell", None, ["completion"], 2, ["completion", "shell"], False, False),
+    ("completion unknown shell", None, ["completion", "tcsh"], 2, ["invalid choice: 'tcsh'"], False, False),
 ]
 
 
@@ -244,7 +247,7 @@ def test_profiles_write_with_a_missing_config_keeps_the_aws_config(
 
 def test_the_catalogue_covers_every_command() -> None:
     commands = {case[2][0] for case in CASES}
-    assert commands >= {"exec", "env", "console", "profiles", "accounts", "doctor", "cache", "demo"}
+    assert commands >= {"exec", "env", "console", "profiles", "accounts", "doctor", "cache", "demo", "completion"}
 
 
 def test_cache_clear_with_a_file_for_a_cache_directory(
@@ -309,6 +312,8 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
         ("CREDPROC_STS_TIMEOUT", "2m"),
         ("CREDPROC_STS_TIMEOUT", "0"),
         ("CREDPROC_STS_TIMEOUT", "inf"),
+        ("CREDPROC_STS_BUDGET", "30s"),
+        ("CREDPROC_STS_BUDGET", "-1"),
         ("CREDPROC_LOCK_TIMEOUT", "2m"),
         ("CREDPROC_LOCK_TIMEOUT", "-1"),
     ],

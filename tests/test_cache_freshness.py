@@ -24,6 +24,7 @@ from credproc.source import Source
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HUB = Hop("arn:aws:iam::222222222222:role/hub", "credproc-tester", 3600)
 DEV = Hop("arn:aws:iam::111111111111:role/Deployer", "credproc-tester", 3600)
+ENDPOINT = "https://sts.us-east-1.amazonaws.com"
 SOURCE = Source(profile=None, ignore_env_profile=False, fingerprint="env:AKIATEST", label="environment variables")
 
 
@@ -118,6 +119,7 @@ class World:
             refresh_margin=refresh_margin,
             force_refresh=force,
             log=Log(stream=self.errors),
+            endpoint=ENDPOINT,
         )
 
 

@@ -1,13 +1,20 @@
 """The CDK plugin end to end: the real CDK CLI (pinned in
 contrib/cdk-credential-plugin/e2e, installed by `.ci/extra`) synthesising an
 app whose stack lives in an account its default credentials are not for, with
-an SSM context lookup answered by the local server in that account."""
+an SSM context lookup answered by the local server in that account.
+
+The plugin is loaded as users install it: `npm pack`ed, then installed beside
+the CLI, globally (`npm install -g`) or in a project (`npm install
+--save-dev`), and named with `--plugin NAME` or `"plugin": [NAME]`; and by
+the absolute path of a checkout."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,26 +23,96 @@ from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_exe
 from local_sts import sts_error
 
 PLUGIN = Path(__file__).resolve().parent.parent / "contrib" / "cdk-credential-plugin"
+NAME = json.loads((PLUGIN / "package.json").read_text())["name"]
 E2E = PLUGIN / "e2e"
 NODE_MODULES = E2E / "node_modules"
-CDK = NODE_MODULES / "aws-cdk" / "bin" / "cdk"
+CDK_PACKAGE = NODE_MODULES / "aws-cdk"
+CDK = CDK_PACKAGE / "bin" / "cdk"
 PARAMETER = "/e2e/greeting"
 LOOKUP_KEY = f"ssm:account={DEV_ACCOUNT}:parameterName={PARAMETER}:region=us-east-1"
 
 pytestmark = pytest.mark.skipif(
-    not CDK.exists(),
+    not CDK.exists() or shutil.which("npm") is None,
     reason=f"the pinned CDK CLI is not installed in {NODE_MODULES} (run .ci/extra, or npm ci in {E2E})",
 )
 
 
-class CdkApp:
-    """A copy of the test app in the sandbox, run with the real CDK CLI."""
+def npm(*args: str, cwd: Path, cache: Path) -> None:
+    """npm offline: everything it installs here is a local tarball."""
+    env = {**os.environ, "npm_config_cache": str(cache), "npm_config_update_notifier": "false"}
+    result = subprocess.run(
+        ["npm", *args, "--offline", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
-    def __init__(self, sandbox: Sandbox, synthesizer: str, context: dict[str, str] | None = None) -> None:
+
+def place_cli(node_modules: Path) -> Path:
+    """The pinned CLI as `npm install aws-cdk` would put it in ``node_modules``
+    (hard links: the CLI resolves plugin names from where its files really are)."""
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    shutil.copytree(CDK_PACKAGE, node_modules / "aws-cdk", copy_function=link, symlinks=True)
+    return node_modules / "aws-cdk" / "bin" / "cdk"
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`npm pack` of the plugin: the tarball a user installs (or npm publishes)."""
+    out = tmp_path_factory.mktemp("packed")
+    npm("pack", "--pack-destination", str(out), cwd=PLUGIN, cache=out / ".npm")
+    [tarball] = out.glob("*.tgz")
+    return tarball
+
+
+@pytest.fixture(scope="module")
+def global_cdk(packed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """README: npm install -g aws-cdk credproc-cdk-credential-plugin (into a temp prefix)."""
+    prefix = tmp_path_factory.mktemp("global")
+    npm("install", "-g", "--prefix", str(prefix), str(packed), cwd=prefix, cache=prefix / ".npm")
+    installed = prefix / "lib" / "node_modules"
+    assert (installed / NAME / "package.json").exists()
+    return place_cli(installed)
+
+
+@pytest.fixture(scope="module")
+def project_cdk(packed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """README: npm install --save-dev aws-cdk credproc-cdk-credential-plugin in the CDK project."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "package.json").write_text(json.dumps({"name": "cdk-project", "private": True}))
+    npm("install", "--save-dev", str(packed), cwd=project, cache=project / ".npm")
+    assert NAME in json.loads((project / "package.json").read_text())["devDependencies"]
+    return place_cli(project / "node_modules")
+
+
+class CdkApp:
+    """A copy of the test app in the sandbox, run with a real CDK CLI."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        synthesizer: str,
+        context: dict[str, str] | None = None,
+        cdk: Path = CDK,
+        plugins: list[str] | None = None,
+    ) -> None:
         self.sandbox = sandbox
+        self.cdk = cdk
         self.directory = sandbox.root / "app"
         shutil.copytree(E2E / "app", self.directory)
-        cdk_json = {"app": "node app.js", "context": context or {}}
+        cdk_json: dict[str, object] = {"app": "node app.js", "context": context or {}}
+        if plugins is not None:
+            cdk_json["plugin"] = plugins
         (self.directory / "cdk.json").write_text(json.dumps(cdk_json))
         self.env = {
             **sandbox.env,
@@ -55,7 +132,7 @@ class CdkApp:
         node = shutil.which("node")
         assert node, "node is not on PATH"
         return subprocess.run(
-            [node, str(CDK), "synth", "--no-notices", *extra],
+            [node, str(self.cdk), "synth", "--no-notices", *extra],
             cwd=self.directory,
             env={**self.env, **(env or {})},
             capture_output=True,
@@ -98,16 +175,25 @@ def dev_parameter(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-def test_synth_needs_the_plugin_and_succeeds_with_it(dev_parameter: Sandbox) -> None:
+def test_packed_tarball_holds_the_plugin_and_nothing_else(packed: Path) -> None:
+    with tarfile.open(packed) as tarball:
+        names = set(tarball.getnames())
+    assert names == {f"package/{name}" for name in ("package.json", "README.md", "index.js")} | {
+        f"package/lib/{path.name}" for path in (PLUGIN / "lib").glob("*.js")
+    }
+
+
+def test_synth_needs_the_plugin_and_succeeds_with_it(dev_parameter: Sandbox, global_cdk: Path) -> None:
     sandbox = dev_parameter
-    app = CdkApp(sandbox, "cli-credentials", context={"assume-role-credentials:readIamRoleName": "cdk-readOnlyRole"})
+    context = {"assume-role-credentials:readIamRoleName": "cdk-readOnlyRole"}
+    app = CdkApp(sandbox, "cli-credentials", context=context, cdk=global_cdk)
 
     without = app.synth()
     assert without.returncode != 0
     assert f"Need to perform AWS calls for account {DEV_ACCOUNT}" in without.stdout + without.stderr
     assert app.looked_up() is None
 
-    plugged = app.synth("--plugin", str(PLUGIN))
+    plugged = app.synth("--plugin", NAME)
     assert plugged.returncode == 0, plugged.stdout + plugged.stderr
     assert app.looked_up() == "hello-from-dev"
     # the read role from the old plugin's context key, reached through the configured hub
@@ -119,22 +205,22 @@ def test_synth_needs_the_plugin_and_succeeds_with_it(dev_parameter: Sandbox) -> 
     assert read_role in {row["role_arn"] for row in json.loads(listing.stdout)}
 
 
-def test_default_synthesizer_falls_back_to_plugin_credentials(dev_parameter: Sandbox) -> None:
+def test_default_synthesizer_falls_back_to_plugin_credentials(dev_parameter: Sandbox, project_cdk: Path) -> None:
     sandbox = dev_parameter
     deny_role(sandbox, "cdk-hnb659fds-lookup-role")  # the account is not bootstrapped for lookups
-    app = CdkApp(sandbox, "default")
-    result = app.synth("--plugin", str(PLUGIN))
+    app = CdkApp(sandbox, "default", cdk=project_cdk, plugins=[NAME])  # "plugin" in cdk.json
+    result = app.synth()
     assert result.returncode == 0, result.stdout + result.stderr
     assert app.looked_up() == "hello-from-dev"
     # no role override: credproc's config decides (defaults.role = Deployer)
     assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")) == 1
 
 
-def test_credproc_errors_reach_the_cdk_user(dev_parameter: Sandbox) -> None:
+def test_credproc_errors_reach_the_cdk_user(dev_parameter: Sandbox, global_cdk: Path) -> None:
     sandbox = dev_parameter
     deny_role(sandbox, "role/Forbidden")
-    app = CdkApp(sandbox, "cli-credentials")
-    result = app.synth("--plugin", str(PLUGIN), env={"CREDPROC_CDK_READ_ROLE": "Forbidden"})
+    app = CdkApp(sandbox, "cli-credentials", cdk=global_cdk)
+    result = app.synth("--plugin", NAME, env={"CREDPROC_CDK_READ_ROLE": "Forbidden"})
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert (
@@ -149,7 +235,7 @@ def test_a_broken_credproc_config_is_a_warning_naming_it(dev_parameter: Sandbox)
     sandbox = dev_parameter
     sandbox.write_config(TWO_HOP_CONFIG + '\n[accounts.broken]\nid = "12345"\n')
     app = CdkApp(sandbox, "cli-credentials")
-    result = app.synth("--plugin", str(PLUGIN))
+    result = app.synth("--plugin", str(PLUGIN))  # a checkout, by absolute path
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Uncaught exception in credproc: credproc accounts --json failed: credproc:" in output

@@ -55,18 +55,20 @@ def test_no_secret_on_stderr_or_in_plain_files(sandbox: Sandbox) -> None:
         stderr.append(result.stderr)
         outputs.append(result.stdout)
 
+    # A refusal below drops dev's cached session: read the secrets first.
+    secrets = cached_secrets(sandbox) | {sandbox.env["AWS_SECRET_ACCESS_KEY"]}
     # error paths, with --verbose (which adds tracebacks of the cause)
     sandbox.sts.recorder.faults.append(
         lambda params: sts_error("AccessDenied", "not allowed") if params.get("RoleArn") == DEV_ROLE else None
     )
     denied = sandbox.run("get", "dev", "--verbose", "--refresh")
-    assert denied.returncode == 0  # the still-valid cached session is handed out with a warning
+    assert denied.returncode == 4  # refused: the cached session is dropped, not handed out
     stderr.append(denied.stderr)
     denied_no_cache = sandbox.run("get", "dev", "--verbose", "--no-cache")
     assert denied_no_cache.returncode == 4
     stderr.append(denied_no_cache.stderr)
 
-    secrets = cached_secrets(sandbox) | {sandbox.env["AWS_SECRET_ACCESS_KEY"]}
+    secrets |= cached_secrets(sandbox)
     assert len(secrets) >= 5  # source secret + secret and token of hub, dev, prod sessions
     for text in stderr:
         for secret in secrets:

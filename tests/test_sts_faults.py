@@ -158,3 +158,30 @@ def test_many_processes_while_sts_throttles(sandbox: Sandbox) -> None:
     for arn in (HUB_ARN, DEV_ROLE):
         answered = len(sandbox.sts.recorder.of("AssumeRole", arn)) - fault.faulted.count(arn)
         assert answered == 1, arn
+
+
+def test_a_throttling_storm_does_not_fail_the_process_everyone_waits_for(sandbox: Sandbox) -> None:
+    """The first four STS calls are throttled. They all fall on the process
+    holding the hub's lock (the others wait for it): it keeps retrying within
+    its budget, so all 20 succeed on one AssumeRole per hop."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    fault = FirstN(4, THROTTLED)
+    sandbox.sts.recorder.faults.append(fault)
+    default_budget = {name: value for name, value in sandbox.env.items() if name != "CREDPROC_STS_BUDGET"}
+    processes = [
+        subprocess.Popen(
+            [credproc_executable(), "get", "dev"],
+            env=default_budget,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(20)
+    ]
+    outputs = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 20, [err for _, err in outputs]
+    assert len({json.loads(out)["AccessKeyId"] for out, _ in outputs}) == 1
+    assert fault.faulted == [HUB_ARN] * 4  # the leader took every throttle
+    assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 5
+    assert len(sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)) == 1

@@ -1,7 +1,9 @@
 'use strict';
 // CDK CLI credential plugin: credentials for each stack's account from
-// `credproc get`. Load it with `cdk --plugin /absolute/path/to/this/directory`
-// or "plugin": ["/absolute/path"] in cdk.json / ~/.cdk.json.
+// `credproc get`. Installed beside the CDK CLI (npm package
+// credproc-cdk-credential-plugin), load it with `cdk --plugin
+// credproc-cdk-credential-plugin` or "plugin": ["credproc-cdk-credential-plugin"]
+// in cdk.json / ~/.cdk.json; from a checkout, by this directory's absolute path.
 
 const fs = require('node:fs');
 const os = require('node:os');

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 
 # The order `credproc --help` lists them in.
-NAMES = ("get", "exec", "env", "console", "accounts", "cache", "profiles", "doctor", "demo")
+NAMES = ("get", "exec", "env", "console", "accounts", "cache", "profiles", "doctor", "demo", "completion")
 
 
 @dataclass(frozen=True)
