@@ -13,9 +13,15 @@ def run() -> None:
 
     if print_remembered():
         sys.exit(0)
-    if sys.argv[1:2] == [TARGETS_WORD]:
-        import os
+    # Missed: claim the request, or wait for the process that is answering it;
+    # either way the answer may be there now.
+    import os
 
+    from .inflight import claim_or_wait
+
+    if claim_or_wait(sys.argv[1:], os.environ) and print_remembered():
+        sys.exit(0)
+    if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))

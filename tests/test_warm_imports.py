@@ -414,3 +414,54 @@ def test_a_cold_fan_out_loads_botocore_once(sandbox: Sandbox) -> None:
     assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")) == 1
     loaded_botocore = [log for log in logs if "botocore" in top_level(import_lines(log.read_text()))]
     assert len(loaded_botocore) == 1
+    # Only that one took the full path: the others printed the answer it remembered (credproc/inflight.py).
+    assert sum("credproc.cli" in import_lines(log.read_text()) for log in logs) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches the waiting process in /proc")
+def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_answer(sandbox: Sandbox) -> None:
+    """The claim of `get dev` is held (by this test, standing in for the process
+    answering it) while the waiting credproc is seen holding the claim's file
+    open; once the answer is remembered and the claim let go, the waiter prints
+    it without loading credproc's full path."""
+    import fcntl
+
+    from credproc import answers, inflight
+
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    [remembered] = answer_files(env)
+    answer = remembered.read_bytes()
+    remembered.unlink()
+    digest = answers.request_digest(["get", "dev"], env)
+    assert digest is not None
+    claim = Path(env["XDG_CACHE_HOME"], "credproc", inflight.DIRECTORY, digest[:40] + ".lock")
+    claim.parent.mkdir(mode=0o700, exist_ok=True)
+    script = Path(sys.executable).parent / "credproc"
+    with open(claim, "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        waiter = subprocess.Popen(
+            [sys.executable, "-X", "importtime", str(script), "get", "dev"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        fds = Path(f"/proc/{waiter.pid}/fd")
+        for _ in range(100_000):  # a bound, not a duration: until the waiter has the claim's file open
+            try:
+                if any(os.readlink(fd) == str(claim) for fd in fds.iterdir()):
+                    break
+            except OSError:
+                pass  # a descriptor closed while being read
+            assert waiter.poll() is None, waiter.communicate()
+        else:
+            pytest.fail("the waiter never opened the claim")
+        remembered.write_bytes(answer)  # what the claimer remembers before it ends
+        remembered.chmod(0o600)
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    assert out == first
+    assert "credproc.cli" not in import_lines(err)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
