@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import AuthError, ConfigError, CredprocError, RecursionGuardError, RefusedError, UnavailableError
+from .errors import (
+    AuthError,
+    ConfigError,
+    CredentialsRefusedError,
+    CredprocError,
+    RecursionGuardError,
+    RefusedError,
+    UnavailableError,
+)
 from .retry import Transient
 
 
@@ -89,17 +97,15 @@ ERROR_CODES: dict[str, Rule] = {
     # Refusals: STS knows the caller and says no (RefusedError: no cached
     # session is handed out instead, see credproc.freshness).
     "AccessDenied": Rule(RefusedError, _REFUSED, _TRUST),
+    **dict.fromkeys(("AccessDeniedException", "IDPRejectedClaim"), Rule(RefusedError, _REFUSED, _CHECK_SOURCE)),
+    # The caller's own credentials are refused (CredentialsRefusedError).
     **dict.fromkeys(
-        (
-            "AccessDeniedException",
-            "InvalidClientTokenId",
-            "SignatureDoesNotMatch",
-            "UnrecognizedClientException",
-            "IDPRejectedClaim",
-        ),
-        Rule(RefusedError, _REFUSED, _CHECK_SOURCE),
+        ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"),
+        Rule(CredentialsRefusedError, _REFUSED, _CHECK_SOURCE),
     ),
-    **dict.fromkeys(("ExpiredToken", "ExpiredTokenException"), Rule(RefusedError, _REFUSED, _SOURCE_EXPIRED)),
+    **dict.fromkeys(
+        ("ExpiredToken", "ExpiredTokenException"), Rule(CredentialsRefusedError, _REFUSED, _SOURCE_EXPIRED)
+    ),
     "RegionDisabledException": Rule(RefusedError, _REFUSED, _REGION),
 }
 _OTHER_REFUSAL = Rule(

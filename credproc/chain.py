@@ -21,7 +21,7 @@ from typing import Protocol
 from . import freshness
 from .cache import Cache, entry_name
 from .credentials import Credentials, format_time
-from .errors import CredprocError, MfaError
+from .errors import CredentialsRefusedError, CredprocError, MfaError
 from .log import Log
 from .plan import Hop, MfaSession, Plan
 from .source import Source
@@ -240,9 +240,16 @@ class _Walk:
             yield
         except CredprocError as error:
             if self.cache is not None and freshness.revokes(error):
-                for name in self.names[index:]:
+                names = self.names[index:]
+                if isinstance(error, CredentialsRefusedError):
+                    # The session the call was signed with is no good either
+                    # (e.g. expired early by AWS's clock): fetch it anew too.
+                    names.insert(
+                        0, self.names[index - 1] if index else root_name(self.source, self.plan, self.endpoint)
+                    )
+                for name in names:
                     self.cache.remove(name)
-                self.log.step(f"STS refused: dropped the cached sessions of hops {index + 1} to {self.last + 1}")
+                self.log.step(f"STS refused: dropped {len(names)} cached session(s) that depend on the refused call")
             raise
 
     def stale(self, error: CredprocError) -> Outcome:

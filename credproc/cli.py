@@ -49,9 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CredprocError as error:
         log.discard()
         if verbose and error.__cause__ is not None:
-            import traceback  # only for errors: the warm hit must not pay for it
-
-            traceback.print_exception(error.__cause__, file=sys.stderr)
+            log.traceback(error.__cause__)
         log.error(error.one_line())
         return error.exit_code
     except KeyboardInterrupt:
@@ -62,9 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug: one line unless --verbose
         log.discard()
         if verbose:
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
+            log.traceback(error)
         log.error(
             f"credproc: internal error: {type(error).__name__}: {error} "
             "(fix: rerun with --verbose and report the output without secrets)"

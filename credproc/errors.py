@@ -63,6 +63,10 @@ class RefusedError(AuthError):
     """STS said no outright (access denied, invalid or expired token): cached sessions are not handed out instead."""
 
 
+class CredentialsRefusedError(RefusedError):
+    """STS did not accept the credentials the call was signed with (invalid or expired)."""
+
+
 class UnavailableError(CredprocError):
     """STS could not be reached or kept throttling."""
 

@@ -41,6 +41,13 @@ class Log:
         """The command's one error line (already ``credproc: ...``), printed at once."""
         print(line, file=self.stream, flush=True)
 
+    def traceback(self, error: BaseException) -> None:
+        """An error's traceback (``--verbose``), each line prefixed like every other."""
+        import traceback  # only for errors: the warm hit must not pay for it
+
+        for line in "".join(traceback.format_exception(error)).splitlines():
+            print(f"credproc: {line}", file=self.stream, flush=True)
+
     def _say(self, line: str) -> None:
         if self._defer:
             self._held.append(line)

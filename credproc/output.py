@@ -1,6 +1,7 @@
-"""Rendering credentials for the caller (pure: returns strings).
+"""Rendering for the caller (pure: returns strings): credentials, and the
+plain tables people read (``accounts``, ``cache list``).
 
-Three forms: the credential_process document (``get``'s default), a pretty
+Credentials come in three forms: the credential_process document (``get``'s default), a pretty
 JSON document with the region (``get --format json``), and environment
 variable assignments for a shell (``env``, ``get --format env``, and the
 environment ``exec`` gives its command).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from .credentials import Credentials, format_time
 
@@ -108,3 +109,12 @@ def render(fmt: str, credentials: Credentials, account_id: str, region: str) -> 
         values, remove = credential_variables(credentials, region)
         return shell_lines(values, remove, "sh")
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart under ``header``, one line per row."""
+    lines = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n" for line in lines
+    )

@@ -229,6 +229,60 @@ def _read(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
+def aws_file_problem(path: Path) -> str | None:
+    """Why botocore cannot parse the AWS file at ``path`` (``"PATH:LINE: what"``), or None.
+
+    botocore reads these files strictly: a repeated section or key is an error,
+    and so is an indented block under ``key =`` holding anything but
+    ``key = value`` lines. A missing or unreadable file is no parse problem.
+    """
+    import configparser
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return f"{path}:{line}: not UTF-8 text"
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        number, what = _ini_error(exc, text.splitlines())
+        return f"{path}:{number}: {what}" if number else f"{path}: {what}"
+    for section in parser.sections():
+        for option, value in parser.items(section):
+            nested = value.splitlines()[1:] if value.startswith("\n") else []
+            bad = next((line.strip() for line in nested if line.strip() and "=" not in line), None)
+            if bad:
+                return f"{path}: [{section}] {option}: the indented line {bad!r} is not key = value"
+    return None
+
+
+def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, str]:
+    """The line number and a plain reason of a configparser error."""
+    import configparser
+
+    # configparser keeps the line in ``lineno``, or for a ParsingError in ``errors``.
+    errors = getattr(exc, "errors", None) or [(None, "")]
+    number: int | None = getattr(exc, "lineno", None) or errors[0][0]
+    line = lines[number - 1].strip() if number and number <= len(lines) else ""
+    if isinstance(exc, configparser.MissingSectionHeaderError) and line.startswith("["):
+        return number, f"the section header {line!r} has no closing ]"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return number, "a setting before the first [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        return number, f"{line!r} is neither a [section] header nor a key = value line"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return number, f"[{exc.section}] appears a second time"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return number, f"{exc.option} appears a second time in [{exc.section}]"
+    return number, " ".join(str(exc).split())
+
+
 @contextlib.contextmanager
 def botocore_environment(source: Source, depth: int) -> Iterator[None]:
     """``os.environ`` as botocore must see it for ``source``, restored on the way out.

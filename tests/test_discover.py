@@ -12,11 +12,11 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import SHARED_ACCOUNT, Sandbox
+from conftest import SHARED_ACCOUNT, Sandbox, assert_one_clear_error
 from local_sts import LocalSts
 
+from credproc.commands.discover import OrgAccount, plan_additions, slugify
 from credproc.config import Config
-from credproc.discover import OrgAccount, plan_additions, slugify
 
 ORG_SIZE = 300
 OTHER_MANAGEMENT = "999999999999"
@@ -159,6 +159,12 @@ def _refuse_list_accounts(params: dict[str, str]) -> tuple[str, str] | None:
     return "400 Bad Request", json.dumps(body)
 
 
+def _throttle_list_accounts(params: dict[str, str]) -> tuple[str, str] | None:
+    if params.get("Action") != "ListAccounts":
+        return None
+    return "400 Bad Request", json.dumps({"__type": "TooManyRequestsException", "message": "Rate exceeded"})
+
+
 def _has_org(client: Any) -> bool:
     try:
         client.describe_organization()
@@ -186,6 +192,30 @@ def test_refusal_by_organizations_is_one_clear_line(sandbox: Sandbox) -> None:
     assert len(lines) == 1
     assert "AccessDeniedException" in lines[0] and "as the source identity (environment variables)" in lines[0]
     assert "[organizations] role_arn" in lines[0]
+
+
+def test_throttling_by_organizations_is_unavailable_not_a_refusal(sandbox: Sandbox) -> None:
+    sandbox.write_config(CONFIG)
+    sandbox.sts.recorder.faults.append(_throttle_list_accounts)
+    result = sandbox.run("accounts", "discover")
+    assert result.returncode == 5
+    assert_one_clear_error(
+        result.stdout, result.stderr, ["Organizations TooManyRequestsException while listing accounts", "retry"]
+    )
+    assert len(sandbox.sts.recorder.of("ListAccounts")) > 1  # retried before giving up
+
+
+def test_write_refuses_a_config_that_does_not_parse(sandbox: Sandbox) -> None:
+    broken = CONFIG + '\n[accounts.half\nid = "555555555555"\n'
+    sandbox.write_config(broken)
+    result = sandbox.run("accounts", "discover", "--write")
+    assert result.returncode == 3
+    assert_one_clear_error(
+        result.stdout, result.stderr, [f"{sandbox.config_path}: is not valid TOML", "line 11", "fix the TOML syntax"]
+    )
+    assert sandbox.config_path.read_text() == broken
+    assert not Path(f"{sandbox.config_path}.credproc-backup").exists()
+    assert sandbox.sts.recorder.calls == []  # refused before any account was listed
 
 
 def test_bad_role_arn_is_a_config_error(sandbox: Sandbox) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from local_sts import sts_error
 
-from credproc import doctor
+from credproc.commands import doctor, doctor_checks
 from credproc.log import Log
 
 CHECKS = ["config", "aws profiles", "key store", "cache directory", "refresh margin", "source identity", "clock"]
@@ -181,7 +181,7 @@ def test_unusable_key_store_fails(sandbox: Sandbox) -> None:
 def test_clock_skew_against_the_local_sts(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     ahead = datetime.now(UTC) + timedelta(minutes=10)
-    results = doctor.run(None, os.environ, Log(), clock=lambda: ahead)
+    results = doctor.run_checks(None, os.environ, Log(), clock=lambda: ahead)
     clock = next(check for check in results if check.name == "clock")
     assert clock.status == "failed" and "ahead of STS" in clock.detail
     assert doctor.exit_code(results) == 4
@@ -190,11 +190,11 @@ def test_clock_skew_against_the_local_sts(sandbox: Sandbox) -> None:
 def test_clock_thresholds() -> None:
     server = "Tue, 24 Nov 2026 00:00:00 GMT"
     base = datetime(2026, 11, 24, tzinfo=UTC)
-    assert doctor.check_clock(server, base + timedelta(seconds=5)).status == "ok"
-    behind = doctor.check_clock(server, base - timedelta(minutes=2))
+    assert doctor_checks.check_clock(server, base + timedelta(seconds=5)).status == "ok"
+    behind = doctor_checks.check_clock(server, base - timedelta(minutes=2))
     assert behind.status == "warning" and "120 s behind" in behind.detail
-    assert doctor.check_clock(server, base + timedelta(minutes=6)).status == "failed"
-    assert doctor.check_clock(None, base).status == "warning"
+    assert doctor_checks.check_clock(server, base + timedelta(minutes=6)).status == "failed"
+    assert doctor_checks.check_clock(None, base).status == "warning"
 
 
 def test_an_aws_config_file_botocore_cannot_parse_fails_the_profiles_check(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
-from credproc import execute
+from credproc.commands import exec as execute
 from credproc.errors import CommandError
 
 PRINT_ENV = "import json, os, sys; print(json.dumps({'env': dict(os.environ), 'argv': sys.argv, 'ppid': os.getppid()}))"
@@ -149,12 +149,12 @@ def test_on_windows_the_program_is_looked_up_on_the_commands_path(tmp_path: Path
         started.append(argv)
         return subprocess.CompletedProcess(argv, 3)
 
-    assert execute.run(["tool", "--flag"], {"PATH": str(bin_dir)}, windows=True, spawn=spawn) == 3
+    assert execute.run_command(["tool", "--flag"], {"PATH": str(bin_dir)}, windows=True, spawn=spawn) == 3
     assert started == [[str(tool), "--flag"]]
 
     def missing(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
         raise FileNotFoundError(argv[0])
 
     with pytest.raises(CommandError) as raised:
-        execute.run(["no-such-tool"], {"PATH": str(bin_dir)}, windows=True, spawn=missing)
+        execute.run_command(["no-such-tool"], {"PATH": str(bin_dir)}, windows=True, spawn=missing)
     assert raised.value.exit_code == 127

@@ -12,9 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from botocore.configloader import raw_config_parse
+from botocore.exceptions import ConfigParseError
+from conftest import (
+    DEV_ACCOUNT,
+    PROD_ACCOUNT,
+    TWO_HOP_CONFIG,
+    Sandbox,
+    assert_one_clear_error,
+    credproc_executable,
+)
 
-from credproc.profiles import BEGIN, END, credproc_command, join_command
+from credproc.commands.profiles import BEGIN, END, credproc_command, join_command
 from credproc.source import AwsFiles
 
 HAND_WRITTEN = (
@@ -189,3 +198,44 @@ def test_the_aws_files_are_where_botocore_reads_them_on_windows_too(tmp_path: Pa
     assert on_windows.config_path == tmp_path / "profile" / ".aws" / "config"
     assert on_windows.credentials_path == tmp_path / "profile" / ".aws" / "credentials"
     assert AwsFiles(env, windows=False).config_path == tmp_path / "git-bash-home" / ".aws" / "config"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("[profile a]\nregion = us-east-1\n[profile a]\nregion = us-east-2\n", 3, "[profile a] appears a second time"),
+        ("[default]\nregion = us-east-1\nregion = us-east-2\n", 3, "region appears a second time in [default]"),
+        ("[default]\nregion = us-east-1\nthis is not ini\n", 3, "'this is not ini' is neither a [section] header"),
+        ("[profile broken\nregion = us-east-1\n", 1, "the section header '[profile broken' has no closing ]"),
+        ("region = us-east-1\n[default]\n", 1, "a setting before the first [section] header"),
+    ],
+)
+def test_write_refuses_an_aws_config_botocore_cannot_parse(sandbox: Sandbox, text: str, where: int, what: str) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    path = aws_config(sandbox)
+    path.write_text(text)
+    with pytest.raises(ConfigParseError):  # every AWS tool already fails on this file
+        raw_config_parse(str(path))
+    result = sandbox.run("profiles", "--write")
+    assert result.returncode == 3
+    assert_one_clear_error(
+        result.stdout, result.stderr, [f"{path}:{where}: {what}", "left it as it was", "profiles --write again"]
+    )
+    assert path.read_text() == text
+    assert not Path(f"{path}.credproc-backup").exists()
+
+
+def test_write_refuses_a_nested_block_botocore_cannot_parse_and_keeps_one_it_can(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    path = aws_config(sandbox)
+    nested = "[default]\ns3 =\n  addressing_style = path\n"
+    path.write_text(nested + "  max_concurrent_requests\n")
+    refused = sandbox.run("profiles", "--write")
+    assert refused.returncode == 3
+    assert_one_clear_error(refused.stdout, refused.stderr, [f"{path}: [default] s3: ", "'max_concurrent_requests'"])
+
+    path.write_text(nested)
+    written = sandbox.run("profiles", "--write")
+    assert written.returncode == 0, written.stderr
+    assert path.read_text().startswith(nested) and "[profile dev]" in path.read_text()
+    assert raw_config_parse(str(path))["default"]["s3"] == {"addressing_style": "path"}

@@ -117,3 +117,30 @@ def test_sts_unreachable_hands_out_the_still_valid_session_with_a_warning(sandbo
     assert cached["AccountId"] == DEV_ACCOUNT
     [line] = result.stderr.splitlines()
     assert "warning: could not reach STS" in line and "handing out cached credentials that expire at" in line
+
+
+def test_a_hub_session_sts_calls_expired_is_fetched_anew(sandbox: Sandbox) -> None:
+    """STS may call a session expired that credproc still counts as valid
+    (clock skew): the refused hub session is dropped with dev's, so the next
+    run gets a new one instead of failing until the old one runs out."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    fetch_with_ten_minutes_left(sandbox)
+    recorder = sandbox.sts.recorder
+    old_hub_key = recorder.of("AssumeRole", DEV_ROLE)[0].access_key_id
+
+    def expired_hub(params: dict[str, str]) -> tuple[str, str] | None:
+        with recorder.lock:
+            signed_with = recorder.calls[-1].access_key_id
+        if signed_with == old_hub_key:
+            return sts_error("ExpiredToken", "The security token included in the request is expired", "400 Bad Request")
+        return None
+
+    recorder.faults.append(expired_hub)
+    result = sandbox.run("get", "dev")
+    assert result.returncode == 4
+    assert_one_clear_error(result.stdout, result.stderr, ["ExpiredToken", DEV_ROLE])
+
+    hub_calls = len(recorder.of("AssumeRole", HUB_ARN))
+    document = json.loads(sandbox.run("get", "dev").stdout)
+    assert document["AccountId"] == DEV_ACCOUNT
+    assert len(recorder.of("AssumeRole", HUB_ARN)) == hub_calls + 1  # a new hub session

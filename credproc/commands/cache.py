@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from ..errors import UsageError
 from ..log import Log
 from . import Result
 from .options import Parser, Subparsers, add_common
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..config import Config
 
 
 def register(commands: Subparsers) -> None:
@@ -26,21 +35,125 @@ def register(commands: Subparsers) -> None:
 
 
 def run_list(args: argparse.Namespace, log: Log) -> Result:
-    import os
-
     from .. import config as config_module
-    from ..cache_commands import cache_rows, render_rows
 
     rows = cache_rows(config_module.load(args.config), os.environ, log)
     return Result(json.dumps(rows, indent=2) + "\n" if args.json else render_rows(rows))
 
 
 def run_clear(args: argparse.Namespace, log: Log) -> Result:
-    import os
-
     from .. import config as config_module
-    from ..cache_commands import clear
 
     removed = clear(config_module.load(args.config), args.target, os.environ, log, forget_key=args.key)
     log.notice(f"removed {removed} cached session(s)")
     return Result()
+
+
+def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per readable entry: who, which role, through which source, how long left.
+
+    Never a secret: only the entry's metadata and its expiry. A key store
+    that cannot be used is an error here (exit 6), not an empty list.
+    """
+    from ..credentials import format_time
+    from ..obtain import open_cache, utc_now
+
+    cache = open_cache(config, env, log, required=True)
+    if cache is None:
+        log.notice("the cache is disabled ([cache] enabled = false)")
+        return []
+    now = now or utc_now()
+    rows = []
+    unreadable = len(cache.names())
+    for name, entry in cache.entries():
+        unreadable -= 1
+        creds = entry.credentials
+        remaining = creds.remaining(now)
+        meta = entry.meta
+        rows.append(
+            {
+                "alias": meta.get("alias"),
+                "account_id": meta.get("account_id"),
+                "role_arn": meta.get("role_arn"),
+                "mfa_serial": meta.get("mfa_serial"),
+                # the MFA session is the chain's root, before hop 1
+                "hop": "mfa" if meta.get("mfa_serial") else f"{meta.get('hop')}/{meta.get('hops')}",
+                "source": meta.get("source"),
+                "expires": format_time(creds.expiration) if creds.expiration else None,
+                "expires_in_seconds": int(remaining) if remaining is not None else None,
+                "entry": name[:12],
+            }
+        )
+    rows.sort(key=lambda row: (row["account_id"] or "", row["hop"]))
+    if unreadable > 0:
+        log.notice(
+            f"{unreadable} cache file(s) could not be read (damaged, or written under another key); "
+            "they are replaced when used, and `credproc cache clear` removes them"
+        )
+    return rows
+
+
+def render_rows(rows: list[dict[str, Any]]) -> str:
+    """A plain table for people."""
+    from ..output import table
+
+    if not rows:
+        return "the cache is empty\n"
+    return table(
+        ("ACCOUNT", "ALIAS", "ROLE", "HOP", "SOURCE", "EXPIRES IN"),
+        (
+            (
+                row["account_id"] or "",
+                row["alias"] or "-",
+                (row["role_arn"] or "").split(":role/")[-1] or f"(MFA {str(row['mfa_serial']).split('/')[-1]})",
+                row["hop"],
+                row["source"] or "",
+                _human(row["expires_in_seconds"]),
+            )
+            for row in rows
+        ),
+    )
+
+
+def _human(seconds: int | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds <= 0:
+        return "expired"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, *, forget_key: bool = False) -> int:
+    """Delete all entries (no key needed), or those of one alias / account id
+    (any hop in that account); returns the count. ``forget_key`` also deletes
+    the stored cache key, so the next use creates a new one."""
+    from .. import keystore, paths
+    from ..answers import forget_all
+    from ..cache import Cache
+    from ..obtain import open_cache
+    from ..plan import find_account
+
+    forget_all(env)  # remembered answers only repeat entries: drop them all
+    if target is None:
+        removed = Cache.clear_directory(paths.cache_dir(env))
+        if forget_key:
+            keystore.delete_key(config.key_store, env)
+        return removed
+    if forget_key:
+        raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
+    # Exit code 3, as `get` says the same of the same target.
+    account = find_account(config, target, see_also="credproc cache list shows what is cached")
+    cache = open_cache(config, env, log, required=True)
+    if cache is None:
+        return 0
+    removed = 0
+    for name, entry in list(cache.entries()):
+        meta = entry.meta
+        if (
+            meta.get("alias") == target
+            or meta.get("account_id") == target
+            or (account and meta.get("account_id") == account.id)
+        ):
+            cache.remove(name)
+            removed += 1
+    return removed

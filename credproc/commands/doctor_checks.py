@@ -1,83 +1,32 @@
-"""`credproc doctor`: checks of everything credproc depends on, one line each
-with ok / warning / failed and the fix.
-
-The exit code is that of the first failed check (3 config, 4 source identity
-or a role, 5 STS unreachable, 6 key store or cache directory, 7 a profile that
-would make credproc call itself); warnings alone exit 0.
-"""
+"""The checks of ``credproc doctor`` (commands/doctor.py runs them in order),
+each returning one :class:`Check`: ok, warning or failed with the fix."""
 
 from __future__ import annotations
 
-import configparser
 import os
 import shlex
 import stat
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from . import config as config_module
-from . import keystore, paths
-from .config import Config
-from .errors import CredprocError, ExitCode
-from .log import Log
-from .obtain import Request, machine_fields, obtain, source_caller, utc_now
-from .plan import Overrides, Plan, make_plan
-from .source import AwsFiles, calls_credproc, choose_profile
+from .. import config as config_module
+from .. import keystore, paths
+from ..config import Config
+from ..errors import CredprocError, ExitCode
+from ..log import Log
+from ..obtain import Request, machine_fields, obtain, source_caller
+from ..plan import Overrides, Plan, make_plan
+from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile
+from .doctor import FAILED, OK, WARNING, Check
 
-OK, WARNING, FAILED = "ok", "warning", "failed"
 # STS rejects requests signed more than 5 minutes off its clock.
 SKEW_FAILED = 300
 SKEW_WARNING = 60
 # botocore refreshes credential_process credentials this long before expiry.
 SDK_REFRESH_WINDOW = 15 * 60
 _SHOWN = 3  # problems listed per line before "and N more"
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one check."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str | None = None
-    exit_code: int = ExitCode.OK
-
-
-def run(
-    config_path: Path | None,
-    env: Mapping[str, str],
-    log: Log,
-    *,
-    deep: bool = False,
-    clock: Callable[[], datetime] = utc_now,
-) -> list[Check]:
-    """Run every check (``deep``: also assume each account's role)."""
-    config_check, config, plans = check_config(config_path, env)
-    results = [config_check]
-    if config is None:
-        return results
-    # Local checks first: a profile loop found here explains why the source
-    # identity check below fails, and its exit code is the one reported.
-    profiles_check = check_aws_profiles(config, env)
-    results += [
-        profiles_check,
-        check_key_store(config, env, log),
-        check_cache_directory(paths.cache_dir(env)),
-        check_margins(config, plans),
-    ]
-    if profiles_check.exit_code == ExitCode.RECURSION and _source_runs_credproc(config, env):
-        # Anything that needs the source would only run into the loop again.
-        skipped = "not tried: the source profile runs credproc (see aws profiles)"
-        return [*results, Check("source identity", WARNING, skipped), Check("clock", WARNING, skipped)]
-    source_check, server_date = check_source(config, env, log)
-    results += [source_check, check_clock(server_date, clock())]
-    if deep:
-        results += [check_role(config, plan, env, log) for plan in plans]
-    return results
 
 
 def check_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Check, Config | None, list[Plan]]:
@@ -224,32 +173,52 @@ def check_margins(config: Config, plans: list[Plan]) -> Check:
 def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
     """No profile makes credproc call itself; credproc profiles point at an existing program."""
     aws = AwsFiles(env)
+    problem = _unparsable_file(aws) or _source_loop(config, env, aws)
+    if problem:
+        return problem
+    ours = [name for name in aws.profile_names() if calls_credproc(aws.profile(name))]
+    return (
+        _nested_loop(config, env, aws, ours)
+        or _stale_programs(aws, ours)
+        or Check(
+            "aws profiles", OK, f"{len(ours)} credproc profile(s) in {aws.config_path}, none makes credproc call itself"
+        )
+    )
+
+
+def _unparsable_file(aws: AwsFiles) -> Check | None:
+    """Either AWS file botocore cannot parse (every AWS tool would fail on it)."""
     for path in (aws.config_path, aws.credentials_path):
-        problem = _ini_problem(path)
+        problem = aws_file_problem(path)
         if problem:
             return Check(
-                "aws profiles",
-                FAILED,
-                f"{path}: {problem}",
-                "fix that file's INI syntax (every AWS tool reads it)",
-                ExitCode.CONFIG,
+                "aws profiles", FAILED, problem, "fix that file's INI syntax (every AWS tool reads it)", ExitCode.CONFIG
             )
+    return None
+
+
+def _source_loop(config: Config, env: Mapping[str, str], aws: AwsFiles) -> Check | None:
+    """The source profile runs credproc: getting the source would start credproc again."""
     source_name, origin = _source_profile(config, env, aws)
-    if source_name is not None:
-        section = aws.profile(source_name) or {}
-        if calls_credproc(section):
-            return Check(
-                "aws profiles",
-                FAILED,
-                f"{origin}: its credential_process runs credproc ({section.get('credential_process')}), "
-                "so getting the source credentials would start credproc again",
-                "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
-                "or set them in the default profile",
-                ExitCode.RECURSION,
-            )
-    ours = [name for name in aws.profile_names() if calls_credproc(aws.profile(name))]
+    if source_name is None:
+        return None
+    section = aws.profile(source_name) or {}
+    if not calls_credproc(section):
+        return None
+    return Check(
+        "aws profiles",
+        FAILED,
+        f"{origin}: its credential_process runs credproc ({section.get('credential_process')}), "
+        "so getting the source credentials would start credproc again",
+        "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+        "or set them in the default profile",
+        ExitCode.RECURSION,
+    )
+
+
+def _nested_loop(config: Config, env: Mapping[str, str], aws: AwsFiles, ours: list[str]) -> Check | None:
+    """A profile running credproc with a config of its own: that config's source counts too."""
     for name in ours:
-        # A profile running credproc with a config of its own: that config's source counts too.
         other = _config_option(aws.profile(name) or {})
         if other is None or other == config.path:
             continue
@@ -266,34 +235,28 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
                 f"point [source] profile in {other} at a profile with its own credentials",
                 ExitCode.RECURSION,
             )
+    return None
+
+
+def _stale_programs(aws: AwsFiles, ours: list[str]) -> Check | None:
+    """credproc profiles whose program is gone (an uninstalled or moved credproc)."""
     stale = []
     for name in ours:
         program = _program(aws.profile(name) or {})
         if program and os.path.isabs(program) and not os.path.exists(program):
             stale.append(f"{name} ({program})")
-    if stale:
-        more = f" (and {len(stale) - _SHOWN} more)" if len(stale) > _SHOWN else ""
-        return Check(
-            "aws profiles",
-            WARNING,
-            f"credential_process points at a program that does not exist: {', '.join(stale[:_SHOWN])}{more}",
-            "regenerate them with credproc profiles --write",
-        )
+    if not stale:
+        return None
+    more = f" (and {len(stale) - _SHOWN} more)" if len(stale) > _SHOWN else ""
     return Check(
-        "aws profiles", OK, f"{len(ours)} credproc profile(s) in {aws.config_path}, none makes credproc call itself"
+        "aws profiles",
+        WARNING,
+        f"credential_process points at a program that does not exist: {', '.join(stale[:_SHOWN])}{more}",
+        "regenerate them with credproc profiles --write",
     )
 
 
-def _ini_problem(path: Path) -> str | None:
-    """Why botocore cannot parse ``path`` (it reads it strictly, as here), or None."""
-    try:
-        configparser.RawConfigParser().read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        return " ".join(str(exc).split())
-    return None
-
-
-def _source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
+def source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
     aws = AwsFiles(env)
     name, _origin = _source_profile(config, env, aws)
     return name is not None and calls_credproc(aws.profile(name))
@@ -358,19 +321,3 @@ def _loose_bits(path: Path) -> str | None:
     except OSError:
         return None
     return f"{mode:04o}" if mode & 0o077 else None
-
-
-def render(results: list[Check]) -> str:
-    """One line per check: status, name, what was found and, unless ok, the fix."""
-    lines = []
-    for check in results:
-        text = f"{check.name}: {check.detail}"
-        if check.fix and check.status != OK:
-            text += f" (fix: {check.fix})"
-        lines.append(f"{check.status:<8} {' '.join(text.split())}\n")
-    return "".join(lines)
-
-
-def exit_code(results: list[Check]) -> int:
-    """The first failed check's exit code; 0 when nothing failed."""
-    return next((check.exit_code for check in results if check.status == FAILED), ExitCode.OK)
