@@ -1,6 +1,6 @@
-import sys
+"""``python -m credproc``: the console script's entry point, remembered answers included."""
 
-from .cli import main
+from .console import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,24 +1,30 @@
-"""Remembered answers: a repeated ``credproc get TARGET`` printed without
-loading the rest of credproc (argparse, dataclasses, pathlib, the config
-parser: ~40 ms of a ~60 ms warm hit).
+"""Remembered answers: a repeated ``credproc get TARGET [options]`` printed
+without loading the rest of credproc (argparse, dataclasses, pathlib, the
+config parser, botocore: most of a warm hit's time).
 
-After ``credproc get TARGET`` (no options) handed out credentials that are in
-the cache, its exact stdout is stored encrypted with the cache key (AES-GCM, 0600 file
-in ``<cache dir>/answers/``) under a digest of everything the answer depends
-on: the command line; the environment variables credproc and botocore's
-file lookup read (``AWS_*``, ``CREDPROC_*``, ``XDG_*``, ``HOME``, the user
-name variables, keyring and D-Bus variables); the uid and host name (the
-``{user}``/``{host}`` placeholders); the bytes of the config file and of the
-AWS config and credentials files.
+After a rememberable ``get`` (:func:`rememberable`: the options that only
+select what is asked for, in any order) handed out credentials that are in
+the cache, its exact stdout is stored sealed by the cache (AES-GCM with the
+cache key, 0600 file in ``<cache dir>/answers/``) under a digest of
+everything the answer depends on: the exact command line; the
+environment variables credproc and botocore's file lookup read (``AWS_*``,
+``CREDPROC_*``, ``XDG_*``, ``HOME``, the user name variables, keyring and
+D-Bus variables); the uid and host name (the ``{user}``/``{host}``
+placeholders); the bytes of the config file (``--config``'s, else the
+default one) and of the AWS config and credentials files.
 
 The next run with the same digest prints that answer only if it decrypts and
 authenticates (another key or tampering: ignored), the final hop's cache
 entry still holds the same bytes (``cache clear``, ``--refresh`` or a
-rewritten entry invalidate it), and the credentials are fresh by the cache's
-own rule (expiry minus the refresh margin, computed by the full path). In
-every other case, and on any error, the full path runs as if this did not
-exist. With the keyring key store the key is read from the keychain on every
-call, as on the full path (only keyring's import is paid, not credproc's).
+rewritten entry invalidate it), and the credentials are still fresh by the
+cache's own rule (freshness.still_fresh). In every other case, and on any
+error, the full path runs as if this did not exist. With the keyring key
+store the key is read from the keychain on every call, as on the full path
+(only keyring's import is paid, not credproc's).
+
+What this shares with the full path (locations, key stores, private reads,
+the atomic write) comes from storage.py; the rule of freshness from
+freshness.py; the sealed layout from aead.py. All three load nothing heavy.
 """
 
 from __future__ import annotations
@@ -27,40 +33,85 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
-from . import paths
+from . import freshness, storage
 
-# keystore's names (importing it would load pathlib; tests check they agree)
-ENV_VARIABLE = "CREDPROC_CACHE_KEY"
-KEY_FILE = "cache.key"
-KEY_BYTES = 32
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
-SERVICE = "credproc"
-USERNAME = "cache-key"
+    from .obtain import AnswerTicket
 
 FORMAT = 1
 MAGIC = b"CPA1"  # sealed with the key file's or CREDPROC_CACHE_KEY's key
 MAGIC_KEYRING = b"CPK1"  # sealed with the key kept in the OS keychain
-NONCE_BYTES = 12
 DIRECTORY = "answers"
+SUFFIX = ".answer"
 MAX_AGE = 13 * 3600  # longer than any session: older answers are deleted when one is written
+# `get`'s options that only select what is asked for (``--refresh``, ``--no-cache``
+# and ``--verbose`` ask for the full path's work, and take it).
+PURE_OPTIONS = (
+    "--role",
+    "--via",
+    "--region",
+    "--duration",
+    "--session-name",
+    "--external-id",
+    "--config",
+    "--format",
+)
 _ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
-_ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "DISPLAY", "WAYLAND_DISPLAY")
+_ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
+
+
+def rememberable(argv: Sequence[str]) -> bool:
+    """Whether the answer to this command line may be remembered: the one
+    place that decides it, for the fast path and commands/get.py alike."""
+    return _pure_options(argv) is not None
+
+
+def _pure_options(argv: Sequence[str]) -> dict[str, str] | None:
+    """The options of a ``get`` whose output is a pure function of its inputs
+    (each option's last value, as argparse keeps it); None for anything else.
+
+    ``get TARGET`` with any of :data:`PURE_OPTIONS` (``--name value`` or
+    ``--name=value``), in any order. Anything else (``--refresh``,
+    ``--no-cache``, ``--verbose``, an abbreviation, a value that looks like an
+    option) takes the full path. The exact command line is part of the digest,
+    so a remembered answer is only ever printed for the very words the full
+    path answered.
+    """
+    if argv[:1] != ["get"]:
+        return None
+    target, options = None, {}
+    words = iter(argv[1:])
+    for word in words:
+        if not word.startswith("-"):
+            if target is not None:
+                return None  # a second TARGET: argparse's error to explain
+            target = word
+            continue
+        name, equals, value = word.partition("=")
+        if name not in PURE_OPTIONS:
+            return None
+        if not equals:
+            value = next(words, "-")
+            if value.startswith("-"):
+                return None
+        options[name] = value
+    return options if target is not None else None
 
 
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The digest of a ``get TARGET`` request and all it depends on; None for anything else."""
-    if len(argv) != 2 or argv[0] != "get" or argv[1].startswith("-"):
+    """The digest of a rememberable request and all it depends on; None for anything else."""
+    options = _pure_options(argv)
+    if options is None:
         return None
-    config = paths.config_location(env)
-    if config is None or paths.cache_location(env) is None:
+    # --config's file, relative to the working directory as config.load opens it
+    config = os.path.abspath(options["--config"]) if "--config" in options else storage.config_location(env)
+    if config is None or storage.cache_location(env) is None:
         return None  # off Linux without overrides: only platformdirs knows the paths
-    home = env.get("HOME") or os.path.expanduser("~")
-    aws_config = os.path.expanduser(env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
-    aws_credentials = os.path.expanduser(
-        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
-    )
+    aws_config, aws_credentials = storage.aws_files(env)
     variables = sorted(
         (name, value) for name, value in env.items() if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES
     )
@@ -78,16 +129,13 @@ def answer(argv: Sequence[str], env: Mapping[str, str], now: float) -> str | Non
         digest = request_digest(argv, env)
         if digest is None:
             return None
-        blob = _read_private(_location(env, digest))
+        blob = storage.read_private(_location(env, digest))
         if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
             return None
-        record = _decrypt(blob, digest, _keyring_keys() if blob.startswith(MAGIC_KEYRING) else _keys(env))
-        if record is None:
+        record = _unseal(blob, digest, _keyring_keys() if blob.startswith(MAGIC_KEYRING) else _keys(env))
+        if record is None or not freshness.still_fresh(record["valid_until"], now):  # type: ignore[arg-type]
             return None
-        valid_until = record["valid_until"]
-        if valid_until is not None and not now < float(valid_until):  # type: ignore[arg-type]
-            return None
-        entry = _read_private(str(record["entry"]))
+        entry = storage.read_private(str(record["entry"]))
         if entry is None or hashlib.sha256(entry).hexdigest() != record["entry_sha256"]:
             return None
         output = record["output"]
@@ -96,50 +144,26 @@ def answer(argv: Sequence[str], env: Mapping[str, str], now: float) -> str | Non
         return None
 
 
-def remember(
-    digest: str,
-    key: bytes,
-    entry: str,
-    valid_until: float | None,
-    output: str,
-    env: Mapping[str, str],
-    from_keyring: bool = False,
-) -> None:
+def remember(digest: str, ticket: AnswerTicket, output: str, env: Mapping[str, str]) -> None:
     """Store ``output`` as the answer to the request ``digest`` (best effort, atomic, 0600)."""
-    import secrets
-    import tempfile
     import time
 
-    from .aead import aesgcm_class
-
-    entry_bytes = _read_private(entry)
+    entry_bytes = storage.read_private(ticket.entry)
     if entry_bytes is None:
         return
     record = {
         "output": output,
-        "valid_until": valid_until,
-        "entry": entry,
+        "valid_until": ticket.valid_until,
+        "entry": ticket.entry,
         "entry_sha256": hashlib.sha256(entry_bytes).hexdigest(),
     }
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    blob = (
-        (MAGIC_KEYRING if from_keyring else MAGIC)
-        + nonce
-        + aesgcm_class()(key).encrypt(nonce, json.dumps(record).encode(), _aad(digest))
-    )
+    magic = MAGIC_KEYRING if ticket.cache.key_store == "keyring" else MAGIC
+    blob = magic + ticket.cache.seal(json.dumps(record).encode(), _aad(digest))
     target = _location(env, digest)
     directory = os.path.dirname(target)
     try:
-        os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        storage.make_private_dirs(directory)
+        storage.write_atomic(target, blob)
         horizon = time.time() - MAX_AGE
         for name in os.listdir(directory):
             path = os.path.join(directory, name)
@@ -151,7 +175,7 @@ def remember(
 
 def forget_all(env: Mapping[str, str]) -> None:
     """Delete every remembered answer (``cache clear``: no credentials left behind, even encrypted)."""
-    location = paths.cache_location(env)
+    location = storage.cache_location(env)
     if location is None:
         return
     directory = os.path.join(location, DIRECTORY)
@@ -167,7 +191,7 @@ def forget_all(env: Mapping[str, str]) -> None:
 
 
 def _location(env: Mapping[str, str], digest: str) -> str:
-    return os.path.join(paths.cache_location(env) or "", DIRECTORY, digest[:40] + ".answer")
+    return os.path.join(storage.cache_location(env) or "", DIRECTORY, digest[:40] + SUFFIX)
 
 
 def _contents(path: str) -> bytes:
@@ -179,64 +203,35 @@ def _contents(path: str) -> bytes:
     return b"+%d\0" % len(data) + data
 
 
-def _read_private(path: str) -> bytes | None:
-    """The file's bytes if it is ours and nobody else may read or write it."""
-    try:
-        with open(path, "rb") as handle:
-            if os.name == "posix":
-                status = os.fstat(handle.fileno())
-                if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-                    return None
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _keys(env: Mapping[str, str]) -> list[bytes]:
-    """The keys the file and env key stores would give (without creating one)."""
-    import binascii
-
-    keys = []
-    raw = env.get(ENV_VARIABLE, "")
-    if raw:
-        try:
-            keys.append(binascii.a2b_base64(raw, strict_mode=True))
-        except (binascii.Error, ValueError):
-            pass
-    data = paths.data_location(env)
-    if data is not None:
-        try:
-            with open(os.path.join(data, KEY_FILE), "rb") as handle:
-                keys.append(handle.read())
-        except OSError:
-            pass
-    return [key for key in keys if len(key) == KEY_BYTES]
+    """The keys the environment and file key stores hold (never created here)."""
+    keys = [storage.decode_key(env.get(storage.KEY_VARIABLE))]
+    key_file = storage.key_file_location(env)
+    if key_file is not None:
+        keys.append(storage.read_private(key_file))
+    return [key for key in keys if key is not None and len(key) == storage.KEY_BYTES]
 
 
 def _keyring_keys() -> list[bytes]:
-    """The key kept in the OS keychain, read as keystore reads it (never created here)."""
+    """The key kept in the OS keychain, decoded as keystore decodes it (never created here)."""
     try:
-        import base64
-
         import keyring
 
-        stored = keyring.get_password(SERVICE, USERNAME)
-        key = base64.b64decode(stored) if stored else b""
-    except Exception:  # no backend, locked, garbled: the full path explains
+        key = storage.decode_key(keyring.get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
+    except Exception:  # no backend, locked: the full path explains
         return []
-    return [key] if len(key) == KEY_BYTES else []
+    return [key] if key is not None else []
 
 
-def _decrypt(blob: bytes, digest: str, keys: list[bytes]) -> dict[str, object] | None:
+def _unseal(blob: bytes, digest: str, keys: list[bytes]) -> dict[str, object] | None:
     if not keys:
         return None
-    from .aead import aesgcm_class
+    from . import aead
 
-    aesgcm = aesgcm_class()
-    nonce, sealed = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES], blob[len(MAGIC) + NONCE_BYTES :]
+    aesgcm = aead.aesgcm_class()
     for key in keys:
         try:
-            record = json.loads(aesgcm(key).decrypt(nonce, sealed, _aad(digest)))
+            record = json.loads(aead.unseal(aesgcm(key), blob[len(MAGIC) :], _aad(digest)))
         except Exception:  # noqa: S112 (InvalidTag: another key, or tampered; try the next)
             continue
         return record if isinstance(record, dict) else None

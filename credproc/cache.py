@@ -5,11 +5,14 @@
   data, so an entry copied over another's file fails to decrypt.
 - Anything that does not decrypt and parse (truncated, tampered, foreign,
   written under a rotated key) is a miss and is overwritten by the next fetch.
-- Writes are atomic (temp file, fsync, rename); files are 0600 in a 0700 dir.
+- Writes are atomic (storage.write_atomic); files are 0600 in a 0700 dir.
 - Single flight: a per-entry lock file taken with an OS lock (released by the
   kernel when a process dies), so concurrent processes make one STS call. A
   live holder is waited for at most ``CREDPROC_LOCK_TIMEOUT`` seconds
   (default 120: long enough for a slow STS with retries, or an MFA prompt).
+  Lock files are never deleted: one may be held (see :meth:`Cache.remove`).
+- The key stays inside the :class:`Cache`: what else is sealed with it (a
+  remembered answer) is sealed by :meth:`Cache.seal`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import rules
-from .aead import aesgcm_class
+from . import aead, rules, storage
 from .credentials import Credentials
 from .errors import CacheError, ConfigError
 from .log import Log
 
 MAGIC = b"CPC1"
-NONCE_BYTES = 12
 SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT = 120.0
@@ -70,12 +71,20 @@ class Entry:
 
 
 class Cache:
-    """Dict-like access to encrypted entries in ``directory``."""
+    """Dict-like access to encrypted entries in ``directory``.
 
-    def __init__(self, directory: Path, key: bytes, log: Log, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    ``key_store`` names where ``key`` came from ("keyring", "file",
+    "environment"): what a remembered answer records, so that the fast path
+    knows where to look for the key.
+    """
+
+    def __init__(
+        self, directory: Path, key: bytes, log: Log, lock_timeout: float = LOCK_TIMEOUT, key_store: str = ""
+    ) -> None:
         self.directory = directory
         self.lock_timeout = lock_timeout
-        self._aead = aesgcm_class()(key)
+        self.key_store = key_store
+        self._aead = aead.aesgcm_class()(key)
         self._log = log
         self._write_warned = False
 
@@ -91,37 +100,25 @@ class Cache:
         return self._decode(name, blob)
 
     def _decode(self, name: str, blob: bytes) -> Entry | None:
-        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + NONCE_BYTES + 16:
+        if not blob.startswith(MAGIC):
             return None
-        nonce = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES]
         try:
-            plain = self._aead.decrypt(nonce, blob[len(MAGIC) + NONCE_BYTES :], _aad(name))
-            data = json.loads(plain)
+            data = json.loads(aead.unseal(self._aead, blob[len(MAGIC) :], _aad(name)))
             return Entry(Credentials.from_dict(data["credentials"]), dict(data.get("meta", {})))
-        except Exception:  # InvalidTag, bad JSON, missing fields: all a miss
+        except Exception:  # InvalidTag, too short, bad JSON, missing fields: all a miss
             return None
+
+    def seal(self, plain: bytes, associated: bytes) -> bytes:
+        """``plain`` sealed with the cache key (aead.seal's layout), bound to ``associated``."""
+        return aead.seal(self._aead, plain, associated)
 
     def put(self, name: str, credentials: Credentials, meta: dict[str, Any]) -> bool:
         """Store an entry atomically; on a disk problem warn once and return False."""
-        import secrets  # here, not at the top: the warm hit never writes
-        import tempfile
-
         plain = json.dumps({"credentials": credentials.to_dict(), "meta": meta}).encode()
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        blob = MAGIC + nonce + self._aead.encrypt(nonce, plain, _aad(name))
+        blob = MAGIC + self.seal(plain, _aad(name))
         try:
             self.ensure_directory()
-            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=SUFFIX)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(blob)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path(name))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            storage.write_atomic(self.path(name), blob)
         except OSError as exc:
             self._warn_write(exc)
             return False
@@ -137,7 +134,7 @@ class Cache:
 
     def ensure_directory(self) -> None:
         """Create the cache directory 0700 (and tighten it if it is looser)."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        storage.make_private_dirs(self.directory)
         if os.name == "posix" and self.directory.stat().st_mode & 0o077:
             os.chmod(self.directory, 0o700)
 
@@ -189,16 +186,21 @@ class Cache:
                 yield name, entry
 
     def remove(self, name: str) -> None:
+        """Delete an entry, never its lock file.
+
+        The lock file may be held by a running credproc: with it gone, the
+        next process would lock a new file of the same name while the holder
+        still holds the old one, and both would call STS. Left behind, an
+        empty lock file is harmless.
+        """
         with contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
-        # A lock file held by a running credproc cannot be removed on Windows;
-        # left behind, an empty lock file is harmless.
-        with contextlib.suppress(OSError):
-            (self.directory / (name + LOCK_SUFFIX)).unlink()
 
     @staticmethod
     def clear_directory(directory: Path) -> int:
-        """Delete every entry, readable or not (no key needed); returns how many."""
+        """Delete every entry, readable or not (no key needed), and the temp
+        files of interrupted writes; returns how many entries. Lock files stay
+        (see :meth:`remove`)."""
         count = 0
         try:
             files = list(directory.iterdir())
@@ -210,21 +212,25 @@ class Cache:
                 "set CREDPROC_CACHE_DIR to a directory of credproc's own",
             ) from None
         for path in files:
-            if path.name.endswith(SUFFIX):
-                try:
-                    path.unlink()
-                    count += 1
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise CacheError(
-                        f"cannot remove {path} ({exc.strerror or exc}); removed {count} entries before it",
-                        "stop the credproc or AWS command using it, or remove the file by hand, then retry",
-                    ) from None
-            elif path.name.endswith(LOCK_SUFFIX):
-                with contextlib.suppress(OSError):  # in use (Windows): harmless, see remove()
-                    path.unlink()
+            entry = path.name.endswith(SUFFIX) and not path.name.startswith(".")
+            if not path.name.endswith(SUFFIX) and not _is_entry_temp(path.name):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # a writer renamed its temp file meanwhile, or another clear was faster
+            except OSError as exc:
+                raise CacheError(
+                    f"cannot remove {path} ({exc.strerror or exc}); removed {count} entries before it",
+                    "stop the credproc or AWS command using it, or remove the file by hand, then retry",
+                ) from None
+            count += entry
         return count
+
+
+def _is_entry_temp(name: str) -> bool:
+    """A temp file storage.write_atomic left beside an entry (its writer was killed)."""
+    return name.startswith(".") and name.endswith(storage.TEMP_SUFFIX) and SUFFIX + "." in name
 
 
 def _aad(name: str) -> bytes:

@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(arguments)
         args.exec_command = command
+        args.command_line = arguments  # what commands/get.py remembers an answer under
         run: Run = args.run
         result = run(args, log)
         log.flush()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths
+from . import storage
 from .errors import ConfigError
 from .schema import (
     ACCOUNT_KEYS,
@@ -131,10 +131,7 @@ class LazyWhere:
 
 def default_path(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CONFIG``, else the platform's user config dir."""
-    explicit = env.get("CREDPROC_CONFIG")
-    if explicit:
-        return Path(explicit).expanduser()
-    return paths.config_dir(env) / "config.toml"
+    return storage.config_file(env)
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

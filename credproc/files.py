@@ -3,12 +3,11 @@ keeps the file's permissions (used for ~/.aws/config and the credproc config).""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
+
+from . import storage
 
 BACKUP_SUFFIX = ".credproc-backup"
 
@@ -30,7 +29,7 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
     new file gets the old one's mode (``new_file_mode`` when there was none).
     """
     target = path.resolve() if path.is_symlink() else path
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    storage.make_private_dirs(target.parent)
     backup: Path | None = None
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
@@ -39,18 +38,7 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
     else:
         backup = target.with_name(target.name + BACKUP_SUFFIX)
         shutil.copy2(target, backup)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    storage.write_atomic(target, text.encode("utf-8"), mode=mode)
     return backup
 
 

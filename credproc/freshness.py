@@ -1,11 +1,20 @@
-"""When cached credentials may be handed out (pure: the caller passes the time)."""
+"""When cached credentials may be handed out (pure: the caller passes the time).
+
+The one rule: credentials are fresh while ``now`` is before their expiry minus
+a margin. The full path applies it to cache entries (:func:`is_fresh`); a
+remembered answer stores the moment it stops holding (:func:`fresh_until`) and
+the fast path asks :func:`still_fresh`, so this module imports nothing at run
+time (answers.py loads it on every warm hit).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+TYPE_CHECKING = False  # not typing's: the fast path must not import typing
+if TYPE_CHECKING:
+    from datetime import datetime
 
-from .credentials import Credentials
-from .errors import CacheError, CredprocError, MfaRejectedError, RefusedError, UnavailableError
+    from .credentials import Credentials
+    from .errors import CredprocError
 
 # An intermediate hop's credentials are only used to call AssumeRole for the
 # next hop, right away; the session that call returns lasts on its own (STS
@@ -31,6 +40,25 @@ def final_margin(refresh_margin: int, duration: int) -> int:
     return min(refresh_margin, duration // 2)
 
 
+def fresh_until(credentials: Credentials, margin: int) -> float | None:
+    """The POSIX time from which ``credentials`` are no longer fresh with
+    ``margin`` (their expiry minus the margin); None when they never expire."""
+    if credentials.expiration is None:
+        return None
+    return credentials.expiration.timestamp() - margin
+
+
+def handed_out_until(credentials: Credentials, refresh_margin: int, duration: int) -> float | None:
+    """Until when the cache hands out a final hop's ``credentials`` (a session
+    of ``duration`` seconds): expiry minus :func:`final_margin`."""
+    return fresh_until(credentials, final_margin(refresh_margin, duration))
+
+
+def still_fresh(until: float | None, now: float) -> bool:
+    """Whether ``now`` (POSIX time) is before ``until`` from :func:`fresh_until`."""
+    return until is None or now < until
+
+
 def is_fresh(credentials: Credentials, now: datetime, margin: int) -> bool:
     """More than ``margin`` seconds left (credentials without expiry are always fresh).
 
@@ -38,8 +66,7 @@ def is_fresh(credentials: Credentials, now: datetime, margin: int) -> bool:
     forward entries look older and are refreshed; after it jumps back they
     look younger and are reused, which is what botocore will believe too.
     """
-    remaining = credentials.remaining(now)
-    return remaining is None or remaining > margin
+    return still_fresh(fresh_until(credentials, margin), now.timestamp())
 
 
 def is_usable(credentials: Credentials, now: datetime) -> bool:
@@ -54,6 +81,8 @@ def stale_allowed(error: CredprocError) -> bool:
     failing (UnavailableError), or another credproc held the lock too long
     (CacheError). A refusal, a bad config or a missing MFA code fails.
     """
+    from .errors import CacheError, UnavailableError  # here: the fast path imports this module
+
     return isinstance(error, UnavailableError | CacheError)
 
 
@@ -61,4 +90,6 @@ def revokes(error: CredprocError) -> bool:
     """Whether STS refused outright (access denied, invalid or expired token, a
     rejected MFA code): the cached sessions that depend on the refused call are
     then dropped, so no later run hands them out either."""
+    from .errors import MfaRejectedError, RefusedError
+
     return isinstance(error, RefusedError | MfaRejectedError)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import answers, paths
+from . import answers, storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -54,13 +54,13 @@ def claim_or_wait(argv: Sequence[str], env: Mapping[str, str]) -> bool:
         import fcntl
 
         digest = answers.request_digest(argv, env)
-        location = paths.cache_location(env)
+        location = storage.cache_location(env)
         if digest is None or location is None:
             return False
         if not os.path.isdir(os.path.join(location, answers.DIRECTORY)):
             return False  # no answer was ever remembered here (the cache is off, or this is the first run)
         directory = os.path.join(location, DIRECTORY)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        storage.make_private_dirs(directory)
         fd = os.open(os.path.join(directory, digest[:40] + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     except (OSError, ImportError):
         return False

@@ -11,44 +11,60 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import paths
+from . import storage
 from .errors import CacheError
 from .log import Log
+from .storage import KEY_BYTES as KEY_BYTES
+from .storage import KEY_FILE as KEY_FILE
+from .storage import KEY_VARIABLE as ENV_VARIABLE
+from .storage import KEYRING_SERVICE as SERVICE
+from .storage import KEYRING_USERNAME as USERNAME
 
-SERVICE = "credproc"
-USERNAME = "cache-key"
-ENV_VARIABLE = "CREDPROC_CACHE_KEY"
-KEY_BYTES = 32
-KEY_FILE = "cache.key"
+LABELS = {"env": "environment", "keyring": "keyring", "file": "file"}
+
+
+def stores(kind: str, env: Mapping[str, str]) -> Iterator[str]:
+    """The stores ``kind`` may use ("env", "keyring", "file"), the one it uses first.
+
+    ``auto``: the environment variable when it is set, the OS keychain when a
+    real backend exists, the key file always (keys are created there when
+    nothing else is usable, and one may be left from before a keychain came).
+    Lazy: asking keyring costs ~100 ms, and the first store is often enough.
+    """
+    if kind != "auto":
+        yield kind
+        return
+    if env.get(ENV_VARIABLE):
+        yield "env"
+    if keyring_usable(env):
+        yield "keyring"
+    yield "file"
 
 
 def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
     """The cache key and a label of the store it came from; raises CacheError."""
-    if kind == "env" or (kind == "auto" and env.get(ENV_VARIABLE)):
-        return env_key(env), "environment"
-    if kind == "keyring" or (kind == "auto" and keyring_usable(env)):
-        return keyring_key(paths.data_dir(env), log), "keyring"
-    return file_key(paths.data_dir(env) / KEY_FILE, log), "file"
+    store = next(stores(kind, env))
+    if store == "env":
+        key = env_key(env)
+    elif store == "keyring":
+        key = keyring_key(storage.data_dir(env), log)
+    else:
+        key = file_key(storage.data_dir(env) / KEY_FILE, log)
+    return key, LABELS[store]
 
 
 def env_key(env: Mapping[str, str]) -> bytes:
-    import base64  # here, not at the top: the file key store (the common warm hit) never needs it
-    import binascii
-
     raw = env.get(ENV_VARIABLE, "")
     if not raw:
         raise CacheError(
             f'key_store is "env" but {ENV_VARIABLE} is not set',
             f"export {ENV_VARIABLE}=$(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')",
         )
-    try:
-        key = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != KEY_BYTES:
+    key = storage.decode_key(raw)
+    if key is None:
         raise CacheError(f"{ENV_VARIABLE} is not the base64 of 32 bytes", "generate one with: openssl rand -base64 32")
     return key
 
@@ -111,26 +127,16 @@ def keyring_possible(env: Mapping[str, str]) -> bool:
 
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
-    import base64
-    import binascii
-
     import keyring
 
     stored = keyring.get_password(SERVICE, USERNAME)
-    if not stored:
-        return None, False
-    try:
-        key = base64.b64decode(stored, validate=True)
-    except (binascii.Error, ValueError):
-        return None, True
-    return (key, False) if len(key) == KEY_BYTES else (None, True)
+    key = storage.decode_key(stored)
+    return key, key is None and bool(stored)
 
 
 def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
-        import base64
-
         import keyring
 
         key, _ = _stored_keyring_key()
@@ -140,16 +146,14 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
 
         # Processes starting together on a new machine must agree on one key,
         # or they would not read each other's cache entries.
-        lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        storage.make_private_dirs(lock_dir)
         with filelock.FileLock(str(lock_dir / "keyring.lock"), timeout=60, mode=0o600):
             key, damaged = _stored_keyring_key()
             if key is None:
-                import secrets
-
                 if damaged:
                     log.warn(f"the cache key in the OS keychain ({SERVICE}/{USERNAME}) is damaged; replacing it")
-                key = secrets.token_bytes(KEY_BYTES)
-                keyring.set_password(SERVICE, USERNAME, base64.b64encode(key).decode())
+                key = os.urandom(KEY_BYTES)
+                keyring.set_password(SERVICE, USERNAME, storage.encode_key(key))
         return key
     except Exception as exc:
         raise CacheError(
@@ -173,29 +177,16 @@ def file_key(path: Path, log: Log) -> bytes:
         return key
     if key:
         log.warn(f"the key file {path} is damaged; replacing it (cached credentials will be fetched again)")
-    import secrets  # here, not at the top: only a new key needs them (warm hits stay cheap)
-    import tempfile
-
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        new_key = secrets.token_bytes(KEY_BYTES)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        storage.make_private_dirs(path.parent)
         try:
-            os.write(fd, new_key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            if key:
-                os.replace(temp, path)
-            else:
-                _publish(temp, path, new_key)  # fails if another process created it first
+            # A damaged key is replaced; a missing one is created unless
+            # another process got there first (then its key is the key).
+            storage.write_atomic(path, os.urandom(KEY_BYTES), replace=bool(key))
+            if not key:
                 log.notice(f"created the cache key file {path} (no OS keychain available)")
         except FileExistsError:
             pass
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
         key = path.read_bytes()
     except OSError as exc:
         raise CacheError(
@@ -204,23 +195,6 @@ def file_key(path: Path, log: Log) -> bytes:
     if len(key) != KEY_BYTES:
         raise CacheError(f"the key file {path} is damaged", f"delete {path}; credproc creates a new one")
     return key
-
-
-def _publish(temp: str, path: Path, key: bytes) -> None:
-    """Put the new key file in place unless one exists (FileExistsError then)."""
-    try:
-        os.link(temp, path)  # atomic: readers see no file or the whole key
-    except FileExistsError:
-        raise
-    except OSError:
-        # No hard links on this filesystem (some network and FAT mounts):
-        # create it in place; O_EXCL still lets only one process win.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _tighten(path: Path, log: Log) -> None:
@@ -236,13 +210,15 @@ def _tighten(path: Path, log: Log) -> None:
 
 
 def delete_key(kind: str, env: Mapping[str, str]) -> None:
-    """Forget the stored key (``cache clear --key``)."""
-    if kind in ("auto", "file"):
+    """Forget the stored key (``cache clear --key``): in every store ``kind``
+    may have used but the environment, which is not ours to change."""
+    chosen = list(stores(kind, env))
+    if "file" in chosen:
         try:
-            (paths.data_dir(env) / KEY_FILE).unlink()
+            (storage.data_dir(env) / KEY_FILE).unlink()
         except FileNotFoundError:
             pass
-    if kind == "keyring" or (kind == "auto" and keyring_usable(env)):
+    if "keyring" in chosen:
         import keyring
         from keyring.errors import PasswordDeleteError
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, endpoint, freshness, keystore, paths, retry, source
+from . import chain, endpoint, freshness, keystore, retry, source, storage
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -37,15 +37,14 @@ class Request:
 
 
 class AnswerTicket:
-    """What remembering a ``get`` answer needs (answers.py): the cache key and
-    whether it lives in the keychain, the final hop's entry file, and until
-    when the cache would still hand those credentials out."""
+    """What remembering a ``get`` answer needs (answers.remember): the cache
+    that seals it (the key never leaves the cache), the final hop's entry
+    file, and until when the cache would still hand those credentials out."""
 
-    __slots__ = ("entry", "from_keyring", "key", "valid_until")
+    __slots__ = ("cache", "entry", "valid_until")
 
-    def __init__(self, key: bytes, from_keyring: bool, entry: str, valid_until: float | None) -> None:
-        self.key = key
-        self.from_keyring = from_keyring
+    def __init__(self, cache: Cache, entry: str, valid_until: float | None) -> None:
+        self.cache = cache
         self.entry = entry
         self.valid_until = valid_until
 
@@ -88,26 +87,20 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
     behind it. Commands that are about the cache itself pass ``required``
     and get the CacheError (exit code 6).
     """
-    return _open_cache(config, env, log, required)[0]
-
-
-def _open_cache(
-    config: Config, env: Mapping[str, str], log: Log, required: bool = False
-) -> tuple[Cache | None, bytes | None, str]:
     if not config.cache_enabled:
         log.step("cache disabled in the config")
-        return None, None, ""
+        return None
     try:
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
         if required:
             raise
         log.warn(f"{error.message}; continuing without the cache ({error.hint})")
-        return None, None, ""
+        return None
     log.step(f"cache key from the {store} key store")
     # Waiters outlast the process they wait for, however long its STS retries may take.
     wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
-    return Cache(paths.cache_dir(env), key, log, lock_timeout=wait), key, store
+    return Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
 
 
 def obtain(
@@ -125,7 +118,7 @@ def obtain(
     src = source.resolve(plan.source_profile, env)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    cache, key, store = _open_cache(config, env, log) if request.use_cache else (None, None, "")
+    cache = open_cache(config, env, log) if request.use_cache else None
 
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
@@ -154,12 +147,9 @@ def obtain(
         nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None
-    if cache is not None and key is not None and not outcome.stale:
-        expiration = outcome.credentials.expiration
-        margin = freshness.final_margin(config.refresh_margin, plan.hops[-1].duration)  # chain.resolve's rule
-        valid_until = expiration.timestamp() - margin if expiration is not None else None
-        entry = str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1]))
-        ticket = AnswerTicket(key, store == "keyring", entry, valid_until)
+    if cache is not None and not outcome.stale:
+        valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
+        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1])), valid_until)
     return Obtained(plan, outcome, ticket)
 
 

@@ -13,7 +13,7 @@ snapshot loads in ~3 ms).
 - Lives in ``<cache dir>/config-snapshots/``, 0600 in 0700 directories, written
   atomically; one file per config path. The config holds no secrets, but
   ``external_id`` may be treated as sensitive, hence the modes. A snapshot
-  that is not ours or readable by others is ignored. Nothing is written when
+  that is not ours or readable by others is ignored (storage.read_private). Nothing is written when
   ``[cache] enabled = false``: the user asked for no files in the cache dir.
 - Any problem reading or writing it is silent: the file is parsed as before.
 """
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import storage
 
 MIN_CHARS = 32 * 1024  # ~250 accounts; below that tomllib takes a few ms at most
 FORMAT = 1
@@ -38,14 +38,12 @@ def read(config_path: Path, text: str, env: Mapping[str, str]) -> dict[str, Any]
     """The parsed TOML of ``text`` from its snapshot, or None (small file, miss, unreadable)."""
     if len(text) < MIN_CHARS:
         return None
+    blob = storage.read_private(_location(config_path, env))
+    if blob is None:
+        return None
     try:
-        with open(_location(config_path, env), "rb") as handle:
-            if os.name == "posix":
-                status = os.fstat(handle.fileno())
-                if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-                    return None
-            stored = json.loads(handle.read())
-    except (OSError, ValueError):
+        stored = json.loads(blob)
+    except ValueError:
         return None
     if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("digest") != _digest(text):
         return None
@@ -64,28 +62,17 @@ def write(config_path: Path, text: str, data: dict[str, Any], env: Mapping[str, 
         blob = json.dumps({"format": FORMAT, "digest": _digest(text), "data": data}, allow_nan=True)
     except (TypeError, ValueError):  # TOML dates and times: no snapshot
         return
-    import tempfile
-
     target = _location(config_path, env)
     try:
-        # mkdir(parents=True) would create the cache dir with default modes.
-        target.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(blob)
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        storage.make_private_dirs(target.parent)
+        storage.write_atomic(target, blob.encode())
     except OSError:
         pass
 
 
 def _location(config_path: Path, env: Mapping[str, str]) -> Path:
     name = hashlib.sha256(os.path.abspath(config_path).encode()).hexdigest()[:32]
-    return paths.cache_dir(env) / DIRECTORY / f"{name}.json"
+    return storage.cache_dir(env) / DIRECTORY / f"{name}.json"
 
 
 def _digest(text: str) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
@@ -151,15 +152,10 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
 class AwsFiles:
     """Read-only view of ~/.aws/config and ~/.aws/credentials (paths as botocore finds them)."""
 
-    def __init__(self, env: Mapping[str, str], windows: bool = os.name == "nt") -> None:
-        # "~" as botocore expands it: Python ignores HOME on Windows (Git Bash sets
-        # one that may differ from USERPROFILE).
-        home_variable = env.get("USERPROFILE") if windows else env.get("HOME")
-        home = Path(home_variable) if home_variable else Path.home()
-        self.config_path = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config").expanduser()
-        self.credentials_path = Path(
-            env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"
-        ).expanduser()
+    def __init__(self, env: Mapping[str, str], windows: bool = storage.WINDOWS) -> None:
+        config, credentials = storage.aws_files(env, windows)
+        self.config_path = Path(config)
+        self.credentials_path = Path(credentials)
         self._config: configparser.RawConfigParser | None = None
         self._credentials: configparser.RawConfigParser | None = None
 

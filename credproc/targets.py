@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from . import paths
+from . import storage
 
 # Besides letters and digits: nothing a shell splits a word at or expands.
 _PLAIN = "-_.@+"
@@ -37,7 +37,7 @@ def config_file(arguments: Sequence[str], env: Mapping[str, str]) -> str:
             return os.path.expanduser(arguments[index + 1])
         if word.startswith("--config="):
             return os.path.expanduser(word.removeprefix("--config="))
-    located = paths.config_location(env)
+    located = storage.config_location(env)
     if located is not None:
         return located
     from .config import default_path  # off Linux: platformdirs decides

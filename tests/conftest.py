@@ -9,9 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -54,17 +55,88 @@ def credproc_executable() -> str:
     return found
 
 
-def assert_one_clear_error(out: str, err: str, fragments: list[str]) -> None:
-    """The failure contract: nothing on stdout, one `credproc: ... (fix: ...)`
-    line on stderr holding every fragment, no traceback."""
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("credproc: ")
-    assert "(fix: " in lines[0]
+def run_credproc(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    program: str | None = None,
+    new_session: bool = False,
+    preexec_fn: Callable[[], None] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The installed credproc run as a user would, with exactly ``env``: stdin
+    empty, output captured as text. ``prefix`` runs it through another program
+    (python -X importtime, setpriv, a terminal wrapper), ``program`` is another
+    copy of the console script (a path, or a name looked up on env's PATH),
+    ``new_session`` detaches it from any controlling terminal, ``preexec_fn``
+    sets a limit before exec (a full disk), ``cwd`` is its working directory."""
+
+    return subprocess.run(
+        [*prefix, program or credproc_executable(), *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=new_session,
+        preexec_fn=preexec_fn,
+        cwd=cwd,
+    )
+
+
+def start_credproc(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    prefix: Sequence[str] = (),
+    stdout: int | IO[Any] | None = subprocess.PIPE,
+    stderr: int | IO[Any] | None = subprocess.PIPE,
+    new_session: bool = False,
+) -> subprocess.Popen[str]:
+    """The installed credproc started and not waited for (runs side by side,
+    or one to signal); stdin empty, stdout and stderr piped unless told;
+    ``prefix`` and ``new_session`` as for run_credproc."""
+    return subprocess.Popen(
+        [*prefix, credproc_executable(), *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        start_new_session=new_session,
+    )
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`credproc ARGS` in this process (cli.main), as a finished run: exit code, stdout, stderr."""
+    from credproc.cli import main
+
+    capsys.readouterr()  # what came before is not this run's
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["credproc", *args], code, captured.out, captured.err)
+
+
+def assert_one_clear_error(
+    result: subprocess.CompletedProcess[str], *fragments: str, exit_code: int | None = None
+) -> str:
+    """The failure contract: a non-zero exit code (``exit_code`` when given),
+    nothing on stdout, exactly one `credproc: ... (fix: ...)` line on stderr
+    holding every fragment, no traceback. Returns the line for further checks."""
+    assert result.returncode != 0, result.stderr
+    if exit_code is not None:
+        assert result.returncode == exit_code, result.stderr
+    assert result.stdout == "", result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    line, newline, rest = result.stderr.partition("\n")
+    assert newline and rest == "", result.stderr  # one line, ended, nothing before or after
+    assert line.startswith("credproc: "), line
+    assert "(fix: " in line, line
     for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in err
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    return line
 
 
 @pytest.fixture(scope="session")
@@ -94,18 +166,15 @@ class Sandbox:
         self.config_path.write_text(text)
         return self.config_path
 
-    def run(
-        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the installed credproc as a user would."""
-        return subprocess.run(
-            [credproc_executable(), *args],
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+    def run(self, *args: str, env: Mapping[str, str] | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
+        """Run the installed credproc as a user would: the sandbox's environment
+        plus ``env``; ``options`` as for run_credproc (timeout, prefix...)."""
+
+        return run_credproc(args, {**self.env, **(env or {})}, **options)
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None, **options: Any) -> subprocess.Popen[str]:
+        """Start the installed credproc without waiting; ``options`` as for start_credproc."""
+        return start_credproc(args, {**self.env, **(env or {})}, **options)
 
     def get_json(self, *args: str) -> dict[str, object]:
         result = self.run("get", *args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 
 
 def test_accounts_json_lists_each_account_with_its_role(sandbox: Sandbox) -> None:
@@ -29,5 +29,4 @@ def test_accounts_table_and_bad_account_table(sandbox: Sandbox) -> None:
     assert table.returncode == 0 and "dev" in table.stdout and DEV_ACCOUNT in table.stdout
     sandbox.write_config(TWO_HOP_CONFIG + '\n[accounts.broken]\nid = "12345"\n')
     broken = sandbox.run("accounts", "--json")
-    assert broken.returncode == 3 and broken.stdout == ""
-    assert "accounts.broken.id" in broken.stderr and "config.toml:20:" in broken.stderr
+    assert_one_clear_error(broken, "accounts.broken.id", "config.toml:20:", exit_code=3)

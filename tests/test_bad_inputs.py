@@ -5,9 +5,7 @@ STS and none prints a traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
-
-from credproc.cli import main
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 
 LONG_NAME = "r" * 65
 TARGET = DEV_ACCOUNT
@@ -213,9 +211,7 @@ def test_bad_input_gives_one_clear_line(
 ) -> None:
     if config is not None:
         sandbox.write_config(config)
-    assert main(argv) == code
-    captured = capsys.readouterr()
-    assert_one_clear_error(captured.out, captured.err, fragments)
+    assert_one_clear_error(run_main(capsys, *argv), *fragments, exit_code=code)
     assert sandbox.sts.recorder.calls == []  # rejected before any network call
 
 
@@ -225,28 +221,22 @@ def test_the_catalogue_is_large_enough() -> None:
 
 def test_config_path_is_a_directory(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     sandbox.config_path.mkdir()
-    assert main(["get", "dev"]) == 3
-    err = capsys.readouterr().err
-    assert "is a directory" in err and str(sandbox.config_path) in err
+    result = run_main(capsys, "get", "dev")
+    assert_one_clear_error(result, "is a directory", str(sandbox.config_path), exit_code=3)
 
 
 def test_config_not_utf8(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     sandbox.config_path.write_bytes(b'[defaults]\nrole = "\xff\xfe"\n')
-    assert main(["get", "dev"]) == 3
-    assert "not UTF-8" in capsys.readouterr().err
+    assert_one_clear_error(run_main(capsys, "get", "dev"), "not UTF-8", exit_code=3)
 
 
 def test_config_under_a_file_is_unreadable(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = sandbox.root / "blocker"
     blocker.write_text("")
-    assert main(["get", "dev", "--config", str(blocker / "config.toml")]) == 3
-    err = capsys.readouterr().err
-    assert "cannot be read" in err and "blocker" in err
+    result = run_main(capsys, "get", "dev", "--config", str(blocker / "config.toml"))
+    assert_one_clear_error(result, "cannot be read", "blocker", exit_code=3)
 
 
 def test_bad_input_through_the_console_script(sandbox: Sandbox) -> None:
     result = sandbox.run("get", TARGET, "--role", "R", "--duration", "13h", "--verbose")
-    assert result.returncode == 3
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    assert "--duration" in result.stderr.strip().splitlines()[-1]
+    assert_one_clear_error(result, "--duration", exit_code=3)

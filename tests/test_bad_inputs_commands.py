@@ -6,7 +6,7 @@ traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 from local_sts import sts_error
 
 from credproc.cli import main
@@ -209,16 +209,14 @@ def test_bad_input_gives_one_clear_line(
         sandbox.write_config(config)
     if deny:
         sandbox.sts.recorder.faults.append(deny_dev_role)
-    assert main(argv) == code
-    captured = capsys.readouterr()
-    assert_one_clear_error(captured.out, captured.err, fragments)
+    assert_one_clear_error(run_main(capsys, *argv), *fragments, exit_code=code)
     if not reaches_sts:
         assert sandbox.sts.recorder.calls == []
 
 
 def test_exec_without_target_does_not_name_internals(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["exec"]) == 2
-    assert "stray" not in capsys.readouterr().err
+    line = assert_one_clear_error(run_main(capsys, "exec"), exit_code=2)
+    assert "stray" not in line
 
 
 def test_exec_split_keeps_an_empty_program_name() -> None:
@@ -237,11 +235,7 @@ def test_profiles_write_with_a_missing_config_keeps_the_aws_config(
     capsys.readouterr()
 
     missing = sandbox.root / "confg.toml"
-    assert main(["profiles", "--write", "--config", str(missing)]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert len(captured.err.strip().splitlines()) == 1
-    assert str(missing) in captured.err and "(fix: " in captured.err
+    assert_one_clear_error(run_main(capsys, "profiles", "--write", "--config", str(missing)), str(missing), exit_code=3)
     assert aws_config.read_text() == before
 
 
@@ -256,22 +250,15 @@ def test_cache_clear_with_a_file_for_a_cache_directory(
     not_a_directory = sandbox.root / "cache-file"
     not_a_directory.write_text("")
     monkeypatch.setenv("CREDPROC_CACHE_DIR", str(not_a_directory))
-    assert main(["cache", "clear"]) == 6
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(not_a_directory) in line and "CREDPROC_CACHE_DIR" in line and "(fix: " in line
+    result = run_main(capsys, "cache", "clear")
+    assert_one_clear_error(result, str(not_a_directory), "CREDPROC_CACHE_DIR", exit_code=6)
 
 
 def test_cache_clear_names_an_entry_it_cannot_remove(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """On Windows an entry being read cannot be deleted; here a directory stands in for it."""
     stuck = sandbox.cache_dir / ("0" * 64 + ".cred")
     stuck.mkdir(parents=True)
-    assert main(["cache", "clear"]) == 6
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(stuck) in line and "(fix: " in line
+    assert_one_clear_error(run_main(capsys, "cache", "clear"), str(stuck), exit_code=6)
 
 
 def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
@@ -284,11 +271,7 @@ def test_profiles_write_failure_is_one_line_even_with_a_warning_pending(
     aws_config_dir = sandbox.root / "aws-config-is-a-directory"
     aws_config_dir.mkdir()
     monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config_dir))
-    assert main(["profiles", "--write"]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(aws_config_dir) in line and "(fix: " in line
+    assert_one_clear_error(run_main(capsys, "profiles", "--write"), str(aws_config_dir), exit_code=3)
 
 
 @pytest.mark.parametrize("argv", [["get", "dev"], ["env", "dev"], ["exec", "dev", "--", "true"]])
@@ -298,11 +281,9 @@ def test_an_unparsable_aws_config_file_is_a_config_error(
     sandbox.write_config(TWO_HOP_CONFIG)
     aws_config = sandbox.root / "home" / ".aws" / "config"
     aws_config.write_text("[profile broken\nregion = us-east-1\n")
-    assert main(argv) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert str(aws_config) in line and "(fix: fix that file's INI syntax" in line
+    line = assert_one_clear_error(
+        run_main(capsys, *argv), str(aws_config), "(fix: fix that file's INI syntax", exit_code=3
+    )
     assert "environment variables" not in line  # not blamed on the source identity
 
 
@@ -324,11 +305,7 @@ def test_a_timeout_variable_that_is_not_seconds_is_named(
     """A typo must not silently become the default (or no) timeout."""
     sandbox.write_config(TWO_HOP_CONFIG)
     monkeypatch.setenv(variable, value)
-    assert main(["get", "dev"]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.strip().splitlines()
-    assert f"{variable}: {value!r}" in line and f"e.g. {variable}=" in line
+    assert_one_clear_error(run_main(capsys, "get", "dev"), f"{variable}: {value!r}", f"e.g. {variable}=", exit_code=3)
     assert sandbox.sts.recorder.calls == []
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cache_support import DEV_ROLE, assume_calls, caller_arn
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 
 PROCESSES = 30
 WAIT = 120  # seconds; a bound for hangs, never a measured duration
@@ -23,17 +23,6 @@ class Run:
     process: subprocess.Popen[str]
     stderr_lines: list[str] = field(default_factory=list)
     stdout: str = ""
-
-
-def start(sandbox: Sandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [credproc_executable(), *args],
-        env={**sandbox.env, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def hold_assume_role(role_arn: str, arrived: threading.Event, release: threading.Event) -> Callable[..., None]:
@@ -58,7 +47,7 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
     # The parked call must not time out on the client side (a retry would be
     # a second call): give STS calls as long as the test waits.
     patient = {"CREDPROC_STS_TIMEOUT": str(WAIT)}
-    runs = [Run(start(sandbox, "get", "dev", "--verbose", env=patient)) for _ in range(PROCESSES)]
+    runs = [Run(sandbox.start("get", "dev", "--verbose", env=patient)) for _ in range(PROCESSES)]
 
     def read(run: Run) -> None:
         assert run.process.stderr is not None and run.process.stdout is not None
@@ -105,7 +94,7 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
 
 def test_processes_creating_the_key_file_together_agree_on_one_key(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
-    processes = [start(sandbox, "get", "dev") for _ in range(10)]
+    processes = [sandbox.start("get", "dev") for _ in range(10)]
     results = [process.communicate(timeout=WAIT) for process in processes]
     assert [process.returncode for process in processes] == [0] * 10
     assert len({stdout for stdout, _ in results}) == 1
@@ -119,7 +108,7 @@ def test_a_lock_left_by_a_killed_process_never_blocks(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     arrived, release = threading.Event(), threading.Event()
     sandbox.sts.recorder.faults.append(hold_assume_role(HUB_ARN, arrived, release))
-    holder = start(sandbox, "get", "dev", env={"CREDPROC_STS_TIMEOUT": str(WAIT)})
+    holder = sandbox.start("get", "dev", env={"CREDPROC_STS_TIMEOUT": str(WAIT)})
     try:
         assert arrived.wait(timeout=WAIT)  # the holder is inside the hub entry's lock
         holder.kill()
@@ -138,17 +127,14 @@ def test_a_live_lock_holder_is_waited_for_a_bounded_time(sandbox: Sandbox) -> No
     sandbox.write_config(TWO_HOP_CONFIG)
     arrived, release = threading.Event(), threading.Event()
     sandbox.sts.recorder.faults.append(hold_assume_role(HUB_ARN, arrived, release))
-    holder = start(sandbox, "get", "dev", env={"CREDPROC_STS_TIMEOUT": str(WAIT)})
+    holder = sandbox.start("get", "dev", env={"CREDPROC_STS_TIMEOUT": str(WAIT)})
     try:
         assert arrived.wait(timeout=WAIT)
         result = sandbox.run("get", "dev", env={"CREDPROC_LOCK_TIMEOUT": "1"})
     finally:
         release.set()
-    assert result.returncode == 6
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "waited 1 s for another credproc process" in lines[0] and "CREDPROC_LOCK_TIMEOUT" in lines[0]
+    assert_one_clear_error(result, "waited 1 s for another credproc process", "CREDPROC_LOCK_TIMEOUT", exit_code=6)
+
     out, err = holder.communicate(timeout=WAIT)
     assert holder.returncode == 0, err  # the holder itself finishes normally
     assert json.loads(out)["AccountId"] == DEV_ACCOUNT

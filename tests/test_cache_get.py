@@ -11,19 +11,16 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cache_support import DEV_ROLE, PROD_ROLE, assume_calls, caller_arn
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 from freezegun import freeze_time
 from local_sts import sts_error
 from moto.sts.models import sts_backends
-
-from credproc.cli import main
 
 ENV_KEY = {"CREDPROC_CACHE_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}  # base64 of 32 bytes
 
@@ -56,29 +53,27 @@ def test_second_get_within_the_hour_makes_no_sts_call(two_hops: Sandbox) -> None
     assert second.stdout == first.stdout and second.stderr == ""
 
 
-def run_main_at(moment: datetime, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run_main_at(moment: datetime, *args: str, capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
     """`credproc ARGS` in-process with the clock at ``moment`` (the local STS
     runs in this process, so it sees the same time)."""
     with freeze_time(moment, tick=True):
-        code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+        return run_main(capsys, *args)
 
 
 def test_get_refreshes_once_50_minutes_have_passed(two_hops: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     start = datetime.now(UTC)
-    code, out, _ = run_main_at(start, "get", "dev", capsys=capsys)
-    assert code == 0
-    first = json.loads(out)
+    result = run_main_at(start, "get", "dev", capsys=capsys)
+    assert result.returncode == 0
+    first = json.loads(result.stdout)
     two_hops.sts.recorder.reset()
 
-    code, out, _ = run_main_at(start + timedelta(minutes=30), "get", "dev", capsys=capsys)
-    assert code == 0 and json.loads(out) == first
+    result = run_main_at(start + timedelta(minutes=30), "get", "dev", capsys=capsys)
+    assert result.returncode == 0 and json.loads(result.stdout) == first
     assert two_hops.sts.recorder.calls == []
 
-    code, out, err = run_main_at(start + timedelta(minutes=50), "get", "dev", capsys=capsys)
-    assert code == 0, err
-    refreshed = json.loads(out)
+    result = run_main_at(start + timedelta(minutes=50), "get", "dev", capsys=capsys)
+    assert result.returncode == 0, result.stderr
+    refreshed = json.loads(result.stdout)
     assert refreshed["AccessKeyId"] != first["AccessKeyId"]
     assert refreshed["Expiration"] > first["Expiration"]
     # only the target hop: the hub session (10 min left) still serves one AssumeRole
@@ -90,12 +85,11 @@ def test_refresh_after_expiry_with_sts_down_fails_cleanly(
     two_hops: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime.now(UTC)
-    assert run_main_at(start, "get", "dev", capsys=capsys)[0] == 0
+    assert run_main_at(start, "get", "dev", capsys=capsys).returncode == 0
     two_hops.sts.recorder.faults.append(throttle_everything)
-    code, out, err = run_main_at(start + timedelta(hours=2), "get", "dev", capsys=capsys)
-    assert code == 5
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1 and "throttling" in err.lower()
+    result = run_main_at(start + timedelta(hours=2), "get", "dev", capsys=capsys)
+    line = assert_one_clear_error(result, exit_code=5)
+    assert "throttling" in line.lower()
 
 
 def test_failed_refresh_hands_out_the_still_valid_entry(two_hops: Sandbox) -> None:
@@ -289,26 +283,20 @@ def test_an_existing_loose_cache_directory_is_tightened(two_hops: Sandbox) -> No
     assert stat.S_IMODE(two_hops.cache_dir.stat().st_mode) == 0o700
 
 
-def _unprivileged(command: list[str]) -> list[str]:
-    """As root, permission bits do not stop writes; drop the override."""
+def _unprivileged() -> list[str]:
+    """The command prefix that makes permission bits stop writes: as root, drop the override."""
     if os.geteuid() != 0:
-        return command
+        return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv: a read-only directory cannot be simulated")
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
 
 
 def test_read_only_cache_directory_still_prints_credentials(two_hops: Sandbox) -> None:
     two_hops.cache_dir.mkdir(mode=0o500)
     os.chmod(two_hops.cache_dir, 0o500)
-    result = subprocess.run(
-        _unprivileged([credproc_executable(), "get", "dev"]),
-        env=two_hops.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = two_hops.run("get", "dev", prefix=_unprivileged())
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert caller_arn(two_hops, document).startswith(f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/")
@@ -326,14 +314,7 @@ def test_full_disk_still_prints_credentials(two_hops: Sandbox) -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
-    result = subprocess.run(
-        [credproc_executable(), "get", "dev"],
-        env={**two_hops.env, **ENV_KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=no_room,  # only setrlimit and a signal: safe before exec
-    )
+    result = two_hops.run("get", "dev", env=ENV_KEY, preexec_fn=no_room)  # only setrlimit and a signal: safe
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
     lines = result.stderr.strip().splitlines()
@@ -351,41 +332,21 @@ def test_disk_full_at_fsync_in_process(
 
     monkeypatch.setenv(*next(iter(ENV_KEY.items())))
     monkeypatch.setattr("credproc.cache.os.fsync", full)
-    assert main(["get", "dev"]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["AccountId"] == DEV_ACCOUNT
-    assert captured.err.count("\n") == 1 and "No space left on device" in captured.err
+    result = run_main(capsys, "get", "dev")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+    assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr
     # No entry and no temp file: only lock files, and the remembered STS endpoint (not a credential).
     left = [path.name for path in two_hops.cache_dir.iterdir() if not path.name.endswith(".lock")]
     assert left in ([], ["endpoints"])
 
 
-def test_a_warm_hit_imports_neither_boto3_nor_botocore(two_hops: Sandbox) -> None:
-    two_hops.get_json("dev")
-    script = (
-        "import sys\n"
-        "from credproc.cli import main\n"
-        "code = main(['get', 'dev'])\n"
-        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('boto3', 'botocore'))\n"
-        "print(code, loaded, file=sys.stderr)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=two_hops.env, capture_output=True, text=True, timeout=120
-    )
-    assert result.stderr.strip() == "0 []"
-    assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
-
-
 def test_a_failure_after_a_warning_is_still_one_line(two_hops: Sandbox) -> None:
     """A key store that cannot be used is a warning; when STS then fails too,
     the user sees the one error line, not the warning on top of it."""
-    from local_sts import sts_error
-
     two_hops.sts.recorder.faults.append(
         lambda params: sts_error("AccessDenied", "no") if params.get("Action") == "AssumeRole" else None
     )
     result = two_hops.run("get", "dev", env={"CREDPROC_CACHE_KEY": "not-base64!"})
-    assert result.returncode == 4
-    assert result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "AccessDenied" in result.stderr and "warning" not in result.stderr
+    line = assert_one_clear_error(result, "AccessDenied", exit_code=4)
+    assert "warning" not in line

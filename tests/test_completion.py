@@ -285,15 +285,8 @@ def test_targets_of_a_missing_or_broken_config_are_nothing_and_silent(sandbox: S
 
 
 def test_a_tab_does_not_load_the_cli(completing: Sandbox) -> None:
-    script_path = Path(sys.executable).parent / "credproc"
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(script_path), TARGETS_WORD],
-        env=completing.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    result = completing.run(TARGETS_WORD, prefix=[sys.executable, "-X", "importtime"])
+
     assert result.stdout.splitlines() == TARGETS
     imported = {
         line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")

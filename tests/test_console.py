@@ -19,10 +19,9 @@ from pathlib import Path
 
 import cache_support
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 
 from credproc import federation
-from credproc.cli import main
 from credproc.credentials import Credentials
 from credproc.errors import AuthError, ConfigError, UnavailableError, UsageError
 from credproc.plan import Hop, MfaSession, Plan
@@ -297,8 +296,7 @@ def test_the_endpoint_refusing_or_failing(sandbox: Sandbox, fake: FakeFederation
     sandbox.write_config(TWO_HOP_CONFIG)
     fake.status = status
     result = sandbox.run("console", "dev")
-    assert result.returncode == code
-    assert_one_clear_error(result.stdout, result.stderr, [f"HTTP {status}", DEV_ACCOUNT, "Deployer", fake.url])
+    assert_one_clear_error(result, f"HTTP {status}", DEV_ACCOUNT, "Deployer", fake.url, exit_code=code)
     assert not leaked(result.stderr, fake)
 
 
@@ -306,16 +304,14 @@ def test_an_answer_without_a_token(sandbox: Sandbox, fake: FakeFederation) -> No
     sandbox.write_config(TWO_HOP_CONFIG)
     fake.body = b'{"Error": "nope"}'
     result = sandbox.run("console", "dev", "--print")
-    assert result.returncode == 5
-    assert_one_clear_error(result.stdout, result.stderr, ["without a sign-in token", DEV_ACCOUNT])
+    assert_one_clear_error(result, "without a sign-in token", DEV_ACCOUNT, exit_code=5)
 
 
 def test_a_redirect_is_not_followed(sandbox: Sandbox, fake: FakeFederation) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     fake.status, fake.headers = 302, {"Location": fake.url.replace("/federation", "/elsewhere")}
     result = sandbox.run("console", "dev", "--print")
-    assert result.returncode == 5
-    assert_one_clear_error(result.stdout, result.stderr, ["HTTP 302"])
+    assert_one_clear_error(result, "HTTP 302", exit_code=5)
     assert [request.path for request in fake.received] == ["/federation"]  # the session went nowhere else
 
 
@@ -325,8 +321,7 @@ def test_an_unreachable_endpoint(sandbox: Sandbox) -> None:
         closed.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/federation"
         result = sandbox.run("console", "dev", env={"CREDPROC_FEDERATION_URL": url})
-    assert result.returncode == 5
-    assert_one_clear_error(result.stdout, result.stderr, ["cannot reach the federation endpoint", url])
+    assert_one_clear_error(result, "cannot reach the federation endpoint", url, exit_code=5)
 
 
 def test_a_hanging_endpoint_is_given_up_on(sandbox: Sandbox) -> None:
@@ -338,8 +333,7 @@ def test_a_hanging_endpoint_is_given_up_on(sandbox: Sandbox) -> None:
         result = sandbox.run(
             "console", "dev", env={"CREDPROC_FEDERATION_URL": url, "CREDPROC_FEDERATION_TIMEOUT": "1"}, timeout=60
         )
-    assert result.returncode == 5
-    assert_one_clear_error(result.stdout, result.stderr, ["did not answer within 1 s", "CREDPROC_FEDERATION_TIMEOUT"])
+    assert_one_clear_error(result, "did not answer within 1 s", "CREDPROC_FEDERATION_TIMEOUT", exit_code=5)
 
 
 BAD_COMMAND_LINES = [
@@ -359,9 +353,7 @@ def test_a_bad_landing_page_is_a_usage_error_before_any_call(
     sandbox: Sandbox, fake: FakeFederation, capsys: pytest.CaptureFixture[str], extra: list[str], fragments: list[str]
 ) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
-    assert main(["console", "dev", *extra]) == 2
-    captured = capsys.readouterr()
-    assert_one_clear_error(captured.out, captured.err, fragments)
+    assert_one_clear_error(run_main(capsys, "console", "dev", *extra), *fragments, exit_code=2)
     assert sandbox.sts.recorder.calls == [] and fake.received == []
 
 
@@ -380,9 +372,8 @@ def test_a_bad_endpoint_variable_is_a_config_error_before_any_call(
 ) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     monkeypatch.setenv(variable, value)
-    assert main(["console", "dev", "--print"]) == 3
-    captured = capsys.readouterr()
-    assert_one_clear_error(captured.out, captured.err, [variable, repr(value)])
+    assert_one_clear_error(run_main(capsys, "console", "dev", "--print"), variable, repr(value), exit_code=3)
+
     assert sandbox.sts.recorder.calls == []
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 
 from credproc.credentials import Credentials
 from credproc.output import credential_variables, shell_lines
@@ -103,6 +103,4 @@ def test_get_formats(sandbox: Sandbox) -> None:
 
 def test_unknown_format_or_shell_is_a_usage_error(sandbox: Sandbox) -> None:
     for args in (["get", "dev", "--format", "yaml"], ["env", "dev", "--shell", "tcsh"]):
-        result = sandbox.run(*args)
-        assert result.returncode == 2 and result.stdout == ""
-        assert "invalid choice" in result.stderr
+        assert_one_clear_error(sandbox.run(*args), "invalid choice", exit_code=2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 
 from credproc.commands import exec as execute
 from credproc.errors import CommandError
@@ -81,12 +81,7 @@ def test_a_signal_sent_to_credproc_reaches_the_command(sandbox: Sandbox) -> None
         "print('ready', flush=True)\n"
         "time.sleep(120)\n"
     )
-    process = subprocess.Popen(
-        [credproc_executable(), "exec", PROD_ACCOUNT, "--role", "ReadOnly", "--", sys.executable, "-c", script],
-        env=sandbox.env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    process = sandbox.start("exec", PROD_ACCOUNT, "--role", "ReadOnly", "--", sys.executable, "-c", script, stderr=None)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready"
@@ -99,30 +94,25 @@ def test_a_signal_sent_to_credproc_reaches_the_command(sandbox: Sandbox) -> None
 
 def test_command_not_found_is_exit_127_with_one_line(sandbox: Sandbox) -> None:
     result = sandbox.run("exec", PROD_ACCOUNT, "--role", "ReadOnly", "--", "no-such-program-credproc-test", "x")
-    assert result.returncode == 127
-    assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == [
+    line = assert_one_clear_error(result, exit_code=127)
+    assert line == (
         "credproc: exec: command not found: no-such-program-credproc-test "
         "(fix: check the spelling, or give the full path of the program)"
-    ]
+    )
 
 
 def test_missing_command_is_a_usage_error(sandbox: Sandbox) -> None:
     for args in (["exec", "dev"], ["exec", "dev", "--"]):
-        result = sandbox.run(*args)
-        assert result.returncode == 2, args
-        assert result.stdout == "" and "put the command after --" in result.stderr
+        assert_one_clear_error(sandbox.run(*args), "put the command after --", exit_code=2)
     without_dashes = sandbox.run("exec", "dev", "aws", "s3", "ls")
-    assert without_dashes.returncode == 2
-    assert "(fix: credproc exec dev -- aws s3 ls)" in without_dashes.stderr
+    assert_one_clear_error(without_dashes, "(fix: credproc exec dev -- aws s3 ls)", exit_code=2)
 
 
 def test_no_credentials_no_command(sandbox: Sandbox) -> None:
     marker = sandbox.root / "ran"
     script = f"open({str(marker)!r}, 'w').close()"
     result = sandbox.run("exec", "no-such-alias", "--", sys.executable, "-c", script)
-    assert result.returncode == 3
-    assert "no-such-alias" in result.stderr
+    assert_one_clear_error(result, "no-such-alias", exit_code=3)
     assert not marker.exists()
 
 

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 from cache_support import caller_arn
-from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import (
+    DEV_ACCOUNT,
+    HUB_ACCOUNT,
+    HUB_ARN,
+    PROD_ACCOUNT,
+    TWO_HOP_CONFIG,
+    Sandbox,
+    assert_one_clear_error,
+    credproc_executable,
+    run_main,
+)
 from local_sts import sts_error
 
 from credproc.cli import main
@@ -95,22 +105,14 @@ def test_access_denied_names_the_hop_and_the_identity(sandbox: Sandbox) -> None:
 
     sandbox.sts.recorder.faults.append(deny_dev)
     result = sandbox.run("get", "dev")
-    assert result.returncode == 4
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert DEV_ROLE in lines[0]
-    assert "assumed-role/hub/" in lines[0]  # the identity that tried
-    assert "trust policy" in lines[0]
+    assert_one_clear_error(result, DEV_ROLE, "assumed-role/hub/", "trust policy", exit_code=4)  # hub: who tried
 
 
 def test_missing_source_credentials_is_an_auth_error(sandbox: Sandbox) -> None:
     result = sandbox.run(
         "get", PROD_ACCOUNT, "--role", "ReadOnly", env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
     )
-    assert result.returncode == 4
-    assert result.stdout == ""
-    assert "no source credentials" in result.stderr and "Traceback" not in result.stderr
+    assert_one_clear_error(result, "no source credentials", exit_code=4)
 
 
 def _write_aws_config(sandbox: Sandbox, text: str) -> None:
@@ -172,12 +174,9 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
     )
     _write_aws_config(sandbox, _credproc_profile("loop", "dev"))
     result = sandbox.run("get", "dev", timeout=120)
-    assert result.returncode == 7  # README: a loop is exit code 7, at every level of nesting
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].count("calling itself in a loop") == 1  # not once per nested credproc
-    assert "profile loop" in lines[0] and "(fix: " in lines[0]
+    # README: a loop is exit code 7, at every level of nesting
+    line = assert_one_clear_error(result, "profile loop", exit_code=7)
+    assert line.count("calling itself in a loop") == 1  # not once per nested credproc
 
 
 def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at_once(sandbox: Sandbox) -> None:
@@ -216,10 +215,8 @@ def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at
 
 
 def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["get", "not-an-alias"]) == 3
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "'not-an-alias' is neither a 12-digit account id nor an alias" in captured.err
+    result = run_main(capsys, "get", "not-an-alias")
+    assert_one_clear_error(result, "'not-an-alias' is neither a 12-digit account id nor an alias", exit_code=3)
 
 
 def test_two_gets_in_one_process_do_not_trip_the_recursion_guard(
@@ -256,18 +253,14 @@ def test_an_in_process_get_leaves_the_process_environment_as_it_found_it(
 
 def test_missing_aws_profile_is_named_as_such(sandbox: Sandbox) -> None:
     result = sandbox.run("get", PROD_ACCOUNT, "--role", "ReadOnly", env={"AWS_PROFILE": "nope"})
-    assert result.returncode == 3
-    assert result.stdout == ""
-    assert "AWS_PROFILE" in result.stderr and "nope" in result.stderr
-    assert "[source] profile" not in result.stderr
+    line = assert_one_clear_error(result, "AWS_PROFILE", "nope", exit_code=3)
+    assert "[source] profile" not in line
 
 
 def test_unknown_option_names_the_subcommand(sandbox: Sandbox) -> None:
     result = sandbox.run("cache", "list", "--bogus")
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "credproc: cache list: unrecognized arguments: --bogus (fix: see credproc cache list --help)"
-    )
+    line = assert_one_clear_error(result, exit_code=2)
+    assert line == "credproc: cache list: unrecognized arguments: --bogus (fix: see credproc cache list --help)"
 
 
 def test_an_id_shared_by_two_aliases_uses_the_first_in_the_file(sandbox: Sandbox) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import keyring
 import pytest
 from cache_support import DEV_ROLE, assume_calls
-from conftest import HUB_ARN, TWO_HOP_CONFIG, Sandbox
+from conftest import HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
 from credproc_test_keyring import FileKeyring
 from keyring.backends import fail, null
 
@@ -236,6 +236,4 @@ def test_an_unknown_key_store_is_a_config_error(sandbox: Sandbox) -> None:
     sandbox.write_config(text)
     line = text.splitlines().index('key_store = "vault"') + 1
     result = sandbox.run("get", "dev")
-    assert result.returncode == 3 and result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert f"{sandbox.config_path}:{line}: cache.key_store" in result.stderr
+    assert_one_clear_error(result, f"{sandbox.config_path}:{line}: cache.key_store", exit_code=3)

@@ -13,7 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, SHARED_ACCOUNT, Sandbox, credproc_executable
+from conftest import (
+    DEV_ACCOUNT,
+    HUB_ARN,
+    PROD_ACCOUNT,
+    SHARED_ACCOUNT,
+    Sandbox,
+    assert_one_clear_error,
+    credproc_executable,
+)
 from local_sts import sts_error
 
 from credproc import config as config_module
@@ -85,15 +93,7 @@ def mfa_config(process: CountingMfaProcess | str | None, duration: str = "1h", s
 
 def run_detached(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     """credproc in a new session: no controlling terminal, as under a GUI or CI."""
-    return subprocess.run(
-        [credproc_executable(), *args],
-        env=sandbox.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return sandbox.run(*args, new_session=True)
 
 
 @pytest.fixture
@@ -134,18 +134,7 @@ def test_twenty_parallel_processes_ask_for_one_code(sandbox: Sandbox, counter: C
     sandbox.write_config(mfa_config(counter))
     # Two accounts: the processes do not all wait on the same hop's lock, so
     # only the MFA session's own lock can keep the code to one.
-    processes = [
-        subprocess.Popen(
-            [credproc_executable(), "get", "dev" if number % 2 else "prod"],
-            env=sandbox.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        for number in range(20)
-    ]
+    processes = [sandbox.start("get", "dev" if number % 2 else "prod", new_session=True) for number in range(20)]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0] * 20, [err for _, err in outputs]
     accounts = {json.loads(out)["AccountId"] for out, _ in outputs}
@@ -219,10 +208,7 @@ def test_a_wrong_code_is_a_clear_error_and_leaves_nothing_behind(sandbox: Sandbo
 
     sandbox.sts.recorder.faults.append(reject_code)
     result = run_detached(sandbox, "get", "dev")
-    assert result.returncode == 8
-    assert result.stdout == ""
-    [line] = result.stderr.splitlines()
-    assert "rejected the MFA code" in line and SERIAL in line and "invalid MFA" in line
+    assert_one_clear_error(result, "rejected the MFA code", SERIAL, "invalid MFA", exit_code=8)
     assert CODE not in result.stderr
     assert list(sandbox.cache_dir.glob("*.cred")) == []
     assert sandbox.sts.recorder.of("AssumeRole") == []
@@ -237,10 +223,7 @@ def test_a_wrong_code_is_a_clear_error_and_leaves_nothing_behind(sandbox: Sandbo
 def test_no_terminal_and_no_mfa_process_says_how_to_fix_it(sandbox: Sandbox) -> None:
     sandbox.write_config(mfa_config(None))
     result = run_detached(sandbox, "get", "dev")
-    assert result.returncode == 8
-    assert result.stdout == ""
-    [line] = result.stderr.splitlines()
-    assert "no terminal" in line and "mfa_process" in line and "credproc get dev" in line
+    assert_one_clear_error(result, "no terminal", "mfa_process", "credproc get dev", exit_code=8)
     assert sandbox.sts.recorder.of("GetSessionToken") == []
 
 
@@ -258,11 +241,7 @@ def test_a_failing_mfa_process_names_the_setting(
     process = CountingMfaProcess(sandbox.root, output=output, exit_code=exit_code, stderr=stderr)
     sandbox.write_config(mfa_config(process))
     result = run_detached(sandbox, "get", "dev")
-    assert result.returncode == 8
-    assert result.stdout == ""
-    [line] = result.stderr.splitlines()
-    assert f"{sandbox.config_path}:5: source.mfa_process" in line
-    assert expected in line
+    line = assert_one_clear_error(result, f"{sandbox.config_path}:5: source.mfa_process", expected, exit_code=8)
     assert "not a code" not in line  # what the command printed is never echoed
     assert sandbox.sts.recorder.of("GetSessionToken") == []
 
@@ -270,8 +249,7 @@ def test_a_failing_mfa_process_names_the_setting(
 def test_a_missing_mfa_process_command(sandbox: Sandbox) -> None:
     sandbox.write_config(mfa_config("no-such-mfa-tool --code"))
     result = run_detached(sandbox, "get", "dev")
-    assert result.returncode == 8
-    assert "source.mfa_process: 'no-such-mfa-tool' was not found" in result.stderr
+    assert_one_clear_error(result, "source.mfa_process: 'no-such-mfa-tool' was not found", exit_code=8)
 
 
 def test_the_code_is_never_logged(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
@@ -298,14 +276,8 @@ def test_prompt_on_the_controlling_terminal(sandbox: Sandbox) -> None:
     sandbox.write_config(mfa_config(None))
     master, slave = os.openpty()
     try:
-        process = subprocess.Popen(
-            [sys.executable, str(SUPPORT / "run_with_tty.py"), os.ttyname(slave), credproc_executable(), "get", "dev"],
-            env=sandbox.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with_tty = [sys.executable, str(SUPPORT / "run_with_tty.py"), os.ttyname(slave)]
+        process = sandbox.start("get", "dev", prefix=with_tty)
         screen = bytearray()
         prompt = b"MFA code for " + SERIAL.encode()
         _wait_for(master, screen, prompt)
@@ -375,18 +347,14 @@ def test_prompt_reaches_the_user_under_credential_process(sandbox: Sandbox) -> N
 def test_mfa_settings_are_checked(sandbox: Sandbox, line: str, key: str, message: str) -> None:
     sandbox.write_config(f'[source]\nregion = "us-east-1"\n{line}\n\n[defaults]\nrole = "Deployer"\n')
     result = run_detached(sandbox, "get", DEV_ACCOUNT)
-    assert result.returncode == 3
-    assert result.stdout == ""
-    [error] = result.stderr.splitlines()
-    assert f"{sandbox.config_path}:3: {key}: " in error
-    assert message in error and "(fix: " in error
+    assert_one_clear_error(result, f"{sandbox.config_path}:3: {key}: ", message, exit_code=3)
 
 
 def test_mfa_device_in_another_partition_is_refused(sandbox: Sandbox, counter: CountingMfaProcess) -> None:
     sandbox.write_config(mfa_config(counter, serial=f"arn:aws-cn:iam::{SHARED_ACCOUNT}:mfa/tester"))
     result = run_detached(sandbox, "get", "dev")
-    assert result.returncode == 3
-    assert "source.mfa_serial" in result.stderr and "partition aws-cn" in result.stderr
+    assert_one_clear_error(result, "source.mfa_serial", "partition aws-cn", exit_code=3)
+
     assert counter.runs == []
 
 

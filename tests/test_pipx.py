@@ -67,10 +67,13 @@ def test_pipx_app_writes_profiles_naming_itself_and_boto3_uses_them(sandbox: San
     assert Path(os.readlink(app)).parent.parent.parent.name == "venvs"
     sandbox.write_config(TWO_HOP_CONFIG)
     # As a user runs it: found on PATH, where pipx put it.
-    env = {**sandbox.env, "PATH": os.pathsep.join([str(pipx_bin), "/usr/bin", "/bin"])}
-    assert run(["credproc", "--version"], env).stdout.startswith("credproc ")
+    on_path = {"PATH": os.pathsep.join([str(pipx_bin), "/usr/bin", "/bin"])}
+    version = sandbox.run("--version", env=on_path, program="credproc")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("credproc ")
 
-    written = run(["credproc", "profiles", "--write"], env)
+    written = sandbox.run("profiles", "--write", env=on_path, program="credproc")
+    assert written.returncode == 0, written.stderr
     assert "wrote 2 profile(s)" in written.stderr
     aws_config = Path(sandbox.env["AWS_CONFIG_FILE"]).read_text()
     # The link, not the venv's script behind it: a pipx reinstall or upgrade keeps it valid.
@@ -82,5 +85,6 @@ def test_pipx_app_writes_profiles_naming_itself_and_boto3_uses_them(sandbox: San
     assert identity["Account"] == DEV_ACCOUNT
     assert identity["Arn"].startswith(f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/")
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # hub, then dev: credproc's chain ran
-    listing = run(["credproc", "cache", "list", "--json"], env)
+    listing = sandbox.run("cache", "list", "--json", env=on_path, program="credproc")
+    assert listing.returncode == 0, listing.stderr
     assert f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer" in {row["role_arn"] for row in json.loads(listing.stdout)}

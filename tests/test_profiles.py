@@ -111,10 +111,7 @@ def test_hand_written_profile_of_the_same_name_is_not_clobbered(sandbox: Sandbox
     original = "[profile dev]\nregion = us-west-2\n"
     path.write_text(original)
     result = sandbox.run("profiles", "--write")
-    assert result.returncode == 3 and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert f"{path}:1: a hand-written profile 'dev' is already there" in result.stderr
-    assert "--prefix" in result.stderr
+    assert_one_clear_error(result, f"{path}:1: a hand-written profile 'dev' is already there", "--prefix", exit_code=3)
     assert path.read_text() == original
     with_prefix = sandbox.run("profiles", "--write", "--prefix", "cp-")
     assert with_prefix.returncode == 0, with_prefix.stderr
@@ -126,8 +123,7 @@ def test_damaged_block_is_refused(sandbox: Sandbox) -> None:
     path = aws_config(sandbox)
     path.write_text(f"[default]\nregion = us-east-1\n{BEGIN}\n[profile dev]\n")
     result = sandbox.run("profiles", "--write")
-    assert result.returncode == 3
-    assert f"{path}:3: the credproc managed block is damaged" in result.stderr
+    assert_one_clear_error(result, f"{path}:3: the credproc managed block is damaged", exit_code=3)
     assert path.read_text() == f"[default]\nregion = us-east-1\n{BEGIN}\n[profile dev]\n"
 
 
@@ -149,9 +145,7 @@ def test_executable_path_with_spaces_is_quoted_and_works(sandbox: Sandbox) -> No
     spaced = sandbox.root / "my tools" / "credproc"
     spaced.parent.mkdir()
     shutil.copy2(credproc_executable(), spaced)  # the console script: its shebang is absolute
-    result = subprocess.run(
-        [str(spaced), "profiles", "--write"], env=sandbox.env, capture_output=True, text=True, timeout=120
-    )
+    result = sandbox.run("profiles", "--write", program=str(spaced))
     assert result.returncode == 0, result.stderr
     assert f"credential_process = '{spaced}' get prod" in aws_config(sandbox).read_text()
     assert f"{PROD_ACCOUNT}:assumed-role/Deployer/" in caller_arn_via_profile(sandbox, "prod")
@@ -173,8 +167,7 @@ def test_join_command_splits_back() -> None:
 def test_alias_that_cannot_be_a_profile_name(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG + '\n[accounts."my dev"]\nid = "444444444444"\n')
     result = sandbox.run("profiles")
-    assert result.returncode == 3 and result.stdout == ""
-    assert "'my dev' cannot be an AWS profile name" in result.stderr
+    assert_one_clear_error(result, "'my dev' cannot be an AWS profile name", exit_code=3)
 
 
 def test_explicit_config_is_passed_on_and_shadowing_keys_are_flagged(sandbox: Sandbox) -> None:
@@ -217,9 +210,8 @@ def test_write_refuses_an_aws_config_botocore_cannot_parse(sandbox: Sandbox, tex
     with pytest.raises(ConfigParseError):  # every AWS tool already fails on this file
         raw_config_parse(str(path))
     result = sandbox.run("profiles", "--write")
-    assert result.returncode == 3
     assert_one_clear_error(
-        result.stdout, result.stderr, [f"{path}:{where}: {what}", "left it as it was", "profiles --write again"]
+        result, f"{path}:{where}: {what}", "left it as it was", "profiles --write again", exit_code=3
     )
     assert path.read_text() == text
     assert not Path(f"{path}.credproc-backup").exists()
@@ -231,8 +223,7 @@ def test_write_refuses_a_nested_block_botocore_cannot_parse_and_keeps_one_it_can
     nested = "[default]\ns3 =\n  addressing_style = path\n"
     path.write_text(nested + "  max_concurrent_requests\n")
     refused = sandbox.run("profiles", "--write")
-    assert refused.returncode == 3
-    assert_one_clear_error(refused.stdout, refused.stderr, [f"{path}: [default] s3: ", "'max_concurrent_requests'"])
+    assert_one_clear_error(refused, f"{path}: [default] s3: ", "'max_concurrent_requests'", exit_code=3)
 
     path.write_text(nested)
     written = sandbox.run("profiles", "--write")

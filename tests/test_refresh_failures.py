@@ -66,18 +66,18 @@ def test_a_refused_refresh_is_exit_4_and_the_session_is_not_handed_out_again(san
 
     result = sandbox.run("get", "dev")
     assert result.returncode == 4
-    assert_one_clear_error(result.stdout, result.stderr, ["AccessDenied", DEV_ROLE, "trust policy"])
+    assert_one_clear_error(result, "AccessDenied", DEV_ROLE, "trust policy")
 
     again = sandbox.run("get", "dev")
     assert again.returncode == 4
-    assert_one_clear_error(again.stdout, again.stderr, ["AccessDenied", DEV_ROLE])
+    assert_one_clear_error(again, "AccessDenied", DEV_ROLE)
 
     # Now STS fails instead of refusing: the failure that would hand out a
     # still-valid session (see above). The refused one is gone.
     sandbox.sts.recorder.faults[:] = [fail_everything]
     unavailable = sandbox.run("get", "dev", env=NO_RETRIES)
     assert unavailable.returncode == 5
-    assert_one_clear_error(unavailable.stdout, unavailable.stderr, ["ServiceUnavailable", DEV_ROLE])
+    assert_one_clear_error(unavailable, "ServiceUnavailable", DEV_ROLE)
 
 
 def test_a_refused_hub_drops_the_sessions_reached_through_it(sandbox: Sandbox) -> None:
@@ -89,12 +89,12 @@ def test_a_refused_hub_drops_the_sessions_reached_through_it(sandbox: Sandbox) -
     sandbox.sts.recorder.faults.append(deny(HUB_ARN))
     result = sandbox.run("get", "dev", "--refresh")
     assert result.returncode == 4
-    assert_one_clear_error(result.stdout, result.stderr, ["AccessDenied", HUB_ARN])
+    assert_one_clear_error(result, "AccessDenied", HUB_ARN)
 
     sandbox.sts.recorder.faults[:] = [fail_everything]
     unavailable = sandbox.run("get", "dev", env=NO_RETRIES)
     assert unavailable.returncode == 5  # neither the hub's nor dev's session was left to hand out
-    assert_one_clear_error(unavailable.stdout, unavailable.stderr, ["ServiceUnavailable", HUB_ARN])
+    assert_one_clear_error(unavailable, "ServiceUnavailable", HUB_ARN)
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_a_hub_session_sts_calls_expired_is_fetched_anew(sandbox: Sandbox) -> No
     recorder.faults.append(expired_hub)
     result = sandbox.run("get", "dev")
     assert result.returncode == 4
-    assert_one_clear_error(result.stdout, result.stderr, ["ExpiredToken", DEV_ROLE])
+    assert_one_clear_error(result, "ExpiredToken", DEV_ROLE)
 
     hub_calls = len(recorder.of("AssumeRole", HUB_ARN))
     document = json.loads(sandbox.run("get", "dev").stdout)

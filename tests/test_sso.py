@@ -129,8 +129,7 @@ def test_no_usable_token_names_the_exact_login(desk: Sandbox, portal: SsoPortal,
         portal.grant("token-1", SHARED_ACCOUNT, ROLE)
 
     result = desk.run("get", "dev")
-    assert result.returncode == 4
-    assert_one_clear_error(result.stdout, result.stderr, [f"(fix: run {fix}, then retry)", f"profile {profile}"])
+    assert_one_clear_error(result, f"(fix: run {fix}, then retry)", f"profile {profile}", exit_code=4)
     assert f"the source (profile {profile}) has no valid IAM Identity Center (SSO) sign-in" in result.stderr
     assert desk.sts.recorder.of("AssumeRole") == []
     assert "token-1" not in result.stderr
@@ -139,15 +138,11 @@ def test_no_usable_token_names_the_exact_login(desk: Sandbox, portal: SsoPortal,
 def test_the_login_is_found_behind_a_role_profile_and_the_default_profile(desk: Sandbox) -> None:
     use_source(desk, "admin")
     result = desk.run("get", "dev")
-    assert result.returncode == 4
-    assert_one_clear_error(
-        result.stdout, result.stderr, ["(fix: run aws sso login --sso-session corp-sso, then retry)"]
-    )
+    assert_one_clear_error(result, "(fix: run aws sso login --sso-session corp-sso, then retry)", exit_code=4)
 
     desk.write_config(TWO_HOP_CONFIG)  # no [source] profile: botocore's default chain, here AWS_PROFILE
     result = desk.run("get", "dev", env={"AWS_PROFILE": "legacy"})
-    assert result.returncode == 4
-    assert_one_clear_error(result.stdout, result.stderr, ["(fix: run aws sso login --profile legacy, then retry)"])
+    assert_one_clear_error(result, "(fix: run aws sso login --profile legacy, then retry)", exit_code=4)
 
 
 @pytest.mark.parametrize("profile", list(KINDS))

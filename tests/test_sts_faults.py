@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, start_credproc
 from local_sts import sts_error
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
@@ -60,10 +59,7 @@ def test_endless_throttling_fails_with_exit_5(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     sandbox.sts.recorder.faults.append(FirstN(1000, THROTTLED))
     result = sandbox.run("get", "dev")
-    assert result.returncode == 5
-    assert result.stdout == ""
-    assert "throttling" in result.stderr and HUB_ARN in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_one_clear_error(result, "throttling", HUB_ARN, exit_code=5)
 
 
 def test_connection_refused(sandbox: Sandbox) -> None:
@@ -72,9 +68,7 @@ def test_connection_refused(sandbox: Sandbox) -> None:
         closed_port = probe.getsockname()[1]
     sandbox.write_config(TWO_HOP_CONFIG)
     result = sandbox.run("get", "dev", env={"AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{closed_port}"})
-    assert result.returncode == 5
-    assert result.stdout == ""
-    assert "could not reach STS" in result.stderr and "AWS_ENDPOINT_URL_STS" in result.stderr
+    assert_one_clear_error(result, "could not reach STS", "AWS_ENDPOINT_URL_STS", exit_code=5)
 
 
 @pytest.fixture
@@ -110,9 +104,7 @@ def test_server_that_never_answers_fails_in_bounded_time(sandbox: Sandbox, silen
     result = sandbox.run(
         "get", "dev", env={"AWS_ENDPOINT_URL_STS": silent_server, "CREDPROC_STS_TIMEOUT": "1"}, timeout=60
     )
-    assert result.returncode == 5
-    assert result.stdout == ""
-    assert "could not reach STS" in result.stderr
+    assert_one_clear_error(result, "could not reach STS", exit_code=5)
 
 
 def test_expired_source_token(sandbox: Sandbox) -> None:
@@ -130,27 +122,15 @@ def test_expired_source_token(sandbox: Sandbox) -> None:
 
     recorder.faults.append(expired)
     result = sandbox.run("get", "dev")
-    assert result.returncode == 4
-    assert result.stdout == ""
-    line = result.stderr.strip()
-    assert "ExpiredToken" in line and HUB_ARN in line and "refresh them" in line
+    assert_one_clear_error(result, "ExpiredToken", HUB_ARN, "refresh them", exit_code=4)
 
 
 def test_many_processes_while_sts_throttles(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     fault = FirstN(2, THROTTLED)
     sandbox.sts.recorder.faults.append(fault)
-    processes = [
-        subprocess.Popen(
-            [credproc_executable(), "get", "dev"],
-            env=sandbox.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        for _ in range(12)
-    ]
+    processes = [sandbox.start("get", "dev") for _ in range(12)]
+
     outputs = [process.communicate(timeout=180) for process in processes]
     assert all(process.returncode == 0 for process in processes), [err for _, err in outputs]
     documents = {json.loads(out)["AccessKeyId"] for out, _ in outputs}
@@ -168,17 +148,7 @@ def test_a_throttling_storm_does_not_fail_the_process_everyone_waits_for(sandbox
     fault = FirstN(4, THROTTLED)
     sandbox.sts.recorder.faults.append(fault)
     default_budget = {name: value for name, value in sandbox.env.items() if name != "CREDPROC_STS_BUDGET"}
-    processes = [
-        subprocess.Popen(
-            [credproc_executable(), "get", "dev"],
-            env=default_budget,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        for _ in range(20)
-    ]
+    processes = [start_credproc(["get", "dev"], default_budget) for _ in range(20)]
     outputs = [process.communicate(timeout=180) for process in processes]
     assert [process.returncode for process in processes] == [0] * 20, [err for _, err in outputs]
     assert len({json.loads(out)["AccessKeyId"] for out, _ in outputs}) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, Sandbox
+from conftest import DEV_ACCOUNT, HUB_ACCOUNT, HUB_ARN, PROD_ACCOUNT, Sandbox, assert_one_clear_error
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
 PROD_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/Deployer"
@@ -187,12 +187,7 @@ id = "{DEV_ACCOUNT}"
 def test_bad_option_names_file_line_and_key(sandbox: Sandbox, line: str, key: str, message: str) -> None:
     sandbox.write_config(BASE + line + "\n")
     result = sandbox.run("get", "dev")
-    assert result.returncode == 3, result.stderr
-    assert result.stdout == ""
-    [error] = result.stderr.splitlines()
-    assert f"{sandbox.config_path}:9: {key}: " in error
-    assert message in error
-    assert "(fix: " in error
+    assert_one_clear_error(result, f"{sandbox.config_path}:9: {key}: ", message, exit_code=3)
     assert sandbox.sts.recorder.calls == []
 
 
@@ -214,8 +209,7 @@ def test_external_id_flag_overrides_the_config(sandbox: Sandbox) -> None:
     assert sandbox.run("get", "dev", "--external-id", "from-flag").returncode == 0
     assert sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)[0].params["ExternalId"] == "from-flag"
     result = sandbox.run("get", "dev", "--external-id", "x", "--refresh")
-    assert result.returncode == 3
-    assert "--external-id: is 1 characters long" in result.stderr
+    assert_one_clear_error(result, "--external-id: is 1 characters long", exit_code=3)
 
 
 def test_accounts_json_lists_via_tables_as_role_arns(sandbox: Sandbox) -> None:

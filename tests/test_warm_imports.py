@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_credproc
 
-from credproc import cache, paths
+from credproc import aead, cache, storage
 
 # Run in a fresh interpreter: the credproc a user's AWS tool starts.
 LIST_MODULES = """
@@ -39,7 +39,8 @@ def user_environment(sandbox: Sandbox) -> dict[str, str]:
     return env
 
 
-def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str) -> set[str]:
+def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str, quiet: bool = False) -> set[str]:
+    """The modules cli.main loaded in a fresh interpreter; ``quiet``: it wrote nothing on stderr."""
     listing = sandbox.root / "modules.json"
     result = subprocess.run(
         [sys.executable, "-c", LIST_MODULES, str(listing), *args],
@@ -51,6 +52,8 @@ def modules_loaded_by(sandbox: Sandbox, env: dict[str, str], *args: str) -> set[
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
+    if quiet:
+        assert result.stderr == ""
     return set(json.loads(listing.read_text()))
 
 
@@ -65,12 +68,12 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     assert {"botocore", "filelock"} <= top_level(cold)  # the check below can fail
     assert not {"boto3", "s3transfer"} & top_level(cold)  # STS through botocore itself
 
-    warm = modules_loaded_by(sandbox, env, "get", "dev")
+    warm = modules_loaded_by(sandbox, env, "get", "dev", quiet=True)
     assert not top_level(warm) & set(MISS_ONLY)
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the second run was a cache hit
-    assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see cache.aesgcm_class
+    assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see aead.aesgcm_class
     if sys.platform == "linux":
-        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in paths.py
+        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in storage.py
     assert not {"socket", "traceback", "difflib", "configparser"} & warm
 
 
@@ -97,10 +100,10 @@ def test_auto_key_store_without_a_session_bus_does_not_ask_keyring(sandbox: Sand
 def test_aesgcm_from_the_binding_is_the_public_class() -> None:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    assert cache.aesgcm_class() is AESGCM
+    assert aead.aesgcm_class() is AESGCM
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="paths.py computes the XDG dirs on Linux only")
+@pytest.mark.skipif(sys.platform != "linux", reason="storage.py computes the XDG dirs on Linux only")
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -120,9 +123,9 @@ def test_linux_dirs_match_platformdirs(
     for name, value in overrides.items():
         monkeypatch.setenv(name, value)
     env = dict(os.environ)
-    assert paths.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
-    assert paths.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
-    assert paths.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
+    assert storage.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
+    assert storage.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
+    assert storage.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
 
 
 def large_config(count: int, role: str = "Deployer") -> str:
@@ -178,33 +181,33 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
     first = sandbox.run("get", "acct0500")
     assert snapshots(sandbox)  # the parse succeeded; validation failed
     second = sandbox.run("get", "acct0500")
-    assert first.returncode == second.returncode == 3
+    assert_one_clear_error(first, exit_code=3)
+    error = assert_one_clear_error(second, exit_code=3)
     assert first.stderr == second.stderr
-    assert second.stderr.startswith(f"credproc: {path}:{line}: accounts.acct0500.duration: '13h'")
-    assert second.stdout == ""
+    assert error.startswith(f"credproc: {path}:{line}: accounts.acct0500.duration: '13h'")
 
     broken = text.replace("[accounts.acct0100]", "[accounts.acct0100", 1)
     path.write_text(broken)
     line = broken.splitlines().index("[accounts.acct0100") + 1
     result = sandbox.run("get", "acct0500")
-    assert result.returncode == 3
-    assert f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line}," in result.stderr
+    expected = f"is not valid TOML: Expected ']' at the end of a table declaration (at line {line},"
+    assert_one_clear_error(result, expected, exit_code=3)
 
 
 # --- remembered answers (credproc/answers.py): the console script's fast path
 
 
-def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str) -> tuple[str, set[str]]:
-    """stdout and the modules imported (``-X importtime``) by the installed script."""
-    script = Path(sys.executable).parent / "credproc"
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+def imported_by_console_script(
+    sandbox: Sandbox, env: dict[str, str], *args: str, module: bool = False
+) -> tuple[str, set[str]]:
+    """stdout and the modules imported (``-X importtime``) by the installed script
+    (``module``: by ``python -m credproc``, as the demo's profiles run it)."""
+    importtime = [sys.executable, "-X", "importtime"]
+    if module:  # not the console script, so not run_credproc
+        command = [*importtime, "-m", "credproc", *args]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    else:
+        result = run_credproc(args, env, prefix=importtime)
     assert result.returncode == 0, result.stderr
     names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     return result.stdout, names
@@ -212,9 +215,7 @@ def imported_by_console_script(sandbox: Sandbox, env: dict[str, str], *args: str
 
 def run_user(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """The installed credproc with exactly ``env`` (sandbox.run would add the path overrides back)."""
-    return subprocess.run(
-        [credproc_executable(), *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
-    )
+    return run_credproc(args, env)
 
 
 def answer_files(env: dict[str, str]) -> list[Path]:
@@ -309,16 +310,126 @@ def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandb
     assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
 
 
-def test_answers_use_the_key_stores_names() -> None:
-    from credproc import answers, keystore
+# --- every `get` whose output is a pure function of its inputs is remembered
 
-    assert (answers.ENV_VARIABLE, answers.KEY_FILE, answers.KEY_BYTES, answers.SERVICE, answers.USERNAME) == (
-        keystore.ENV_VARIABLE,
-        keystore.KEY_FILE,
-        keystore.KEY_BYTES,
-        keystore.SERVICE,
-        keystore.USERNAME,
-    )
+# What a remembered answer must not load (an editable install's import hook
+# loads pathlib and more in every interpreter: compared with a bare one).
+NOT_ON_A_HIT = {"credproc.cli", "argparse", "dataclasses", "pathlib", "tomllib", "typing"}
+NOT_ON_A_HIT_AT_ALL = {"botocore", "boto3", "keyring", "filelock"}
+OTHER_HUB = "arn:aws:iam::222222222222:role/hub-eu"
+
+
+def assert_remembered(env: dict[str, str], imported: set[str]) -> None:
+    bare = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], env=env, capture_output=True, text=True)
+    at_start = {line.rsplit("|", 1)[1].strip() for line in bare.stderr.splitlines() if line.startswith("import time:")}
+    assert not NOT_ON_A_HIT & (imported - at_start)
+    assert not NOT_ON_A_HIT_AT_ALL & top_level(imported)
+
+
+# Each: a request, and the same request with one input changed.
+OPTIONS = {
+    "--role": (["dev", "--role", "Auditor"], ["dev", "--role", "Reader"]),
+    "--via": (["dev", "--via", HUB_ARN], ["dev", "--via", OTHER_HUB]),
+    "--region": (
+        ["dev", "--region", "eu-west-1", "--format", "json"],
+        ["dev", "--region", "eu-west-2", "--format", "json"],
+    ),
+    "--duration": (["dev", "--duration", "2h"], ["dev", "--duration", "90m"]),
+    "--session-name": (["dev", "--session-name", "ci-{user}"], ["dev", "--session-name", "ci2-{user}"]),
+    "--external-id": (["dev", "--external-id", "ext-1"], ["dev", "--external-id=ext-2"]),
+    "--format": (["dev", "--format", "json"], ["dev", "--format=env"]),
+    "the CDK plugin's": (
+        [DEV_ACCOUNT, "--role", "cdk-deploy", "--via", HUB_ARN],
+        [DEV_ACCOUNT, "--role", "cdk-deploy", "--via", OTHER_HUB],
+    ),
+    "all, in any order": (
+        ["--format=json", "--region", "eu-west-1", "dev", "--role", "Auditor", "--duration", "2h"],
+        ["--format=json", "--region", "eu-west-1", "dev", "--role", "Auditor", "--duration", "3h"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("asked", "changed"), OPTIONS.values(), ids=OPTIONS.keys())
+def test_each_pure_option_is_remembered_and_a_changed_value_is_never_missed(
+    sandbox: Sandbox, asked: list[str], changed: list[str]
+) -> None:
+    env = user_environment(sandbox)
+    first, cold = imported_by_console_script(sandbox, env, "get", *asked)
+    assert "credproc.cli" in cold
+    calls = len(sandbox.sts.recorder.of("AssumeRole"))
+
+    second, warm = imported_by_console_script(sandbox, env, "get", *asked)
+    assert second == first
+    assert_remembered(env, warm)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == calls
+
+    # Not the remembered answer (the full path may still answer from the cache:
+    # a 2 h session is good for a 90 min request).
+    _, full = imported_by_console_script(sandbox, env, "get", *changed)
+    assert "credproc.cli" in full
+
+
+def test_python_m_credproc_shares_the_remembered_answers(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    first, cold = imported_by_console_script(sandbox, env, "get", "dev", "--role", "Auditor", module=True)
+    assert "credproc.cli" in cold
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev", "--role", "Auditor", module=True)
+    assert second == first
+    assert_remembered(env, warm)
+    third, script = imported_by_console_script(sandbox, env, "get", "dev", "--role", "Auditor")
+    assert third == first and "credproc.cli" not in script
+
+
+def test_config_option_is_remembered_and_every_edit_of_that_file_is_seen(sandbox: Sandbox) -> None:
+    """What ``profiles --write --config PATH`` generates: ``get dev --config PATH``."""
+    env = user_environment(sandbox)
+    other = sandbox.root / "team" / "credproc.toml"
+    other.parent.mkdir()
+    other.write_text(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
+    first, _ = imported_by_console_script(sandbox, env, "get", "dev", "--config", str(other))
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev", "--config", str(other))
+    assert second == first
+    assert_remembered(env, warm)
+
+    # The same size and modification time: only the bytes differ.
+    before = other.stat()
+    other.write_text(other.read_text().replace('role = "Deployer"', 'role = "Deployes"'))
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    third, full = imported_by_console_script(sandbox, env, "get", "dev", "--config", str(other))
+    assert "credproc.cli" in full and third != first
+    assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployes")) == 1
+
+    # A relative --config is the file in the working directory, wherever that is.
+    relative = run_credproc(["get", "dev", "--config", "credproc.toml"], env, cwd=other.parent)
+    assert relative.returncode == 0 and relative.stdout == third
+    elsewhere = sandbox.root / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "credproc.toml").write_text(TWO_HOP_CONFIG.replace("Deployer", "Auditor"))
+    moved = run_credproc(["get", "dev", "--config", "credproc.toml"], env, cwd=elsewhere)
+    assert moved.returncode == 0 and moved.stdout not in (first, third)
+
+
+def test_an_environment_change_is_never_missed_with_options(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    asked = ("get", "dev", "--role", "Auditor", "--format", "json")
+    first, _ = imported_by_console_script(sandbox, env, *asked)
+    assert imported_by_console_script(sandbox, env, *asked)[0] == first
+    other_source = {**env, "AWS_ACCESS_KEY_ID": "AKIAANOTHERSOURCE001"}
+    second, full = imported_by_console_script(sandbox, other_source, *asked)
+    assert "credproc.cli" in full and second != first
+    assert sandbox.sts.recorder.of("AssumeRole", HUB_ARN)[-1].access_key_id == "AKIAANOTHERSOURCE001"
+
+
+@pytest.mark.parametrize("impure", [["--refresh"], ["--no-cache"], ["--verbose"], ["-v"], ["--ref"]])
+def test_refresh_no_cache_and_verbose_take_the_full_path(sandbox: Sandbox, impure: list[str]) -> None:
+    env = user_environment(sandbox)
+    asked = ["get", "dev", "--role", "Auditor"]
+    first, _ = imported_by_console_script(sandbox, env, *asked)
+    assert "credproc.cli" not in imported_by_console_script(sandbox, env, *asked)[1]  # remembered
+    again, full = imported_by_console_script(sandbox, env, *asked[:2], *impure, *asked[2:])
+    assert "credproc.cli" in full
+    # --verbose explains a cache hit; the others fetch anew (--ref is --refresh to argparse)
+    assert (again == first) is (impure in (["--verbose"], ["-v"]))
 
 
 # --- a cold fan-out: processes that wait for another's fetch load no botocore

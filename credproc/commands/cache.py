@@ -127,7 +127,7 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
-    from .. import keystore, paths
+    from .. import keystore, storage
     from ..answers import forget_all
     from ..cache import Cache
     from ..obtain import open_cache
@@ -135,7 +135,7 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
 
     forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
-        removed = Cache.clear_directory(paths.cache_dir(env))
+        removed = Cache.clear_directory(storage.cache_dir(env))
         if forget_key:
             keystore.delete_key(config.key_store, env)
         return removed

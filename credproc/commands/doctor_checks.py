@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .. import config as config_module
-from .. import keystore, paths
+from .. import keystore, storage
 from ..config import Config
 from ..errors import CredprocError, ExitCode
 from ..log import Log
@@ -94,7 +94,7 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
     except CredprocError as error:
         return _failed("key store", error)
     if store == "file":
-        key_file = paths.data_dir(env) / keystore.KEY_FILE
+        key_file = storage.data_dir(env) / keystore.KEY_FILE
         loose = _loose_bits(key_file)
         if loose:
             return Check(

@@ -28,17 +28,12 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import answers
     from ..output import render
 
-    # A plain `get TARGET` (every option at its default) is remembered for the
-    # console script's fast path (answers.py); its inputs are read before the
-    # config, so an edit made meanwhile is never missed.
-    options = {name: value for name, value in vars(args).items() if name not in ("command", "run", "target")}
-    plain = options.pop("format") == "process" and not any(options.values())
-    digest = answers.request_digest(["get", args.target], os.environ) if plain else None
+    # A rememberable `get` (answers.rememberable decides, for the fast path
+    # too) is remembered for the console script's fast path; its inputs are
+    # read before the config, so an edit made meanwhile is never missed.
+    digest = answers.request_digest(args.command_line, os.environ)
     result = obtain_target(args, log)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
     if digest is not None and result.ticket is not None:
-        ticket = result.ticket
-        answers.remember(
-            digest, ticket.key, ticket.entry, ticket.valid_until, output, os.environ, from_keyring=ticket.from_keyring
-        )
+        answers.remember(digest, result.ticket, output, os.environ)
     return Result(output)

@@ -1,0 +1,312 @@
+"""What the fast path (answers.py) and the full path share about credproc's
+files: where they live, where the cache key is kept and how a stored key is
+decoded, reading a file only if it is private and ours, and the one atomic
+write.
+
+Standard library only, and nothing loaded at import time but os and sys: the
+remembered-answer path imports this module and must stay free of pathlib,
+typing and dataclasses (tests/test_warm_imports.py).
+
+Locations: environment variables override; on Linux the XDG base directory
+spec is computed here directly (importing platformdirs costs ~3 ms of a warm
+hit; tests/test_warm_imports.py checks that both agree); elsewhere
+platformdirs decides, and the ``*_location`` functions, which give plain
+strings for the fast path, answer None.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+APP = "credproc"
+CONFIG_FILE = "config.toml"
+
+# Where the cache key is kept (keystore.py creates and checks keys; answers.py only reads them).
+KEY_VARIABLE = "CREDPROC_CACHE_KEY"  # base64 of the key, for the "env" store
+KEY_FILE = "cache.key"  # the raw key, in the data dir, for the "file" store
+KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for the "keyring" store
+KEYRING_USERNAME = "cache-key"
+KEY_BYTES = 32
+
+TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: ".<name>.<random>.tmp" beside the file
+WINDOWS = os.name == "nt"
+# Windows: os.replace fails while another process has the target open (no
+# FILE_SHARE_DELETE); readers hold entries for a moment only.
+_SHARING_ERRORS = (5, 32)  # ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION
+_REPLACE_ATTEMPTS = 8  # waits of 10, 20, ... 640 ms: about 1.3 s in all
+
+
+# -- locations ---------------------------------------------------------------------------------
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """The directory holding config.toml."""
+    from pathlib import Path
+
+    xdg = _linux_xdg(env, "XDG_CONFIG_HOME", ".config")
+    if xdg is not None:
+        return Path(xdg)
+    import platformdirs  # imported here: only needed when no override is set
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def config_file(env: Mapping[str, str]) -> Path:
+    """``$CREDPROC_CONFIG``, else config.toml in the user config dir."""
+    from pathlib import Path
+
+    location = config_location(env)
+    return Path(location) if location is not None else config_dir(env) / CONFIG_FILE
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """``$CREDPROC_CACHE_DIR``, else the platform's user cache dir."""
+    from pathlib import Path
+
+    location = cache_location(env)
+    if location is not None:
+        return Path(location)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    """``$CREDPROC_DATA_DIR``, else the platform's user data dir (the key file
+    lives here, deliberately not next to the cache it unlocks)."""
+    from pathlib import Path
+
+    location = data_location(env)
+    if location is not None:
+        return Path(location)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def config_location(env: Mapping[str, str]) -> str | None:
+    """The config file's path as :func:`config_file` gives it; None where platformdirs decides."""
+    if env.get("CREDPROC_CONFIG"):
+        return os.path.expanduser(env["CREDPROC_CONFIG"])
+    xdg = _linux_xdg(env, "XDG_CONFIG_HOME", ".config")
+    return os.path.join(xdg, CONFIG_FILE) if xdg is not None else None
+
+
+def cache_location(env: Mapping[str, str]) -> str | None:
+    if env.get("CREDPROC_CACHE_DIR"):
+        return os.path.expanduser(env["CREDPROC_CACHE_DIR"])
+    return _linux_xdg(env, "XDG_CACHE_HOME", ".cache")
+
+
+def data_location(env: Mapping[str, str]) -> str | None:
+    if env.get("CREDPROC_DATA_DIR"):
+        return os.path.expanduser(env["CREDPROC_DATA_DIR"])
+    return _linux_xdg(env, "XDG_DATA_HOME", ".local/share")
+
+
+def aws_files(env: Mapping[str, str], windows: bool = WINDOWS) -> tuple[str, str]:
+    """The AWS config and shared credentials files, as botocore finds them.
+
+    ``~`` as botocore expands it: Python ignores HOME on Windows (Git Bash sets
+    one that may differ from USERPROFILE), so reading %HOME%\\.aws there would
+    miss the user's profiles.
+    """
+    home = (env.get("USERPROFILE") if windows else env.get("HOME")) or os.path.expanduser("~")
+    config = env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
+    credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
+    return os.path.expanduser(config), os.path.expanduser(credentials)
+
+
+def _linux_xdg(env: Mapping[str, str], variable: str, under_home: str) -> str | None:
+    """``$VARIABLE/credproc`` (an absolute value only, as the spec says), else
+    ``$HOME/<under_home>/credproc``; None off Linux or without an absolute
+    HOME (platformdirs then decides, e.g. from the password database)."""
+    if sys.platform != "linux":
+        return None
+    value = env.get(variable, "")
+    if os.path.isabs(value):
+        return os.path.join(value, APP)
+    home = env.get("HOME", "")
+    if os.path.isabs(home):
+        return os.path.join(home, under_home, APP)
+    return None
+
+
+# -- the cache key as the stores hold it ---------------------------------------------------------
+
+
+def decode_key(text: str | None) -> bytes | None:
+    """The key stored as base64 text (``$CREDPROC_CACHE_KEY``, the keychain item);
+    None unless it is strict base64 of exactly :data:`KEY_BYTES` bytes."""
+    import binascii  # already loaded by the interpreter's start-up
+
+    if not text:
+        return None
+    try:
+        key = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        return None
+    return key if len(key) == KEY_BYTES else None
+
+
+def encode_key(key: bytes) -> str:
+    """The text :func:`decode_key` reads back."""
+    import binascii
+
+    return binascii.b2a_base64(key, newline=False).decode("ascii")
+
+
+def key_file_location(env: Mapping[str, str]) -> str | None:
+    """The key file's path; None where platformdirs decides (see :func:`data_dir`)."""
+    data = data_location(env)
+    return os.path.join(data, KEY_FILE) if data is not None else None
+
+
+# -- reading and writing -----------------------------------------------------------------------
+
+
+def read_private(path: str | os.PathLike[str]) -> bytes | None:
+    """The file's bytes if it is ours and nobody else may read or write it;
+    None for a missing, unreadable, foreign or shared file (all the same to callers)."""
+    try:
+        with open(path, "rb") as handle:
+            if os.name == "posix":
+                status = os.fstat(handle.fileno())
+                if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+                    return None
+            return handle.read()
+    except OSError:
+        return None
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` and any missing parents, each 0700 (os.makedirs would
+    give the parents the umask's mode)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        make_private_dirs(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, replace: bool = True) -> None:
+    """Put ``data`` at ``path`` whole: readers, and a crash at any point, see the
+    old file or the new one, never a part. Raises OSError; the directory must exist.
+
+    A temp file beside ``path`` (0600, then ``mode``) is written and fsynced,
+    renamed over ``path``, and the directory fsynced where the platform allows,
+    so that the rename itself survives a power cut. On any failure the temp file
+    is removed. ``replace=False`` publishes only if ``path`` does not exist yet
+    (FileExistsError otherwise): the first of several writers wins.
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(target) or "."
+    fd, temp = _create_temp(directory, os.path.basename(target))
+    placed = False
+    try:
+        _write_all(fd, data)
+        if mode != 0o600:
+            os.chmod(temp, mode)
+        if replace:
+            replace_file(temp, target)
+            placed = True
+        else:
+            _publish(temp, target, data)
+        _sync_directory(directory)
+    finally:
+        if not placed:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass  # the error being raised matters more; a stray temp file is harmless
+
+
+def replace_file(
+    source: str,
+    target: str,
+    *,
+    windows: bool = WINDOWS,
+    rename: Callable[[str, str], None] = os.replace,
+    pause: Callable[[float], None] | None = None,
+) -> None:
+    """``os.replace``, retried briefly on Windows while another process has
+    ``target`` open (a sharing violation, which would otherwise be a spurious
+    "could not write" warning)."""
+    for attempt in range(_REPLACE_ATTEMPTS):
+        try:
+            rename(source, target)
+            return
+        except PermissionError as error:
+            if not windows or getattr(error, "winerror", None) not in _SHARING_ERRORS:
+                raise
+            if attempt == _REPLACE_ATTEMPTS - 1:
+                raise
+        if pause is None:
+            import time
+
+            pause = time.sleep
+        pause(0.01 * 2**attempt)
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new 0600 file beside ``name``, opened for writing (O_EXCL: never an existing file or link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+        try:
+            return os.open(temp, flags, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp file name in {directory}")
+
+
+def _publish(temp: str, target: str, data: bytes) -> None:
+    """Put ``temp`` at ``target`` unless a file is there (FileExistsError then)."""
+    try:
+        os.link(temp, target)  # atomic: readers see no file or the whole one
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this filesystem (some network and FAT mounts):
+        # create it in place; O_EXCL still lets only one writer win.
+        _write_all(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write, fsync and close ``fd``."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(directory: str) -> None:
+    """fsync a directory, so that a rename in it is on disk (POSIX only: Windows
+    cannot open a directory this way, and NTFS journals the rename)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the data itself is synced
+    finally:
+        os.close(fd)
