@@ -256,7 +256,21 @@ def new_session(profile: str | None, region: str) -> BotocoreSession:
     session = botocore.session.Session(profile=profile)
     session.set_config_variable("region", region)
     session.get_scoped_config()
+    loader = session.get_component("data_loader")  # botocore's, with AWS_DATA_PATH / data_path
+    # botocore checks a service's name against every service it ships (400+
+    # directories and thousands of stat calls: ~15 ms of a run) before it
+    # loads the one model asked for. The names of the directories say the
+    # same; a directory without that model still fails when it is loaded.
+    loader.list_available_services = lambda type_name: _service_names(loader.search_paths)
     return session
+
+
+def _service_names(search_paths: list[str]) -> list[str]:
+    names: set[str] = set()
+    for path in search_paths:
+        with contextlib.suppress(OSError):
+            names.update(os.listdir(path))
+    return sorted(names)
 
 
 def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
