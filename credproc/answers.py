@@ -119,7 +119,7 @@ def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     host = os.uname().nodename if hasattr(os, "uname") else None
     digest = hashlib.sha256(json.dumps([FORMAT, list(argv), variables, uid, host]).encode())
     for path in (config, aws_config, aws_credentials):
-        digest.update(path.encode() + b"\0" + _contents(path))
+        digest.update(path.encode() + b"\0" + storage.digest_part(path))
     return digest.hexdigest()
 
 
@@ -192,15 +192,6 @@ def forget_all(env: Mapping[str, str]) -> None:
 
 def _location(env: Mapping[str, str], digest: str) -> str:
     return os.path.join(storage.cache_location(env) or "", DIRECTORY, digest[:40] + SUFFIX)
-
-
-def _contents(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return b"-"
-    return b"+%d\0" % len(data) + data
 
 
 def _keys(env: Mapping[str, str]) -> list[bytes]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import aead, rules, storage
 from .credentials import Credentials
-from .errors import CacheError, ConfigError
+from .errors import CacheError
 from .log import Log
 
 MAGIC = b"CPC1"
@@ -40,16 +40,7 @@ LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
 def lock_timeout(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
     """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or ``default``."""
-    text = env.get(LOCK_TIMEOUT_VARIABLE, "")
-    if not text:
-        return default
-    try:
-        return rules.timeout_seconds(text, zero_ok=True)
-    except ValueError as exc:
-        # A typo such as "2m" must not silently become another timeout.
-        raise ConfigError(
-            f"{LOCK_TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {LOCK_TIMEOUT_VARIABLE}=120"
-        ) from None
+    return rules.seconds_setting(env, LOCK_TIMEOUT_VARIABLE, default, zero_ok=True, example=LOCK_TIMEOUT)
 
 
 def entry_name(parent: str, fields: dict[str, Any]) -> str:

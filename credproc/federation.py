@@ -110,15 +110,7 @@ def _is_loopback(host: str) -> bool:
 
 def timeout(env: Mapping[str, str]) -> float:
     """Seconds to wait for the endpoint: ``$CREDPROC_FEDERATION_TIMEOUT`` or 10."""
-    text = env.get(TIMEOUT_VARIABLE, "")
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        return rules.timeout_seconds(text, zero_ok=False)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{TIMEOUT_VARIABLE}: {exc}", f"unset it, or give seconds, e.g. {TIMEOUT_VARIABLE}=10"
-        ) from None
+    return rules.seconds_setting(env, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT, zero_ok=False)
 
 
 def destination(region: str, service: str | None = None, url: str | None = None) -> str:

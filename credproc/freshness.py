@@ -81,7 +81,7 @@ def stale_allowed(error: CredprocError) -> bool:
     failing (UnavailableError), or another credproc held the lock too long
     (CacheError). A refusal, a bad config or a missing MFA code fails.
     """
-    from .errors import CacheError, UnavailableError  # here: the fast path imports this module
+    from .errors import CacheError, UnavailableError  # the failure path only: the fast path imports nothing
 
     return isinstance(error, UnavailableError | CacheError)
 

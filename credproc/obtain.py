@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import chain, endpoint, freshness, keystore, retry, source, storage
+from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -52,6 +52,7 @@ class AnswerTicket:
 @dataclass(frozen=True)
 class Obtained:
     plan: Plan
+    source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
     ticket: AnswerTicket | None = field(default=None, repr=False)
 
@@ -119,11 +120,12 @@ def obtain(
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     cache = open_cache(config, env, log) if request.use_cache else None
-
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
-    sts_endpoint = (
-        endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url()) if cache is not None else ""
+    endpoint_url = (
+        sts_endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url())
+        if cache is not None
+        else ""
     )
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
@@ -142,15 +144,15 @@ def obtain(
         refresh_margin=config.refresh_margin,
         force_refresh=request.force_refresh,
         log=log,
-        endpoint=sts_endpoint,
+        endpoint=endpoint_url,
         mfa_code=mfa_code,
         nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None
     if cache is not None and not outcome.stale:
         valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, sts_endpoint)[-1])), valid_until)
-    return Obtained(plan, outcome, ticket)
+        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
+    return Obtained(plan, src, outcome, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from . import rules
-from .errors import ConfigError
 from .log import Log
 
 T = TypeVar("T")
@@ -69,20 +68,9 @@ def limits(env: Mapping[str, str]) -> Limits:
     """``CREDPROC_STS_TIMEOUT`` (seconds per attempt, default 10; connecting
     at most 5) and ``CREDPROC_STS_BUDGET`` (seconds of retries, default 30;
     0: no retries)."""
-    timeout = _seconds(env, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT, zero_ok=False)
-    budget = _seconds(env, BUDGET_VARIABLE, DEFAULT_BUDGET, zero_ok=True)
+    timeout = rules.seconds_setting(env, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT, zero_ok=False)
+    budget = rules.seconds_setting(env, BUDGET_VARIABLE, DEFAULT_BUDGET, zero_ok=True)
     return Limits(min(timeout, MAX_CONNECT_TIMEOUT), timeout, budget)
-
-
-def _seconds(env: Mapping[str, str], variable: str, default: float, *, zero_ok: bool) -> float:
-    text = env.get(variable, "")
-    if not text:
-        return default
-    try:
-        return rules.timeout_seconds(text, zero_ok=zero_ok)
-    except ValueError as exc:
-        # A typo such as "2m" must not silently become another timeout.
-        raise ConfigError(f"{variable}: {exc}", f"unset it, or give seconds, e.g. {variable}={default:g}") from None
 
 
 @dataclass(frozen=True)

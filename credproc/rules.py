@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
@@ -62,6 +63,26 @@ def timeout_seconds(value: str, *, zero_ok: bool) -> float:
     if not (seconds >= 0 if zero_ok else seconds > 0) or seconds == float("inf"):
         raise ValueError(f"{value!r} is not a usable number of seconds (more than 0{', or 0' if zero_ok else ''})")
     return seconds
+
+
+def seconds_setting(
+    env: Mapping[str, str], variable: str, default: float, *, zero_ok: bool, example: float | None = None
+) -> float:
+    """A timeout or budget from the environment variable ``variable``, or ``default`` when unset.
+
+    A typo such as "2m" must not silently become another timeout: it is a
+    ConfigError naming the variable (``example``: the value the hint suggests).
+    """
+    from .errors import ConfigError
+
+    text = env.get(variable, "")
+    if not text:
+        return default
+    try:
+        return timeout_seconds(text, zero_ok=zero_ok)
+    except ValueError as exc:
+        suggested = default if example is None else example
+        raise ConfigError(f"{variable}: {exc}", f"unset it, or give seconds, e.g. {variable}={suggested:g}") from None
 
 
 def partition_of(region_name: str) -> str:

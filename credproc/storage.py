@@ -171,6 +171,17 @@ def key_file_location(env: Mapping[str, str]) -> str | None:
 # -- reading and writing -----------------------------------------------------------------------
 
 
+def digest_part(path: str) -> bytes:
+    """A file's bytes as a part of a digest: length-prefixed, or ``-`` when it
+    cannot be read (so that a missing file and an empty one differ)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return b"-"
+    return b"+%d\0" % len(data) + data
+
+
 def read_private(path: str | os.PathLike[str]) -> bytes | None:
     """The file's bytes if it is ours and nobody else may read or write it;
     None for a missing, unreadable, foreign or shared file (all the same to callers)."""

@@ -65,19 +65,16 @@ def test_a_refused_refresh_is_exit_4_and_the_session_is_not_handed_out_again(san
     sandbox.sts.recorder.faults.append(deny(DEV_ROLE))  # an administrator removed the trust
 
     result = sandbox.run("get", "dev")
-    assert result.returncode == 4
-    assert_one_clear_error(result, "AccessDenied", DEV_ROLE, "trust policy")
+    assert_one_clear_error(result, "AccessDenied", DEV_ROLE, "trust policy", exit_code=4)
 
     again = sandbox.run("get", "dev")
-    assert again.returncode == 4
-    assert_one_clear_error(again, "AccessDenied", DEV_ROLE)
+    assert_one_clear_error(again, "AccessDenied", DEV_ROLE, exit_code=4)
 
     # Now STS fails instead of refusing: the failure that would hand out a
     # still-valid session (see above). The refused one is gone.
     sandbox.sts.recorder.faults[:] = [fail_everything]
     unavailable = sandbox.run("get", "dev", env=NO_RETRIES)
-    assert unavailable.returncode == 5
-    assert_one_clear_error(unavailable, "ServiceUnavailable", DEV_ROLE)
+    assert_one_clear_error(unavailable, "ServiceUnavailable", DEV_ROLE, exit_code=5)
 
 
 def test_a_refused_hub_drops_the_sessions_reached_through_it(sandbox: Sandbox) -> None:
@@ -88,13 +85,12 @@ def test_a_refused_hub_drops_the_sessions_reached_through_it(sandbox: Sandbox) -
     # --refresh makes the hub be asked again too.
     sandbox.sts.recorder.faults.append(deny(HUB_ARN))
     result = sandbox.run("get", "dev", "--refresh")
-    assert result.returncode == 4
-    assert_one_clear_error(result, "AccessDenied", HUB_ARN)
+    assert_one_clear_error(result, "AccessDenied", HUB_ARN, exit_code=4)
 
     sandbox.sts.recorder.faults[:] = [fail_everything]
     unavailable = sandbox.run("get", "dev", env=NO_RETRIES)
-    assert unavailable.returncode == 5  # neither the hub's nor dev's session was left to hand out
-    assert_one_clear_error(unavailable, "ServiceUnavailable", HUB_ARN)
+    # neither the hub's nor dev's session was left to hand out
+    assert_one_clear_error(unavailable, "ServiceUnavailable", HUB_ARN, exit_code=5)
 
 
 @pytest.fixture
@@ -137,8 +133,7 @@ def test_a_hub_session_sts_calls_expired_is_fetched_anew(sandbox: Sandbox) -> No
 
     recorder.faults.append(expired_hub)
     result = sandbox.run("get", "dev")
-    assert result.returncode == 4
-    assert_one_clear_error(result, "ExpiredToken", DEV_ROLE)
+    assert_one_clear_error(result, "ExpiredToken", DEV_ROLE, exit_code=4)
 
     hub_calls = len(recorder.of("AssumeRole", HUB_ARN))
     document = json.loads(sandbox.run("get", "dev").stdout)

@@ -67,13 +67,11 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     page = federation.destination(plan.region, args.service, args.destination)
     where = federation.endpoint(plan.region, env)
     wait = federation.timeout(env)
-    # Before obtaining: that may adjust the environment for botocore.
-    long_term = source.is_long_term_key(source.resolve(plan.source_profile, env))
 
     result = obtain_target(args, log)
     plan = result.plan
     credentials = result.outcome.credentials
-    duration = federation.session_duration(plan, long_term)
+    duration = federation.session_duration(plan, source.is_long_term_key(result.source))
     who = plan.hops[-1].role_arn
     log.step(
         f"asking {where} for a sign-in token; console session: "

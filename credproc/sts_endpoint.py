@@ -18,8 +18,8 @@ FIPS, dual-stack), and asking it costs botocore's import and a client
 - the installed botocore (its endpoint rules change between releases).
 
 A remembered URL is plain text (an endpoint is no secret), 0600 in a 0700
-directory, and only read when it is ours and private. Anything unreadable is
-a miss: botocore is asked again.
+directory, written atomically and only read when it is ours and private
+(credproc.storage). Anything unreadable is a miss: botocore is asked again.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from . import storage
 from .cache import Cache
-from .source import AwsFiles, Source
+from .source import Source
 
 DIRECTORY = "endpoints"
 FORMAT = 1
@@ -64,12 +65,11 @@ def inputs_digest(env: Mapping[str, str], source: Source, region: str) -> str:
     variables = sorted(
         (name, value) for name, value in env.items() if name.startswith("AWS_") and name not in _CREDENTIAL_VARIABLES
     )
-    files = AwsFiles(env)
     digest = hashlib.sha256(
         json.dumps([FORMAT, variables, source.profile, source.ignore_env_profile, region, _botocore_release()]).encode()
     )
-    for path in (files.config_path, files.credentials_path):
-        digest.update(str(path).encode() + b"\0" + _contents(path))
+    for path in storage.aws_files(env):
+        digest.update(path.encode() + b"\0" + storage.digest_part(path))
     return digest.hexdigest()
 
 
@@ -85,23 +85,11 @@ def _botocore_release() -> list[int] | None:
     return [status.st_size, status.st_mtime_ns] if status is not None else None
 
 
-def _contents(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return b"-"
-    return b"+%d\0" % len(data) + data
-
-
 def _read(location: Path, digest: str) -> str | None:
+    blob = storage.read_private(location)
     try:
-        with open(location, "rb") as handle:
-            if os.name == "posix":
-                status = os.fstat(handle.fileno())
-                if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-                    return None
-            stored = json.loads(handle.read())
-    except (OSError, ValueError):
+        stored = json.loads(blob) if blob is not None else None
+    except ValueError:
         return None
     if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("digest") != digest:
         return None
@@ -111,20 +99,9 @@ def _read(location: Path, digest: str) -> str | None:
 
 def _write(cache: Cache, location: Path, digest: str, url: str) -> None:
     """Remember ``url`` (best effort: without it the next run asks botocore again)."""
-    import contextlib
-    import tempfile
-
     try:
         cache.ensure_directory()
-        location.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=location.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": FORMAT, "digest": digest, "url": url}, handle)
-            os.replace(temp, location)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        storage.make_private_dirs(location.parent)
+        storage.write_atomic(location, json.dumps({"format": FORMAT, "digest": digest, "url": url}).encode())
     except OSError:
         pass
