@@ -179,6 +179,19 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
     assert line.count("calling itself in a loop") == 1  # not once per nested credproc
 
 
+def test_a_loop_stops_at_once_where_answers_are_remembered(sandbox: Sandbox) -> None:
+    """The outer `get dev` claims its request (credproc/inflight.py) and the
+    nested `get dev` its source runs is the same command line: it must not wait
+    for that claim (it would until CREDPROC_LOCK_TIMEOUT, past this run's bound)."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert sandbox.run("get", "dev").returncode == 0  # answers are remembered here from now on
+    sandbox.write_config('[source]\nprofile = "loop"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    _write_aws_config(sandbox, _credproc_profile("loop", "dev"))
+    result = sandbox.run("get", "dev", env={"CREDPROC_LOCK_TIMEOUT": "600"}, timeout=120)
+    line = assert_one_clear_error(result, "profile loop", exit_code=7)
+    assert line.count("calling itself in a loop") == 1
+
+
 def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at_once(sandbox: Sandbox) -> None:
     """[source] profile runs credproc again, with a config whose source has keys: no
     lock the outer credprocs hold is one the inner one needs, so several cold runs
