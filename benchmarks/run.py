@@ -348,6 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         probe = "import keyring; keyring.get_keyring()"
         keyring_chosen = Command("import keyring, backend chosen", [python, "-c", probe], with_keyring.env)
         keyring_probed = Command("import keyring, backends probed", [python, "-c", probe], auto.env)
+        null_env = {**with_keyring.env, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+        keyring_null = Command("import keyring, its null backend", [python, "-c", probe], null_env)
+        as_credproc = "from credproc import keychain; keychain.load().get_keyring()"
+        keychain = Command("keyring as credproc loads it", [python, "-c", as_credproc], with_keyring.env)
         full_path = Command(
             "credproc get dev --verbose (full path, keyring key)",
             [credproc, "get", "dev", "--verbose"],
@@ -355,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         full_file = Command("credproc get dev --verbose (full path)", [credproc, "get", "dev", "--verbose"], two.env)
         group = [bare, floor, warm, warm_config, warm_by_id, warm_big, warm_keyring, warm_auto]
-        group += [keyring_chosen, keyring_probed, full_path, full_file]
+        group += [keyring_chosen, keyring_probed, keyring_null, keychain, full_path, full_file]
         installed_bare = Command("its python -I -c pass", [installed_python, "-I", "-c", "pass"], two.env)
         installed_warm = Command("installed credproc get dev", [installed_credproc, "get", "dev"], two.env)
         if credproc != installed_credproc:
@@ -411,6 +415,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rows.append(
             ratio_row(
+                "keyring: import + keyring's own null backend",
+                keyring_null,
+                keyring_chosen,
+                None,
+                "keyring's own backend instead of the test one (tests/support/credproc_test_keyring.py)",
+            )
+        )
+        rows.append(
+            ratio_row(
+                "keyring: as credproc loads it (credproc/keychain.py), backend from PYTHON_KEYRING_BACKEND",
+                keychain,
+                keyring_chosen,
+                None,
+                "urllib.request, subprocess, tempfile, inspect, more_itertools, importlib_metadata put off until used",
+            )
+        )
+        rows.append(
+            ratio_row(
                 "keyring: import + probing every backend",
                 keyring_probed,
                 keyring_chosen,
@@ -425,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm,
                 None,
                 "remembered answer, but the key is read from the keychain each time "
-                "(backend chosen by PYTHON_KEYRING_BACKEND here)",
+                "(backend chosen by PYTHON_KEYRING_BACKEND here; keyring loaded by credproc/keychain.py)",
             )
         )
         rows.append(

@@ -19,8 +19,10 @@ entry still holds the same bytes (``cache clear``, ``--refresh`` or a
 rewritten entry invalidate it), and the credentials are still fresh by the
 cache's own rule (freshness.still_fresh). In every other case, and on any
 error, the full path runs as if this did not exist. With the keyring key
-store the key is read from the keychain on every call, as on the full path
-(only keyring's import is paid, not credproc's).
+store the key is read from the keychain on every call, as on the full path,
+from the backend keyring picks: only keyring's import is paid, not credproc's,
+and of it only what a keychain call needs (keychain.py says what is put off,
+and why nothing about the key or the backend is remembered instead).
 
 What this shares with the full path (locations, key stores, private reads,
 the atomic write) comes from storage.py; the rule of freshness from
@@ -206,9 +208,9 @@ def _keys(env: Mapping[str, str]) -> list[bytes]:
 def _keyring_keys() -> list[bytes]:
     """The key kept in the OS keychain, decoded as keystore decodes it (never created here)."""
     try:
-        import keyring
+        from .keychain import load  # keyring, by its own rules for which backend (see keychain.py)
 
-        key = storage.decode_key(keyring.get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
+        key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
     except Exception:  # no backend, locked: the full path explains
         return []
     return [key] if key is not None else []

@@ -20,15 +20,22 @@ from .log import Log
 Run = Callable[[argparse.Namespace, Log], Result]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole ``credproc`` parser, one subparser per command module."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``credproc`` parser, one subparser per command module; only
+    ``command``'s when it names one.
+
+    A command line that starts with a command's name needs that command's
+    parser only: its options, errors and ``--help`` are the same without the
+    others, and their modules (discover, profiles, doctor, demo, ...) stay
+    unloaded. Anything else (``--help``, ``--version``, a typo) gets them all.
+    """
     parser = Parser(
         prog="credproc", description="AWS credential_process helper that chains AssumeRole across accounts."
     )
     parser.add_argument("--version", action="version", version=f"credproc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
-    for name in NAMES:
+    for name in (command,) if command in NAMES else NAMES:
         importlib.import_module(f"{__package__}.commands.{name}").register(commands)
     return parser
 
@@ -70,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse(arguments: list[str]) -> argparse.Namespace:
-    args, unknown = build_parser().parse_known_args(arguments)
+    args, unknown = build_parser(arguments[0] if arguments else None).parse_known_args(arguments)
     if unknown:
         # Name the subcommand whose options were wrong, not the top level.
         where = " ".join(filter(None, [args.command, getattr(args, "cache_command", None)]))

@@ -121,12 +121,17 @@ class LazyWhere:
     file (tens of ms with thousands of accounts), and the hot path only needs
     it for an error message."""
 
-    def __init__(self, config: Config, keys: tuple[str, ...]) -> None:
+    def __init__(self, config: Config, keys: tuple[str, ...], suffix: str = "") -> None:
         self._config = config
         self._keys = keys
+        self._suffix = suffix
+
+    def __add__(self, suffix: str) -> LazyWhere:
+        """The place of an item under this key (``[0]``, ``.duration``), still unformatted."""
+        return LazyWhere(self._config, self._keys, self._suffix + suffix)
 
     def __str__(self) -> str:
-        return self._config.where(*self._keys)
+        return self._config.where(*self._keys) + self._suffix
 
 
 def default_path(env: Mapping[str, str]) -> Path:

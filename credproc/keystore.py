@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import storage
+from . import keychain, storage
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
@@ -78,7 +78,7 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
     if not keyring_possible(env):
         return False
     try:
-        import keyring
+        keyring = keychain.load()
         from keyring.backends import fail, null
     except Exception:
         return False
@@ -127,9 +127,7 @@ def keyring_possible(env: Mapping[str, str]) -> bool:
 
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
-    import keyring
-
-    stored = keyring.get_password(SERVICE, USERNAME)
+    stored = keychain.load().get_password(SERVICE, USERNAME)
     key = storage.decode_key(stored)
     return key, key is None and bool(stored)
 
@@ -137,8 +135,7 @@ def _stored_keyring_key() -> tuple[bytes | None, bool]:
 def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
-        import keyring
-
+        keyring = keychain.load()
         key, _ = _stored_keyring_key()
         if key is not None:
             return key
@@ -219,7 +216,7 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
         except FileNotFoundError:
             pass
     if "keyring" in chosen:
-        import keyring
+        keyring = keychain.load()
         from keyring.errors import PasswordDeleteError
 
         try:

@@ -10,7 +10,6 @@ environment ``exec`` gives its command).
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
 from .credentials import Credentials, format_time
@@ -73,6 +72,8 @@ def credential_variables(credentials: Credentials, region: str) -> tuple[dict[st
 def shell_lines(values: Mapping[str, str], remove: tuple[str, ...], shell: str) -> str:
     """Lines for ``eval`` in ``shell`` that set ``values`` and unset ``remove``."""
     if shell == "sh":
+        import shlex  # only for sh lines: the credential_process JSON is every get's
+
         lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
         lines += [f"unset {name}" for name in remove]
     elif shell == "fish":

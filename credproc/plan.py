@@ -162,7 +162,7 @@ class Resolver:
         template = _Template(fields, *self.pick("session_name"))
         identity = self._source_identity(fields, account_id, alias or account_id)
         hops = [
-            self._via_hop(entry, f"{via_origin}{_item(via_origin, index)}", template, partition)
+            self._via_hop(entry, via_origin + _item(via_origin, index), template, partition)
             for index, entry in enumerate(via)
         ]
         name = template.expand(account_id, alias or account_id)
@@ -234,7 +234,7 @@ class Resolver:
                 ) from None
         return via, origin
 
-    def _via_hop(self, entry: ViaEntry, origin: str, template: _Template, partition: str) -> Hop:
+    def _via_hop(self, entry: ViaEntry, origin: Origin, template: _Template, partition: str) -> Hop:
         """One intermediate hop, with the options of its own via table."""
         hop_account = rules.account_of_arn(entry.role_arn)
         known = self.config.account_by_id(hop_account) if self.config.raw_accounts else None
@@ -291,10 +291,10 @@ def _item(origin: Origin, index: int) -> str:
     return "" if _is_flag(origin) else f"[{index}]"
 
 
-def _table_option(options: Settings, origin: str, name: str) -> tuple[Any, Origin]:
-    """A via table's own option and its origin (``origin.name``)."""
+def _table_option(options: Settings, origin: Origin, name: str) -> tuple[Any, Origin]:
+    """A via table's own option and its origin (``origin.name``; formatted only for a message)."""
     value = getattr(options, name)
-    return value, f"{origin}.{name}" if value is not None else ""
+    return value, origin + f".{name}" if value is not None else ""
 
 
 def _check_no_loop(chain: list[str], origin: Origin) -> None:

@@ -310,6 +310,93 @@ def test_keyring_key_store_answer_reads_the_key_from_the_keychain(sandbox: Sandb
     assert json.loads(keychain.read_text())["credproc/cache-key"] != old_key
 
 
+# keyring's import loads these for what no keychain call does (jaraco.context's
+# tarball downloader, command runner and temp dirs, jaraco.functools'
+# decorators, the plugin search): credproc.keychain defers them until first use.
+KEYRING_NETWORK = {"urllib.request", "http.client", "ssl", "email.parser", "socket"}
+KEYRING_UNUSED = KEYRING_NETWORK | {"subprocess", "tempfile", "inspect", "more_itertools"}
+KEYRING_UNUSED |= {"importlib_metadata", "importlib.metadata", "zipfile"}
+
+
+def keyring_environment(sandbox: Sandbox) -> dict[str, str]:
+    env = user_environment(sandbox)
+    config = Path(env["XDG_CONFIG_HOME"], "credproc", "config.toml")
+    config.write_text(config.read_text().replace('key_store = "file"', 'key_store = "keyring"'))
+    return env
+
+
+def test_keyring_hit_loads_keyring_without_its_unused_network_modules(sandbox: Sandbox) -> None:
+    env = keyring_environment(sandbox)
+    first, _ = imported_by_console_script(sandbox, env, "get", "dev")
+    second, warm = imported_by_console_script(sandbox, env, "get", "dev")
+    assert second == first
+    assert {"keyring", "credproc_test_keyring"} <= warm and "credproc.cli" not in warm
+    assert not KEYRING_UNUSED & warm
+
+    # The full path on a hit: the keychain too, and nothing a miss needs
+    # (inspect it loads for dataclasses).
+    third, full = imported_by_console_script(sandbox, env, "get", "dev", "--verbose")
+    assert third == first and {"credproc.cli", "keyring"} <= full
+    assert not (KEYRING_UNUSED - {"inspect"}) & full
+    assert not {"botocore", "boto3", "filelock"} & top_level(full)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+STAND_IN = """
+import json, sys
+from credproc import keychain
+keyring = keychain.load()
+stand_in = sys.modules["urllib.request"]
+deferred = "urlopen" not in vars(stand_in) and "Popen" not in vars(sys.modules["subprocess"])
+deferred = deferred and "http.client" not in sys.modules
+key = keyring.get_password("credproc", "cache-key")
+import jaraco.context
+import urllib.request
+from urllib.request import urlopen, Request
+real = sys.modules["urllib.request"]
+others = [name for name in keychain.DEFERRED[1:] if name in sys.modules]
+for name in others:
+    getattr(sys.modules[name], "__file__")  # first use: the real import
+print(json.dumps({
+    "backend": type(keyring.get_keyring()).__name__,
+    "key": key,
+    "deferred": deferred,
+    "real": real is not stand_in and real is urllib.request and urlopen is real.urlopen,
+    "forwards": stand_in.Request is Request and jaraco.context.urllib.request is real,
+    "others_real": bool(others) and all(sys.modules[name].__file__ for name in others),
+}))
+"""
+
+
+def test_keychain_defers_urllib_request_until_used_and_keyring_asks_the_chosen_backend(sandbox: Sandbox) -> None:
+    Path(sandbox.env["CREDPROC_TEST_KEYRING"]).write_text(json.dumps({"credproc/cache-key": "stored"}))
+    result = subprocess.run(
+        [sys.executable, "-c", STAND_IN], env=sandbox.env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == {
+        "backend": "FileKeyring",  # PYTHON_KEYRING_BACKEND's, by keyring's own rules
+        "key": "stored",
+        "deferred": True,
+        "real": True,
+        "forwards": True,
+        "others_real": True,
+    }
+
+
+def test_full_path_loads_only_the_command_it_runs(sandbox: Sandbox) -> None:
+    """cli builds the parser of the command named first; --help still lists them all."""
+    env = user_environment(sandbox)
+    modules_loaded_by(sandbox, env, "get", "dev")
+    warm = modules_loaded_by(sandbox, env, "get", "dev", "--verbose")
+    assert "credproc.commands.get" in warm
+    others = {f"credproc.commands.{name}" for name in ("profiles", "doctor", "demo", "discover", "accounts", "cache")}
+    assert not others & warm
+    assert not {"credproc.completion", "unicodedata"} & warm
+    assert not top_level(warm) & set(MISS_ONLY)
+    listing = run_user(env, "--help")
+    assert listing.returncode == 0 and "profiles" in listing.stdout and "completion" in listing.stdout
+
+
 # --- every `get` whose output is a pure function of its inputs is remembered
 
 # What a remembered answer must not load (an editable install's import hook

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -125,6 +124,8 @@ def restore_default_signals() -> None:
     """Undo the signals Python ignores (SIGPIPE, SIGXFSZ): an ignored signal stays
     ignored across exec, and `yes | head` in the command would then complain of
     broken pipes instead of ending quietly (subprocess does the same for children)."""
+    import signal  # here: cli imports this module for split_command on every run
+
     for name in ("SIGPIPE", "SIGXFSZ"):
         number = getattr(signal, name, None)
         if number is not None:
@@ -133,6 +134,7 @@ def restore_default_signals() -> None:
 
 def _run_child(command: Sequence[str], env: Mapping[str, str], spawn: Spawn | None = None) -> int:
     import shutil
+    import signal
     import subprocess
 
     # CreateProcess finds only .exe files on PATH; a shell also finds aws.cmd,

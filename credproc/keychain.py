@@ -1,0 +1,104 @@
+"""The OS keychain through the ``keyring`` package: the one place credproc imports it.
+
+keyring picks the backend by its own rules (``PYTHON_KEYRING_BACKEND``, then
+keyringrc.cfg, then the best one it detects), and every call asks that backend:
+nothing it returns is kept anywhere by credproc. What this module changes is
+only what the import costs. ``import keyring`` takes ~50 ms of CPU on the
+2-core box (about six bare interpreters) even with the backend named, and
+over half of it is modules that its import loads for things no keychain call does:
+
+- ``urllib.request`` (http.client, email, ssl, socket: ~20 ms), ``subprocess``
+  and ``tempfile``: jaraco.context, for its helpers that download tarballs,
+  run commands and make temp dirs;
+- ``inspect`` and ``more_itertools``: jaraco.functools, for decorators keyring
+  does not use;
+- ``importlib_metadata`` / ``importlib.metadata``: keyring, to find
+  third-party backends (plugins) when it has to detect the backend.
+
+So :func:`load` imports keyring with those deferred: a stand-in module that
+runs the real import the first time anything reads an attribute of it
+(keyring's plugin search when it detects the backend; a backend that runs a
+command; botocore on a cache miss), and then hands out the real module's
+attributes. What keyring's modules use while they are imported (jaraco.context's
+shutil and tarfile, logging, configparser, typing, pathlib) stays. Importing
+the backend's module directly instead of ``keyring`` would save nothing:
+every backend subclasses keyring.backend, which is where the cost is
+(README "Speed" has the numbers).
+
+Not done, on purpose: keeping the key anywhere (a file, a variable, a
+remembered answer) would make the keychain a key file with extra steps; and
+remembering which backend keyring detected would spare its probing of every
+backend (~45 ms when neither ``PYTHON_KEYRING_BACKEND`` nor keyringrc.cfg
+names one), but a backend installed or chosen since would not be asked until
+the remembered answer expired.
+
+Standard library only at the top: answers.py (the fast path) calls this.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # not typing's: the fast path imports this module
+if TYPE_CHECKING:
+    from types import ModuleType
+
+# Imported by keyring and its dependencies at import time, used by no keychain call (see above).
+DEFERRED = (
+    "urllib.request",
+    "subprocess",
+    "tempfile",
+    "inspect",
+    "more_itertools",
+    "importlib_metadata",
+    "importlib.metadata",
+)
+
+
+def load() -> ModuleType:
+    """The ``keyring`` package, imported with :data:`DEFERRED` put off until first used."""
+    if "keyring" not in sys.modules:
+        for name in DEFERRED:
+            _defer(name)
+    import keyring
+
+    return keyring
+
+
+def _defer(name: str) -> None:
+    """Put a stand-in for the module ``name`` in ``sys.modules`` (unless it is
+    loaded already, or not installed) that imports the real one on the first
+    attribute read.
+
+    ``import name`` finds the stand-in and runs nothing. The first read of an
+    attribute (``urllib.request.urlopen``, ``from urllib.request import X``)
+    drops the stand-in and imports the real module the ordinary way (its
+    locks, its errors, its parent's attribute), and returns the real
+    attribute; from then on the stand-in only forwards reads, for whoever bound
+    it by name meanwhile.
+    """
+    if name in sys.modules:
+        return
+    import importlib
+    import importlib.util
+    import threading
+    import types
+
+    spec = importlib.util.find_spec(name)  # imports the parent package, if any
+    if spec is None:
+        return  # not installed: `import name` must fail as it would have
+    stand_in = types.ModuleType(name, f"{name}, imported on first use (credproc.keychain)")
+    stand_in.__spec__ = spec
+    lock = threading.Lock()
+
+    def __getattr__(attribute: str) -> object:
+        with lock:
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]  # the import below puts the real one here and on the parent
+        return getattr(importlib.import_module(name), attribute)
+
+    stand_in.__dict__["__getattr__"] = __getattr__  # PEP 562: asked only for names the module lacks
+    sys.modules[name] = stand_in
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stand_in)
