@@ -135,11 +135,7 @@ class StsCaller:
         )
 
     def client(self, credentials: Credentials | None) -> Any:
-        """An STS client acting as ``credentials`` (None: the source identity)."""
-        return self.service_client("sts", credentials, self.region, self._config)
-
-    def service_client(self, service: str, credentials: Credentials | None, region: str, config: BotoConfig) -> Any:
-        """A botocore client of this caller's session acting as ``credentials`` (None: the source identity)."""
+        """An STS client of this caller's session acting as ``credentials`` (None: the source identity)."""
         if credentials is None:
             self.prepare_source()
             credentials = self._source_credentials
@@ -147,9 +143,9 @@ class StsCaller:
         session = self._source_session()
         with self._environment():
             return session.create_client(
-                service,
-                region_name=region,
-                config=config,
+                "sts",
+                region_name=self.region,
+                config=self._config,
                 aws_access_key_id=credentials.access_key_id,
                 aws_secret_access_key=credentials.secret_access_key,
                 aws_session_token=credentials.session_token,
