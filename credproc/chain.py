@@ -1,11 +1,20 @@
 """Walk the hop plan: cached hops first, then one AssumeRole per missing hop,
-each under its cache entry's lock (single flight across processes)."""
+each under its cache entry's lock (single flight across processes).
+
+A process that finds a hop's lock held waits for it, then finds that hop in
+the cache: it never loads botocore nor resolves the source credentials. So
+the lock of the first hop is held while the source is resolved, except in a
+nested credproc (a source profile whose credential_process is credproc): it
+resolves its source before taking any lock. That keeps the chain of waits
+acyclic: a nested credproc whose source is credproc once more stops at once
+(the recursion guard), and any other source of a nested credproc resolves
+without credproc, so it never waits on a lock its parent holds."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -79,15 +88,17 @@ def resolve(
     endpoint: str,
     mfa_code: MfaCode | None = None,
     min_remaining: int = 0,
+    nested: bool = False,
 ) -> Outcome:
     """Credentials for the plan's last hop, from the cache where fresh enough.
 
-    ``endpoint``: the STS URL in effect, part of every cache key.
+    ``endpoint``: the STS URL in effect, part of every cache key. ``nested``:
+    this credproc runs as another one's source (see the module's docstring).
     ``min_remaining`` raises the last hop's margin above the cache's own rule.
     """
     final_margin = max(freshness.final_margin(refresh_margin, plan.hops[-1].duration), min_remaining)
     names = hop_names(source, plan, endpoint)
-    walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code)
+    walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
     start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
     if start > walk.last and credentials is not None:
         return Outcome(credentials, 0, True)
@@ -96,8 +107,11 @@ def resolve(
         log.step(note)
     log.step(f"source identity: {source.label}; STS region {plan.sts_region}")
     try:
-        for index in range(start, walk.last + 1):
-            credentials = walk.fetch(index, credentials, reuse=not force_refresh)
+        try:
+            for index in range(start, walk.last + 1):
+                credentials = walk.fetch(index, credentials, reuse=not force_refresh)
+        finally:
+            walk.held.close()
     except CredprocError as error:
         return walk.stale(error)
     assert credentials is not None
@@ -118,8 +132,11 @@ class _Walk:
     log: Log
     caller_factory: Callable[[], HopCaller]
     mfa_code: MfaCode | None
+    nested: bool  # resolve the source before taking any lock
     calls: int = 0  # STS calls made so far
     sts: HopCaller | None = None
+    # The lock of the hop this process just fetched, let go once the next hop's is held.
+    held: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def last(self) -> int:
@@ -153,30 +170,41 @@ class _Walk:
         return 0, None
 
     def fetch(self, index: int, credentials: Credentials | None, *, reuse: bool) -> Credentials:
-        """Hop ``index``'s credentials, assumed with ``credentials`` (None: the source), under its lock."""
+        """Hop ``index``'s credentials, assumed with ``credentials`` (None: the source), under its lock.
+
+        What another process fetched meanwhile is taken from the cache before
+        botocore is loaded or the source resolved. A hop fetched here keeps
+        its lock until the next hop's is held, so a process that waited for
+        it finds the next hop locked too and waits again rather than fetching.
+        """
         hop = self.plan.hops[index]
         caller = self.source.label if index == 0 else _assumed_arn(self.plan.hops[index - 1])
-        if index == 0:
-            # Outside the lock: the source may be a credential_process that
-            # is credproc again, which needs this very entry's lock.
+        if index == 0 and self.nested:
             with self._forgotten_if_refused(index):
                 self.caller().prepare_source()
-        with self._lock(self.names[index]), self._forgotten_if_refused(index):
-            fetched = self.fresh_entry(index) if reuse else None
-            if fetched is not None:
-                # Another process fetched it while we waited for the lock.
-                self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
-                return fetched
+        lock = contextlib.ExitStack()
+        lock.enter_context(self._lock(self.names[index]))
+        self.held.close()
+        self.held = lock
+        fetched = self.fresh_entry(index) if reuse else None
+        if fetched is not None:
+            # Another process fetched it while we waited for the lock.
+            lock.close()
+            self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
+            return fetched
+        with self._forgotten_if_refused(index):
             sts = self.caller()
-            if index == 0 and self.plan.mfa is not None:
-                credentials = self.mfa_session(self.plan.mfa)
-                caller = f"the MFA session of {self.source.label}"
+            if index == 0:
+                sts.prepare_source()
+                if self.plan.mfa is not None:
+                    credentials = self.mfa_session(self.plan.mfa)
+                    caller = f"the MFA session of {self.source.label}"
             self.log.step(f"hop {index + 1}/{self.last + 1}: AssumeRole {hop.role_arn} as {caller}, {hop.duration} s")
             credentials = sts.assume_role(hop, credentials, caller)
-            self.calls += 1
-            if self.cache is not None:
-                self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
-            return credentials
+        self.calls += 1
+        if self.cache is not None:
+            self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
+        return credentials
 
     def mfa_session(self, mfa: MfaSession) -> Credentials:
         """The MFA session the first hop is assumed from.

@@ -155,6 +155,7 @@ def obtain(
         endpoint=endpoint_url,
         mfa_code=mfa_code,
         min_remaining=request.min_remaining,
+        nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None
     if cache is not None and not outcome.stale:

@@ -1,7 +1,13 @@
-"""The STS calls (I/O). boto3 is imported here only, and only when a call is
-really needed, so cache hits never pay for it. botocore makes one attempt per
-call; credproc.retry retries (one budget per run), credproc.aws_errors says
-what a failure means."""
+"""The STS calls (I/O), through botocore. botocore is imported here only, and
+only when a call is really needed, so cache hits never pay for it. botocore
+makes one attempt per call; credproc.retry retries (one budget per run),
+credproc.aws_errors says what a failure means.
+
+botocore, not boto3: boto3 adds resources and s3transfer, which credproc never
+uses, on top of the same botocore (the AWS CLI is built on botocore too). One
+botocore session per caller, so per run: the source credentials resolve through
+its provider chain, and every hop's client and the MFA call come from it, so
+botocore reads its endpoint data and the STS model once."""
 
 from __future__ import annotations
 
@@ -20,8 +26,8 @@ from .plan import Hop, MfaSession
 from .source import Source
 
 if TYPE_CHECKING:
-    import boto3
     from botocore.config import Config as BotoConfig
+    from botocore.session import Session as BotocoreSession
 
 # Credentials for a client that only tells its endpoint (it never sends a request).
 _PLACEHOLDER = Credentials("credproc-endpoint-probe", "-")
@@ -65,25 +71,24 @@ class StsCaller:
         *,
         environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
-        import boto3
-
         env = os.environ if env is None else env
-        self._boto3 = boto3
         self.source = source
         self.region = region
         self.log = log
         self._config = client_config(env, region)
         self._retrying = retrying(env, log)
-        self._session: boto3.Session | None = None
+        self._session: BotocoreSession | None = None
         self._source_credentials: Credentials | None = None
         # Entered around every botocore session made here: botocore reads
         # os.environ, and may start the source's credential_process.
         self._environment = environment
 
-    def _source_session(self) -> boto3.Session:
+    def _source_session(self) -> BotocoreSession:
+        """The one botocore session: the source profile's settings and provider chain."""
         if self._session is None:
             try:
-                self._session = self._boto3.Session(profile_name=self.source.profile, region_name=self.region)
+                with self._environment():
+                    self._session = new_session(self.source.profile, self.region)
             except Exception as exc:  # ProfileNotFound and friends
                 from botocore.exceptions import ProfileNotFound
 
@@ -120,7 +125,7 @@ class StsCaller:
 
         from .source import AwsFiles, sso_login_command
 
-        profile = self._source_session().profile_name  # as botocore chose it
+        profile = self._source_session().profile or "default"  # as botocore chose it
         command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
         # botocore's own text for an expired token only says to run aws sso login.
         detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
@@ -130,14 +135,16 @@ class StsCaller:
         )
 
     def client(self, credentials: Credentials | None) -> Any:
-        """An STS client acting as ``credentials`` (None: the source identity)."""
+        """An STS client of this caller's session acting as ``credentials`` (None: the source identity)."""
         if credentials is None:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
+        session = self._source_session()
         with self._environment():
-            return self._boto3.Session(region_name=self.region).client(
+            return session.create_client(
                 "sts",
+                region_name=self.region,
                 config=self._config,
                 aws_access_key_id=credentials.access_key_id,
                 aws_secret_access_key=credentials.secret_access_key,
@@ -232,6 +239,34 @@ class StsCaller:
             return f"{self.client(None).get_caller_identity()['Arn']} ({caller})"
         except Exception:
             return caller
+
+
+def new_session(profile: str | None, region: str) -> BotocoreSession:
+    """A botocore session for ``profile`` (None: botocore's default choice), as
+    ``boto3.Session(profile_name=profile, region_name=region)`` makes it.
+
+    A missing profile raises ProfileNotFound here, not at the first call.
+    """
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("region", region)
+    session.get_scoped_config()
+    loader = session.get_component("data_loader")  # botocore's, with AWS_DATA_PATH / data_path
+    # botocore checks a service's name against every service it ships (400+
+    # directories and thousands of stat calls: ~15 ms of a run) before it
+    # loads the one model asked for. The names of the directories say the
+    # same; a directory without that model still fails when it is loaded.
+    loader.list_available_services = lambda type_name: _service_names(loader.search_paths)
+    return session
+
+
+def _service_names(search_paths: list[str]) -> list[str]:
+    names: set[str] = set()
+    for path in search_paths:
+        with contextlib.suppress(OSError):
+            names.update(os.listdir(path))
+    return sorted(names)
 
 
 def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:

@@ -14,6 +14,7 @@ import pytest
 from cache_support import caller_arn
 from conftest import (
     DEV_ACCOUNT,
+    HUB_ACCOUNT,
     HUB_ARN,
     PROD_ACCOUNT,
     TWO_HOP_CONFIG,
@@ -176,6 +177,54 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
     # README: a loop is exit code 7, at every level of nesting
     line = assert_one_clear_error(result, "profile loop", exit_code=7)
     assert line.count("calling itself in a loop") == 1  # not once per nested credproc
+
+
+def test_a_loop_stops_at_once_where_answers_are_remembered(sandbox: Sandbox) -> None:
+    """The outer `get dev` claims its request (credproc/inflight.py) and the
+    nested `get dev` its source runs is the same command line: it must not wait
+    for that claim (it would until CREDPROC_LOCK_TIMEOUT, past this run's bound)."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert sandbox.run("get", "dev").returncode == 0  # answers are remembered here from now on
+    sandbox.write_config('[source]\nprofile = "loop"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    _write_aws_config(sandbox, _credproc_profile("loop", "dev"))
+    result = sandbox.run("get", "dev", env={"CREDPROC_LOCK_TIMEOUT": "600"}, timeout=120)
+    line = assert_one_clear_error(result, "profile loop", exit_code=7)
+    assert line.count("calling itself in a loop") == 1
+
+
+def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at_once(sandbox: Sandbox) -> None:
+    """[source] profile runs credproc again, with a config whose source has keys: no
+    lock the outer credprocs hold is one the inner one needs, so several cold runs
+    at once all finish, with one AssumeRole per role."""
+    inner = sandbox.root / "hub.toml"
+    inner.write_text('[source]\nregion = "us-east-1"\n')
+    sandbox.write_config(f'[source]\nprofile = "team"\nregion = "us-east-1"\n\n[accounts.dev]\nid = "{DEV_ACCOUNT}"\n')
+    _write_aws_config(
+        sandbox,
+        f"[profile team]\ncredential_process = {credproc_executable()} get {HUB_ACCOUNT} --role hub --config {inner}\n",
+    )
+    bound = {"CREDPROC_LOCK_TIMEOUT": "60"}  # a deadlock would fail here, not hang
+    processes = [
+        subprocess.Popen(
+            [credproc_executable(), "get", "dev", "--role", "Deployer"],
+            env={**sandbox.env, **bound},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    results = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 5, [err for _, err in results]
+    assert len({out for out, _ in results}) == 1
+    assert caller_arn(sandbox, json.loads(results[0][0])).startswith(
+        f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/"
+    )
+    [hub] = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
+    [dev] = sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")
+    assert hub.access_key_id == "AKIASHAREDSOURCE0001"  # the inner credproc's source
+    assert dev.access_key_id != hub.access_key_id  # the outer one's source: the hub session
 
 
 def test_main_returns_exit_code_in_process(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:

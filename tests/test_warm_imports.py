@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_credproc
 
-from credproc import aead, storage
+from credproc import aead, cache, storage
 
 # Run in a fresh interpreter: the credproc a user's AWS tool starts.
 LIST_MODULES = """
@@ -65,7 +65,8 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     """The full path (cli.main) on a cache hit; the console script's own fast path is tested below."""
     env = user_environment(sandbox)
     cold = modules_loaded_by(sandbox, env, "get", "dev")
-    assert {"boto3", "botocore", "filelock"} <= top_level(cold)  # the check below can fail
+    assert {"botocore", "filelock"} <= top_level(cold)  # the check below can fail
+    assert not {"boto3", "s3transfer"} & top_level(cold)  # STS through botocore itself
 
     warm = modules_loaded_by(sandbox, env, "get", "dev", quiet=True)
     assert not top_level(warm) & set(MISS_ONLY)
@@ -516,3 +517,149 @@ def test_refresh_no_cache_and_verbose_take_the_full_path(sandbox: Sandbox, impur
     assert "credproc.cli" in full
     # --verbose explains a cache hit; the others fetch anew (--ref is --refresh to argparse)
     assert (again == first) is (impure in (["--verbose"], ["-v"]))
+
+
+# --- a cold fan-out: processes that wait for another's fetch load no botocore
+
+
+def hop_entries(env: dict[str, str]) -> dict[int, Path]:
+    """The cache's entry files by hop number (1 = the hub), read with the user's key file."""
+    from credproc.log import Log
+
+    key = Path(env["XDG_DATA_HOME"], "credproc", "cache.key").read_bytes()
+    store = cache.Cache(Path(env["XDG_CACHE_HOME"], "credproc"), key, Log(verbose=False))
+    found = {}
+    for name in store.names():
+        entry = store.get(name)
+        assert entry is not None
+        found[int(entry.meta["hop"])] = store.path(name)
+    return found
+
+
+def import_lines(text: str) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in text.splitlines() if line.startswith("import time:")}
+
+
+def test_a_process_that_waits_for_another_fetch_does_not_load_botocore(sandbox: Sandbox) -> None:
+    """The hub's lock is held (by this test, standing in for the fetching
+    process) until the entries it would write are there: the waiting credproc
+    takes them from the cache, without botocore and without STS."""
+    import filelock
+
+    env = user_environment(sandbox)
+    first = json.loads(run_user(env, "get", "dev").stdout)
+    entries = hop_entries(env)
+    written = {hop: path.read_bytes() for hop, path in entries.items()}
+    for path in entries.values():
+        path.unlink()
+    hub_lock = filelock.FileLock(str(entries[1].with_suffix(cache.LOCK_SUFFIX)))
+    script = Path(sys.executable).parent / "credproc"
+    with hub_lock:
+        waiter = subprocess.Popen(
+            [sys.executable, "-X", "importtime", str(script), "get", "dev", "--verbose"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiter.stderr is not None
+        before_locks = []
+        for line in waiter.stderr:  # ends early only if the process does
+            before_locks.append(line)
+            if "source identity:" in line:  # the cache missed; the hop locks come next
+                break
+        for hop, blob in written.items():
+            entries[hop].write_bytes(blob)  # what the fetching process would write
+    out, err = waiter.communicate(timeout=120)
+    stderr = "".join(before_locks) + err
+    assert waiter.returncode == 0, stderr
+    assert json.loads(out) == first
+    assert "hop 1: arn:aws:iam::222222222222:role/hub fetched meanwhile" in stderr
+    assert not {"botocore", "boto3", "urllib3"} & top_level(import_lines(stderr))
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the first run's only
+
+
+def test_a_cold_fan_out_loads_botocore_once(sandbox: Sandbox) -> None:
+    """30 processes at once on a cold cache: one fetches each hop (one AssumeRole
+    per hop); every other one waits for it and loads no botocore."""
+    env = user_environment(sandbox)
+    run_user(env, "get", "dev")  # what is remembered beside the entries (e.g. the STS endpoint) stays
+    for path in hop_entries(env).values():
+        path.unlink()
+    for path in answer_files(env):
+        path.unlink()
+    sandbox.sts.recorder.reset()
+    script = Path(sys.executable).parent / "credproc"
+    logs = [sandbox.root / f"fan-out-{number}.log" for number in range(30)]
+    processes = []
+    for log in logs:
+        with open(log, "w") as stderr:  # files, not pipes: a full pipe would stall a lock holder
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-X", "importtime", str(script), "get", "dev"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    text=True,
+                )
+            )
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 30, [log.read_text()[-500:] for log in logs]
+    assert len(set(outputs)) == 1 and json.loads(outputs[0])["AccountId"] == DEV_ACCOUNT
+    assert len(sandbox.sts.recorder.of("AssumeRole", "arn:aws:iam::222222222222:role/hub")) == 1
+    assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")) == 1
+    loaded_botocore = [log for log in logs if "botocore" in top_level(import_lines(log.read_text()))]
+    assert len(loaded_botocore) == 1
+    # Only that one took the full path: the others printed the answer it remembered (credproc/inflight.py).
+    assert sum("credproc.cli" in import_lines(log.read_text()) for log in logs) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches the waiting process in /proc")
+def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_answer(sandbox: Sandbox) -> None:
+    """The claim of `get dev` is held (by this test, standing in for the process
+    answering it) while the waiting credproc is seen holding the claim's file
+    open; once the answer is remembered and the claim let go, the waiter prints
+    it without loading credproc's full path."""
+    import fcntl
+
+    from credproc import answers, inflight
+
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    [remembered] = answer_files(env)
+    answer = remembered.read_bytes()
+    remembered.unlink()
+    digest = answers.request_digest(["get", "dev"], env)
+    assert digest is not None
+    claim = Path(env["XDG_CACHE_HOME"], "credproc", inflight.DIRECTORY, digest[:40] + ".lock")
+    claim.parent.mkdir(mode=0o700, exist_ok=True)
+    script = Path(sys.executable).parent / "credproc"
+    with open(claim, "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        waiter = subprocess.Popen(
+            [sys.executable, "-X", "importtime", str(script), "get", "dev"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        fds = Path(f"/proc/{waiter.pid}/fd")
+        for _ in range(100_000):  # a bound, not a duration: until the waiter has the claim's file open
+            try:
+                if any(os.readlink(fd) == str(claim) for fd in fds.iterdir()):
+                    break
+            except OSError:
+                pass  # a descriptor closed while being read
+            assert waiter.poll() is None, waiter.communicate()
+        else:
+            pytest.fail("the waiter never opened the claim")
+        remembered.write_bytes(answer)  # what the claimer remembers before it ends
+        remembered.chmod(0o600)
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    assert out == first
+    assert "credproc.cli" not in import_lines(err)
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2

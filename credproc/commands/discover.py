@@ -133,13 +133,12 @@ def list_organization_accounts(
 def _list_accounts(
     credentials: Credentials, region: str, identity: str, env: Mapping[str, str], log: Log
 ) -> list[OrgAccount]:
-    import boto3
-
     from ..aws_errors import transient
-    from ..sts import client_config, retrying
+    from ..sts import client_config, new_session, retrying
 
-    client = boto3.Session(region_name=region).client(
+    client = new_session(None, region).create_client(
         "organizations",
+        region_name=region,
         config=client_config(env),
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
