@@ -229,3 +229,22 @@ def go_whoami(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if isinstance(built, str):
         pytest.skip(built)
     return built
+
+
+@pytest.fixture(params=["boto3", "aws-cli-v1", "aws-cli-v2", "js-sdk-v3", "go-sdk-v2"])
+def client(request: pytest.FixtureRequest) -> Any:
+    """Each AWS client the endpoint tests drive (sdk_clients.Client); one not
+    installed here is a skip naming what installs it."""
+    import sdk_clients
+
+    if request.param == "go-sdk-v2":
+        return sdk_clients.go_client(request.getfixturevalue("go_whoami"))
+    found = {
+        "boto3": sdk_clients.boto3_client,
+        "aws-cli-v1": sdk_clients.aws_cli_v1,
+        "aws-cli-v2": sdk_clients.aws_cli_v2,
+        "js-sdk-v3": sdk_clients.js_client,
+    }[request.param]()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found

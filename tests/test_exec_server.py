@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, HUB_ARN, SUPPORT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 from endpoint_support import expire_after, port_is_closed, request
-from sdk_clients import Client, account_of, aws_cli_v1, aws_cli_v2, boto3_client, go_client, js_client
+from sdk_clients import Client, account_of, boto3_client
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
 SOURCE_SECRET = "shared-source-secret-key-0001"
@@ -81,22 +81,6 @@ def exec_server(
         stderr=subprocess.PIPE,
         text=True,
         **popen,  # type: ignore[call-overload]
-    )
-
-
-def usable(client: Client | str) -> Client:
-    if isinstance(client, str):
-        pytest.skip(client)
-    return client
-
-
-@pytest.fixture(params=["boto3", "aws-cli-v1", "aws-cli-v2", "js-sdk-v3", "go-sdk-v2"])
-def client(request: pytest.FixtureRequest) -> Client:
-    name = request.param
-    if name == "go-sdk-v2":
-        return go_client(request.getfixturevalue("go_whoami"))
-    return usable(
-        {"boto3": boto3_client, "aws-cli-v1": aws_cli_v1, "aws-cli-v2": aws_cli_v2, "js-sdk-v3": js_client}[name]()
     )
 
 

@@ -7,13 +7,11 @@ when it succeeds is seen: only the one-time key-file note may be there."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, SUPPORT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from sdk_clients import account_of, go_client
 
 SOURCE_KEYS = "[default]\naws_access_key_id = AKIADEFAULTPROFILE01\naws_secret_access_key = default-profile-secret\n"
@@ -66,27 +64,12 @@ def test_a_failure_shows_credprocs_one_line_to_the_go_user(sandbox: Sandbox, go_
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this platform")
 def test_the_mfa_prompt_reaches_the_go_user_on_the_terminal(sandbox: Sandbox, go_whoami: Path) -> None:
-    from test_mfa import CODE, SERIAL, _wait_for, mfa_config
+    from test_mfa import CODE, answer_mfa_on_a_terminal, mfa_config
 
     env = go_user(sandbox, mfa_config(None))
-    master, slave = os.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, str(SUPPORT / "run_with_tty.py"), os.ttyname(slave), str(go_whoami)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _wait_for(master, bytearray(), b"MFA code for " + SERIAL.encode())
-        os.write(master, CODE.encode() + b"\n")
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert process.returncode == 0, stderr
-    assert account_of(subprocess.CompletedProcess([], 0, stdout, stderr)) == DEV_ACCOUNT
-    assert "MFA code" not in stderr  # the prompt went to the terminal, not through Go's stderr
+    result = answer_mfa_on_a_terminal([str(go_whoami)], env)
+    assert result.returncode == 0, result.stderr
+    assert account_of(result) == DEV_ACCOUNT
+    assert "MFA code" not in result.stderr  # the prompt went to the terminal, not through Go's stderr
     [token_call] = sandbox.sts.recorder.of("GetSessionToken")
     assert token_call.access_key_id == "AKIADEFAULTPROFILE01" and token_call.params["TokenCode"] == CODE

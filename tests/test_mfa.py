@@ -268,6 +268,30 @@ def _wait_for(fd: int, screen: bytearray, marker: bytes, count: int = 1) -> None
         screen.extend(os.read(fd, 4096))
 
 
+def answer_mfa_on_a_terminal(
+    argv: list[str], env: dict[str, str], prompt: bytes = b"MFA code for " + SERIAL.encode()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with a new pseudo-terminal as its controlling terminal, type
+    CODE when ``prompt`` appears there, and return how it ended."""
+    master, slave = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, str(SUPPORT / "run_with_tty.py"), os.ttyname(slave), *argv],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(master, bytearray(), prompt)
+        os.write(master, CODE.encode() + b"\n")
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
 needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this platform")
 
 
@@ -311,24 +335,9 @@ def test_prompt_reaches_the_user_under_credential_process(sandbox: Sandbox) -> N
     Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         "[default]\naws_access_key_id = AKIADEFAULTPROFILE01\naws_secret_access_key = default-profile-secret\n"
     )
-    master, slave = os.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, str(SUPPORT / "run_with_tty.py"), os.ttyname(slave), sys.executable, "-c", script],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _wait_for(master, bytearray(), b"MFA code for " + SERIAL.encode())
-        os.write(master, CODE.encode() + b"\n")
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert process.returncode == 0, stderr
-    assert stdout.strip() == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+    result = answer_mfa_on_a_terminal([sys.executable, "-c", script], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
     [token_call] = sandbox.sts.recorder.of("GetSessionToken")
     assert token_call.access_key_id == "AKIADEFAULTPROFILE01"
     assert token_call.params["TokenCode"] == CODE

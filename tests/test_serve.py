@@ -33,7 +33,7 @@ from endpoint_support import (
     wait_until,
 )
 from local_sts import sts_error
-from sdk_clients import Client, account_of, aws_cli_v1, aws_cli_v2, boto3_client, go_client, js_client
+from sdk_clients import Client, account_of, aws_cli_v1, boto3_client, js_client
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
 SOURCE_SECRET = "shared-source-secret-key-0001"
@@ -41,22 +41,6 @@ SOURCE_SECRET = "shared-source-secret-key-0001"
 
 def serve(sandbox: Sandbox, *args: str) -> Serving:
     return Serving([credproc_executable(), "serve", "dev", *args], sandbox.env)
-
-
-def usable(client: Client | str) -> Client:
-    if isinstance(client, str):
-        pytest.skip(client)
-    return client
-
-
-@pytest.fixture(params=["boto3", "aws-cli-v1", "aws-cli-v2", "js-sdk-v3", "go-sdk-v2"])
-def client(request: pytest.FixtureRequest) -> Client:
-    name = request.param
-    if name == "go-sdk-v2":
-        return go_client(request.getfixturevalue("go_whoami"))
-    return usable(
-        {"boto3": boto3_client, "aws-cli-v1": aws_cli_v1, "aws-cli-v2": aws_cli_v2, "js-sdk-v3": js_client}[name]()
-    )
 
 
 def test_every_client_gets_the_accounts_credentials_from_the_printed_variables(
