@@ -94,6 +94,7 @@ def start_credproc(
     stdout: int | IO[Any] | None = subprocess.PIPE,
     stderr: int | IO[Any] | None = subprocess.PIPE,
     new_session: bool = False,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
 ) -> subprocess.Popen[str]:
     """The installed credproc started and not waited for (runs side by side,
     or one to signal); stdin empty, stdout and stderr piped unless told;
@@ -101,7 +102,7 @@ def start_credproc(
     return subprocess.Popen(
         [*prefix, credproc_executable(), *args],
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=stdout,
         stderr=stderr,
         text=True,

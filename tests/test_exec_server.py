@@ -72,16 +72,9 @@ print(json.dumps({"keys": keys, "accounts": sorted(accounts)}))
 
 
 def exec_server(
-    sandbox: Sandbox, *command: str, options: tuple[str, ...] = (), **popen: object
+    sandbox: Sandbox, *command: str, options: tuple[str, ...] = (), new_session: bool = False
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [credproc_executable(), "exec", "--server", "dev", *options, "--", *command],
-        env=sandbox.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,  # type: ignore[call-overload]
-    )
+    return sandbox.start("exec", "--server", "dev", *options, "--", *command, new_session=new_session)
 
 
 def test_every_client_reaches_the_account_through_the_endpoint(sandbox: Sandbox, client: Client) -> None:
@@ -96,13 +89,8 @@ def test_the_command_gets_the_endpoint_not_keys_and_no_secret_is_on_any_command_
     sandbox.write_config(TWO_HOP_CONFIG)
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile shared]\nregion = us-east-1\n")
     parent = {"AWS_PROFILE": "shared", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x", "AWS_SESSION_TOKEN": "parent"}
-    process = subprocess.Popen(
-        [credproc_executable(), "exec", "--server", "dev", "--", sys.executable, "-c", REPORT_AND_WAIT],
-        env={**sandbox.env, **parent},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox.start(
+        "exec", "--server", "dev", "--", sys.executable, "-c", REPORT_AND_WAIT, env=parent, stdin=subprocess.PIPE
     )
     try:
         assert process.stdout is not None and process.stdin is not None
@@ -158,16 +146,7 @@ def test_a_command_that_outlives_its_first_session_keeps_working(sandbox: Sandbo
 def test_concurrent_cold_starts_with_get_make_one_assume_role_per_hop(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     server = exec_server(sandbox, *boto3_client().argv(sandbox.env))
-    getters = [
-        subprocess.Popen(
-            [credproc_executable(), "get", "dev"],
-            env=sandbox.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
+    getters = [sandbox.start("get", "dev") for _ in range(8)]
     out, err = server.communicate(timeout=240)
     assert server.returncode == 0, err
     assert json.loads(out)["Account"] == DEV_ACCOUNT
@@ -201,7 +180,7 @@ def test_death_by_a_signal_is_128_plus_n(sandbox: Sandbox) -> None:
 def test_signals_sent_to_credproc_reach_the_command_once(sandbox: Sandbox, first: int) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     # A new session: no controlling terminal, as under a supervisor or in CI.
-    process = exec_server(sandbox, sys.executable, "-c", SIGNALS_THEN_77, start_new_session=True)
+    process = exec_server(sandbox, sys.executable, "-c", SIGNALS_THEN_77, new_session=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == "ready\n"
@@ -337,13 +316,8 @@ def test_plain_exec_never_starts_a_command_on_the_second_half_of_a_session(sandb
 
 def test_the_endpoint_answers_while_the_command_runs(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
-    process = subprocess.Popen(
-        [credproc_executable(), "exec", "--server", "dev", "--", sys.executable, "-c", REPORT_AND_WAIT],
-        env=sandbox.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox.start(
+        "exec", "--server", "dev", "--", sys.executable, "-c", REPORT_AND_WAIT, stdin=subprocess.PIPE
     )
     try:
         assert process.stdout is not None and process.stdin is not None

@@ -204,17 +204,7 @@ def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at
         f"[profile team]\ncredential_process = {credproc_executable()} get {HUB_ACCOUNT} --role hub --config {inner}\n",
     )
     bound = {"CREDPROC_LOCK_TIMEOUT": "60"}  # a deadlock would fail here, not hang
-    processes = [
-        subprocess.Popen(
-            [credproc_executable(), "get", "dev", "--role", "Deployer"],
-            env={**sandbox.env, **bound},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(5)
-    ]
+    processes = [sandbox.start("get", "dev", "--role", "Deployer", env=bound) for _ in range(5)]
     results = [process.communicate(timeout=180) for process in processes]
     assert [process.returncode for process in processes] == [0] * 5, [err for _, err in results]
     assert len({out for out, _ in results}) == 1
