@@ -17,18 +17,18 @@ def run() -> None:
 
     if print_remembered():
         _end(0)
-    # Missed: claim the request, or wait for the process that is answering it;
-    # either way the answer may be there now.
     import os
 
-    from .inflight import claim_or_wait
-
-    if claim_or_wait(sys.argv[1:], os.environ) and print_remembered():
-        _end(0)
     if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
+    # Missed: claim the request, or wait for the process that is answering it;
+    # either way the answer may be there now.
+    from .inflight import claim_or_wait
+
+    if claim_or_wait(sys.argv[1:], os.environ) and print_remembered():
+        _end(0)
     from .cli import main
 
     if sys.argv[1:2] != ["get"]:
