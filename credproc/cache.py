@@ -1,6 +1,6 @@
 """The encrypted on-disk cache: one AES-256-GCM file per hop's credentials.
 
-- The file name is the SHA-256 of everything that makes the credentials
+- The file name is a 256-bit digest (storage.digest) of everything that makes the credentials
   differ (see :func:`entry_name`); the same name is the AEAD's associated
   data, so an entry copied over another's file fails to decrypt.
 - Anything that does not decrypt and parse (truncated, tampered, foreign,
@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -50,7 +49,7 @@ def entry_name(parent: str, fields: dict[str, Any]) -> str:
     path from the source identity (the root ``parent`` is its fingerprint).
     """
     material = json.dumps({"parent": parent, "hop": fields}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(material.encode()).hexdigest()
+    return storage.digest(material.encode())
 
 
 @dataclass(frozen=True)

@@ -12,23 +12,20 @@ TARGETS_WORD = "__complete-targets"
 
 
 def run() -> None:
-    # A remembered answer first: it needs none of the modules cli loads.
-    from .answers import print_remembered
-
-    if print_remembered():
-        _end(0)
     import os
 
+    # A remembered answer first: it needs none of the modules cli loads.
+    from . import answers
+
+    digest = answers.digest_or_none(sys.argv[1:], os.environ)  # None: not a rememberable get
+    if digest is not None and answers.print_remembered(digest) is not None:
+        _end(0)
     if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    # Missed: claim the request, or wait for the process that is answering it;
-    # either way the answer may be there now.
-    from .inflight import claim_or_wait
-
-    if claim_or_wait(sys.argv[1:], os.environ) and print_remembered():
-        _end(0)
+    if digest is not None:
+        _claim_or_wait(digest)
     from .cli import main
 
     if sys.argv[1:2] != ["get"]:
@@ -41,6 +38,24 @@ def run() -> None:
 
     gc.disable()
     _end(main())
+
+
+def _claim_or_wait(digest: str) -> None:
+    """Missed: claim the request, or wait for the process that is answering
+    it (credproc/inflight.py); either way the answer may be here now, and the
+    run ends with it."""
+    import os
+
+    from . import answers, inflight
+
+    handed = inflight.claim_or_wait(digest, os.environ)
+    if handed is not None:
+        answers.print_output(handed)
+        _end(0)
+    remembered = answers.print_remembered(digest)
+    if remembered is not None:
+        inflight.hand_over(digest, remembered)  # to those waiting for this process's claim, if it holds one
+        _end(0)
 
 
 def _end(code: int) -> "NoReturn":

@@ -3,7 +3,7 @@ thousands of TOML tables again (tomllib needs ~110 ms for 5,000 accounts; the
 snapshot loads in ~3 ms).
 
 - Only for files of at least :data:`MIN_CHARS`; small files are parsed directly.
-- Keyed by the SHA-256 of the file's text, so any edit (even within the same
+- Keyed by a digest of the file's text (storage.digest), so any edit (even within the same
   mtime tick, or a file of the same size) makes the snapshot a miss; the
   snapshot holds the parse result only, so validation and error messages
   (``file:line: key``) are exactly those of a fresh parse.
@@ -20,7 +20,6 @@ snapshot loads in ~3 ms).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -71,9 +70,9 @@ def write(config_path: Path, text: str, data: dict[str, Any], env: Mapping[str, 
 
 
 def _location(config_path: Path, env: Mapping[str, str]) -> Path:
-    name = hashlib.sha256(os.path.abspath(config_path).encode()).hexdigest()[:32]
+    name = storage.digest(os.path.abspath(config_path).encode())[:32]
     return storage.cache_dir(env) / DIRECTORY / f"{name}.json"
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return storage.digest(text.encode())

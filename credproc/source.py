@@ -22,7 +22,6 @@ role behind the same metadata endpoint). ``credproc cache clear`` covers those.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -145,7 +144,7 @@ def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -
     if parent and parent not in (*seen, name):
         # role_arn + source_profile: new keys in the parent are a new identity too.
         settings["source_profile"] = _profile_fingerprint(aws, parent, (*seen, name))
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    digest = storage.digest(json.dumps(settings, sort_keys=True).encode())
     return f"profile:{name}:settings:{digest}"
 
 

@@ -22,6 +22,7 @@ import sys
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from hashlib import blake2b as Hash
     from pathlib import Path
 
 APP = "credproc"
@@ -40,6 +41,7 @@ WINDOWS = os.name == "nt"
 # FILE_SHARE_DELETE); readers hold entries for a moment only.
 _SHARING_ERRORS = (5, 32)  # ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION
 _REPLACE_ATTEMPTS = 8  # waits of 10, 20, ... 640 ms: about 1.3 s in all
+_blake2b: Callable[..., Hash] | None = None  # hasher's constructor, found on first use
 
 
 # -- locations ---------------------------------------------------------------------------------
@@ -166,6 +168,34 @@ def key_file_location(env: Mapping[str, str]) -> str | None:
     """The key file's path; None where platformdirs decides (see :func:`data_dir`)."""
     data = data_location(env)
     return os.path.join(data, KEY_FILE) if data is not None else None
+
+
+# -- the one hash -------------------------------------------------------------------------------
+
+
+def hasher(data: bytes = b"") -> Hash:
+    """A 256-bit BLAKE2b hash object (``update``, ``hexdigest``): the hash of
+    every digest credproc makes (cache entry names, remembered answers' request
+    digests, fingerprints), so that each is computed one way.
+
+    From CPython's own ``_blake2``, the very implementation ``hashlib.blake2b``
+    hands out: ``import hashlib`` also loads OpenSSL's libcrypto for the
+    algorithms credproc does not use, ~2 ms of a ~13 ms warm hit
+    (benchmarks/RESULTS.md). hashlib where a build lacks the module.
+    """
+    global _blake2b
+    if _blake2b is None:
+        try:
+            from _blake2 import blake2b
+        except ImportError:
+            from hashlib import blake2b
+        _blake2b = blake2b
+    return _blake2b(data, digest_size=32)
+
+
+def digest(data: bytes) -> str:
+    """:func:`hasher`'s hex digest of ``data``."""
+    return hasher(data).hexdigest()
 
 
 # -- reading and writing -----------------------------------------------------------------------

@@ -24,7 +24,6 @@ directory, written atomically and only read when it is ours and private
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -65,7 +64,7 @@ def inputs_digest(env: Mapping[str, str], source: Source, region: str) -> str:
     variables = sorted(
         (name, value) for name, value in env.items() if name.startswith("AWS_") and name not in _CREDENTIAL_VARIABLES
     )
-    digest = hashlib.sha256(
+    digest = storage.hasher(
         json.dumps([FORMAT, variables, source.profile, source.ignore_env_profile, region, _botocore_release()]).encode()
     )
     for path in storage.aws_files(env):

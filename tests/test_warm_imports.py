@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_credproc
+from conftest import (
+    DEV_ACCOUNT,
+    HUB_ARN,
+    TWO_HOP_CONFIG,
+    Sandbox,
+    assert_one_clear_error,
+    run_credproc,
+    start_credproc,
+)
 
 from credproc import aead, cache, storage
 
@@ -663,3 +671,96 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
     assert out == first
     assert "credproc.cli" not in import_lines(err)
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+# A stand-in for the process that claimed `get dev` (credproc/inflight.py): it
+# claims, says so, waits until a waiter has connected, then hands over what
+# stdin says (for the request it names: "same" or another one) and ends.
+CLAIMER = """
+import os, select, sys
+from credproc import answers, inflight
+digest = answers.request_digest(["get", "dev"], os.environ)
+assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+print("claimed", flush=True)
+which, answer = sys.stdin.read().split("\\n", 1)
+listener, _ = inflight._listening[0]
+assert select.select([listener], [], [], 120)[0], "no waiter connected"
+inflight.hand_over(digest if which == "same" else "0" * len(digest), answer)
+"""
+
+
+def claimed_and_waited_for(env: dict[str, str], which: str, answer: str) -> tuple[str, set[str]]:
+    """A credproc get dev started while CLAIMER holds the claim: its stdout
+    and the modules it imported, once CLAIMER handed over ``answer``."""
+    claimer = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert claimer.stdout is not None and claimer.stdout.readline() == "claimed\n"
+    waiter = start_credproc(["get", "dev"], env, prefix=[sys.executable, "-X", "importtime"])
+    claimer.communicate(f"{which}\n{answer}", timeout=120)
+    assert claimer.returncode == 0
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    return out, import_lines(err)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
+def test_a_waiter_is_handed_the_claimers_answer_without_reading_it_back(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    for path in answer_files(env):
+        path.unlink()  # nothing to read back: the waiter's answer can only come from the claimer
+
+    out, imported = claimed_and_waited_for(env, "same", first)
+    assert out == first
+    assert not {"credproc.cli", "cryptography", "json"} & imported  # no key, no AES-GCM, no full path
+    assert answer_files(env) == [] and len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
+def test_a_waiter_never_prints_an_answer_handed_over_for_another_request(sandbox: Sandbox) -> None:
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    for path in answer_files(env):
+        path.unlink()
+
+    out, imported = claimed_and_waited_for(env, "other", '{"forged": true}\n')
+    assert out == first  # the full path's answer, from the cache, once the claimer ended
+    assert "credproc.cli" in imported and len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+def test_a_handover_cut_short_or_for_another_request_is_not_an_answer() -> None:
+    from credproc import inflight
+
+    digest = "ab" * 32
+    whole = inflight.HANDOVER + digest.encode() + b" 6\n{...}\n"
+    assert inflight._answer_in(whole, digest) == "{...}\n"
+    assert inflight._answer_in(whole[:-1], digest) is None  # the claimer died while writing
+    assert inflight._answer_in(whole, "cd" * 32) is None
+    assert inflight._answer_in(b"", digest) is None  # it ended without handing over
+
+
+def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox) -> None:
+    """After expiry (a cold fan-out's usual start) each process sees the
+    answer is stale from its clear header, without loading the AES-GCM binding;
+    a header edited to look fresh fails authentication."""
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    [remembered] = answer_files(env)
+    probe = (
+        "import os, sys; from credproc import answers;"
+        "print(answers.answer(['get', 'dev'], os.environ, now=float(sys.argv[1])), 'cryptography' in sys.modules)"
+    )
+    later = subprocess.run([sys.executable, "-c", probe, "1e12"], env=env, capture_output=True, text=True, check=True)
+    assert later.stdout == "None False\n"
+    now = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
+    assert now.stdout == f"{first} True\n"
+
+    # The layout (answers.py): magic, header length, header (valid until, entry, digest), sealed output.
+    blob = remembered.read_bytes()
+    end = 8 + int.from_bytes(blob[4:8], "big")
+    valid_until, *rest = blob[8:end].split(b"\0")
+    header = b"\0".join([repr(float(valid_until) + 3600).encode(), *rest])
+    remembered.write_bytes(blob[:4] + len(header).to_bytes(4, "big") + header + blob[end:])
+    tampered = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
+    assert tampered.stdout == "None True\n"

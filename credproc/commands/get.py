@@ -35,5 +35,8 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     result = obtain_target(args, log)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
     if digest is not None and result.ticket is not None:
+        from .. import inflight
+
         answers.remember(digest, result.ticket, output, os.environ)
+        inflight.hand_over(digest, output)  # to the processes waiting for this one's claim, if it holds one
     return Result(output)
