@@ -6,7 +6,7 @@ botocore is imported only once a call has failed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import (
     AuthError,
@@ -29,8 +29,7 @@ def code_and_message(exc: Exception) -> tuple[str, str]:
     return "", str(exc)
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):
     """The AWS service a call went to, as error messages name it."""
 
     name: str  # "STS", "Organizations"
@@ -41,8 +40,7 @@ class Service:
 STS = Service("STS", "AWS_ENDPOINT_URL_STS")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """How one kind of AWS error is told: the error class, and message and hint
     templates (``str.format`` fields: service, code, message, status, action,
     identity, exc, name, variable)."""

@@ -21,9 +21,8 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import aead, rules, storage
 from .credentials import Credentials
@@ -52,8 +51,7 @@ def entry_name(parent: str, fields: dict[str, Any]) -> str:
     return storage.digest(material.encode())
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A decrypted cache entry: the credentials plus non-secret metadata."""
 
     credentials: Credentials

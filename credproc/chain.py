@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import freshness
 from .cache import Cache, entry_name
@@ -41,8 +40,7 @@ class HopCaller(Protocol):
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials: ...
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The final credentials and how they were obtained."""
 
     credentials: Credentials
@@ -118,25 +116,38 @@ def resolve(
     return Outcome(credentials, walk.calls, walk.calls == 0)
 
 
-@dataclass
 class _Walk:
     """One walk down a plan's hops, and the STS caller once one is needed."""
 
-    plan: Plan
-    source: Source
-    names: list[str]  # the cache entry of each hop
-    endpoint: str
-    cache: Cache | None
-    clock: Callable[[], datetime]
-    final_margin: int
-    log: Log
-    caller_factory: Callable[[], HopCaller]
-    mfa_code: MfaCode | None
-    nested: bool  # resolve the source before taking any lock
-    calls: int = 0  # STS calls made so far
-    sts: HopCaller | None = None
-    # The lock of the hop this process just fetched, let go once the next hop's is held.
-    held: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    def __init__(
+        self,
+        plan: Plan,
+        source: Source,
+        names: list[str],  # the cache entry of each hop
+        endpoint: str,
+        cache: Cache | None,
+        clock: Callable[[], datetime],
+        final_margin: int,
+        log: Log,
+        caller_factory: Callable[[], HopCaller],
+        mfa_code: MfaCode | None,
+        nested: bool,  # resolve the source before taking any lock
+    ) -> None:
+        self.plan = plan
+        self.source = source
+        self.names = names
+        self.endpoint = endpoint
+        self.cache = cache
+        self.clock = clock
+        self.final_margin = final_margin
+        self.log = log
+        self.caller_factory = caller_factory
+        self.mfa_code = mfa_code
+        self.nested = nested
+        self.calls = 0  # STS calls made so far
+        self.sts: HopCaller | None = None
+        # The lock of the hop this process just fetched, let go once the next hop's is held.
+        self.held = contextlib.ExitStack()
 
     @property
     def last(self) -> int:

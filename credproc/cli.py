@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .commands import NAMES, Result
-from .commands.exec import split_command
 from .commands.options import Parser
 from .errors import CredprocError, ExitCode, UsageError
 from .log import Log
@@ -42,7 +41,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run credproc; returns the exit code (only the console script exits)."""
-    arguments, command = split_command(list(sys.argv[1:] if argv is None else argv))
+    arguments, command = list(sys.argv[1:] if argv is None else argv), None
+    if arguments[:1] == ["exec"]:  # the one command that runs a command (and its own module only then)
+        from .commands.exec import split_command
+
+        arguments, command = split_command(arguments)
     verbose = "-v" in arguments or "--verbose" in arguments
     log = Log(verbose=verbose, defer=True)
     try:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import storage
 from .errors import ConfigError
@@ -31,7 +30,7 @@ from .schema import (
     hint_for,
 )
 
-if TYPE_CHECKING:  # imported where used: a warm hit on a large config reads a snapshot instead
+if TYPE_CHECKING:  # imported where used: a hit reads the config snapshot instead
     import tomllib
 
 DEFAULT_SESSION_NAME = "credproc-{user}"
@@ -41,8 +40,7 @@ DEFAULT_MARGIN = 15 * 60
 DEFAULT_MFA_DURATION = 12 * 3600
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     """One ``[accounts.ALIAS]`` table."""
 
     alias: str
@@ -50,24 +48,37 @@ class Account:
     settings: Settings
 
 
-@dataclass
 class Config:
-    """The loaded config: global tables validated, accounts validated on use."""
+    """The loaded config: global tables validated, accounts validated on use.
 
-    path: Path
-    exists: bool
-    source_profile: str | None = None
-    source_region: str | None = None
-    mfa_serial: str | None = None
-    mfa_duration: int = DEFAULT_MFA_DURATION
-    mfa_process: str | None = None
-    defaults: Settings = field(default_factory=Settings)
-    cache_enabled: bool = True
-    key_store: str = "auto"
-    refresh_margin: int = DEFAULT_MARGIN
-    raw_accounts: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
-    organizations_role_arn: str | None = None
+    Filled in as :func:`load` validates each table (a table's errors name
+    the file and line through :meth:`where`, so the config exists first).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        exists: bool,
+        *,
+        text: str = "",
+        raw_accounts: dict[str, Any] | None = None,
+        organizations_role_arn: str | None = None,
+    ) -> None:
+        self.path = path
+        self.exists = exists
+        self.text = text
+        self.raw_accounts: dict[str, Any] = raw_accounts if raw_accounts is not None else {}
+        self.organizations_role_arn = organizations_role_arn
+        # [source], [defaults] and [cache], as load() finds them
+        self.source_profile: str | None = None
+        self.source_region: str | None = None
+        self.mfa_serial: str | None = None
+        self.mfa_duration: int = DEFAULT_MFA_DURATION
+        self.mfa_process: str | None = None
+        self.defaults = Settings()
+        self.cache_enabled = True
+        self.key_store = "auto"
+        self.refresh_margin = DEFAULT_MARGIN
 
     def where(self, *keys: str) -> str:
         """``file:line: dotted.key`` for messages about a setting."""

@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 
-@dataclass(frozen=True)
 class Credentials:
-    """A set of AWS credentials; ``expiration`` is timezone-aware UTC or None."""
+    """A set of AWS credentials; ``expiration`` is timezone-aware UTC or None.
 
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    expiration: datetime | None = None
-    account_id: str | None = None
+    A plain class, not a tuple: nothing iterates, indexes or serialises it
+    whole, so the secrets leave only through the named fields, and the repr
+    shows neither.
+    """
+
+    __slots__ = ("access_key_id", "account_id", "expiration", "secret_access_key", "session_token")
+
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None = None,
+        expiration: datetime | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+        self.expiration = expiration
+        self.account_id = account_id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, never a key
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(access_key_id={self.access_key_id!r}, expiration={self.expiration!r}, "
+            f"account_id={self.account_id!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for the encrypted cache (never for logs)."""

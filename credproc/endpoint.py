@@ -21,10 +21,10 @@ import socketserver
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .credentials import format_time
@@ -51,8 +51,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(NamedTuple):
     """A request that gets no credentials: its status and the JSON error it is told."""
 
     status: int

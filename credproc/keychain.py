@@ -13,14 +13,16 @@ over half of it is modules that its import loads for things no keychain call doe
 - ``inspect`` and ``more_itertools``: jaraco.functools, for decorators keyring
   does not use;
 - ``importlib_metadata`` / ``importlib.metadata``: keyring, to find
-  third-party backends (plugins) when it has to detect the backend.
+  third-party backends (plugins) when it has to detect the backend;
+- ``configparser``: keyring, to read ``keyringrc.cfg`` when
+  ``PYTHON_KEYRING_BACKEND`` names no backend.
 
 So :func:`load` imports keyring with those deferred: a stand-in module that
 runs the real import the first time anything reads an attribute of it
 (keyring's plugin search when it detects the backend; a backend that runs a
 command; botocore on a cache miss), and then hands out the real module's
 attributes. What keyring's modules use while they are imported (jaraco.context's
-shutil and tarfile, logging, configparser, typing, pathlib) stays. Importing
+shutil and tarfile, logging, typing, pathlib) stays. Importing
 the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
 (README "Speed" has the numbers).
@@ -52,6 +54,7 @@ DEFERRED = (
     "more_itertools",
     "importlib_metadata",
     "importlib.metadata",
+    "configparser",
 )
 
 

@@ -13,7 +13,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import rules
 from .errors import MfaError
@@ -28,8 +28,7 @@ SERIAL_VARIABLE = "CREDPROC_MFA_SERIAL"
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-@dataclass(frozen=True)
-class CodeSource:
+class CodeSource(NamedTuple):
     """Gets one fresh MFA code per call (``mfa_process``, then the terminal).
 
     The command runner and the terminal's path are parameters so tests can
@@ -40,7 +39,7 @@ class CodeSource:
     process_origin: str  # "file:line: source.mfa_process", for messages
     env: Mapping[str, str]
     tty_path: str = TTY_PATH
-    run: Runner = field(default=subprocess.run)
+    run: Runner = subprocess.run
     windows: bool = os.name == "nt"
 
     def __call__(self, mfa: MfaSession, target: str) -> str:

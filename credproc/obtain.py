@@ -7,9 +7,8 @@ import functools
 import getpass
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
@@ -26,12 +25,11 @@ if TYPE_CHECKING:
 LOCK_SLACK = 30.0
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """What a command asks for."""
 
     target: str
-    overrides: Overrides = field(default_factory=Overrides)
+    overrides: Overrides = Overrides()
     use_cache: bool = True
     force_refresh: bool = False
     # The final credentials must have more than this many seconds left, even
@@ -53,16 +51,13 @@ class AnswerTicket:
         self.valid_until = valid_until
 
 
-# A docstring, even where the name says it: without one, dataclasses builds
-# one from inspect.signature at every import (~0.3 ms of each full-path run).
-@dataclass(frozen=True)
-class Obtained:
+class Obtained(NamedTuple):
     """What :func:`obtain` hands back: the plan, how it went, and what remembering the answer needs."""
 
     plan: Plan
     source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
-    ticket: AnswerTicket | None = field(default=None, repr=False)
+    ticket: AnswerTicket | None = None
 
 
 def utc_now() -> datetime:

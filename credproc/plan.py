@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import rules
 from .config import DEFAULT_DURATION, DEFAULT_REGION, DEFAULT_SESSION_NAME, Account, Config, LazyWhere
@@ -26,8 +25,7 @@ _FLAG_CHECKERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class Hop:
+class Hop(NamedTuple):
     """One AssumeRole call. Every field that changes the credentials STS
     returns is here, so the cache key can be derived from it."""
 
@@ -47,11 +45,10 @@ class Hop:
 
     def cache_fields(self) -> dict[str, Any]:
         """What makes this hop's credentials differ, for the cache key."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        return {key: value for key, value in self._asdict().items() if value is not None}
 
 
-@dataclass(frozen=True)
-class MfaSession:
+class MfaSession(NamedTuple):
     """The GetSessionToken call that roots the chain when the source needs MFA.
 
     Its cache entry hangs off the source fingerprint, and every hop's entry
@@ -65,8 +62,7 @@ class MfaSession:
         return {"mfa_serial": self.serial, "duration": self.duration}
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     """Values from the command line; None means "not given"."""
 
     role: str | None = None
@@ -77,8 +73,7 @@ class Overrides:
     external_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What to do for one target: the source, then ``hops`` in order."""
 
     target: str
@@ -88,7 +83,7 @@ class Plan:
     sts_region: str  # where the AssumeRole calls go
     source_profile: str | None
     hops: tuple[Hop, ...]
-    notes: tuple[str, ...] = field(default=())  # explained under --verbose
+    notes: tuple[str, ...] = ()  # explained under --verbose
     mfa: MfaSession | None = None  # GetSessionToken before the first hop
 
 
@@ -170,7 +165,7 @@ class Resolver:
         if identity is not None:
             # SourceIdentity is set once, on the first AssumeRole: STS carries it
             # through every later hop and refuses any attempt to change it.
-            hops[0] = replace(hops[0], source_identity=identity)
+            hops[0] = hops[0]._replace(source_identity=identity)
         notes: list[str] = []
         hops = [_clamp(hop, index, notes) for index, hop in enumerate(hops)]
         return Plan(
@@ -226,7 +221,7 @@ class Resolver:
         for index, item in enumerate(values or ()):
             entry = item if isinstance(item, ViaEntry) else ViaEntry(item, Settings())
             try:
-                via.append(replace(entry, role_arn=rules.hop_role_arn(entry.role_arn, partition)))
+                via.append(entry._replace(role_arn=rules.hop_role_arn(entry.role_arn, partition)))
             except ValueError as exc:
                 raise ConfigError(
                     f"{origin}{_item(origin, index)}: {exc}",
@@ -256,8 +251,7 @@ class Resolver:
             raise ConfigError(f"{origin}: {exc}", hint_for("source_identity", flag=_is_flag(origin))) from None
 
 
-@dataclass(frozen=True)
-class _Template:
+class _Template(NamedTuple):
     """A session-name template and where it came from, expanded per hop."""
 
     fields: dict[str, str]
@@ -343,7 +337,7 @@ def _clamp(hop: Hop, index: int, notes: list[str]) -> Hop:
         notes.append(
             f"{hop.role_arn}: asked for {hop.duration} s, clamped to 3600 s (role chaining allows at most 1 h)"
         )
-        return replace(hop, duration=rules.ROLE_CHAINING_MAX)
+        return hop._replace(duration=rules.ROLE_CHAINING_MAX)
     return hop
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from . import freshness
 from .credentials import Credentials, format_time
@@ -33,8 +33,7 @@ MAX_RETRY = 60
 NUDGE_GAP = 2
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):
     """Credentials as the endpoint hands them out."""
 
     credentials: Credentials
@@ -42,8 +41,7 @@ class Session:
     duration: int  # the session length the plan asked STS for (seconds)
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """Why the last refresh failed: an HTTP status and a message (never a secret)."""
 
     status: int

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from . import rules
 from .log import Log
@@ -45,8 +44,7 @@ MAX_ATTEMPTS = 100
 CALLS_PER_LOCK = 2
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """How long STS calls may take: per attempt, and retries in all."""
 
     connect: float
@@ -73,8 +71,7 @@ def limits(env: Mapping[str, str]) -> Limits:
     return Limits(min(timeout, MAX_CONNECT_TIMEOUT), timeout, budget)
 
 
-@dataclass(frozen=True)
-class Transient:
+class Transient(NamedTuple):
     """Why a failed attempt is worth another one."""
 
     reason: str  # for --verbose: "Throttling", "HTTP 503", "EndpointConnectionError"

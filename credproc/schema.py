@@ -8,8 +8,7 @@ needs the account or partition, and takes its fixes from :func:`hint_for`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import rules
 
@@ -72,8 +71,7 @@ class NestedValueError(ValueError):
         self.key = key
 
 
-@dataclass(frozen=True)
-class ViaEntry:
+class ViaEntry(NamedTuple):
     """One intermediate hop: a role ARN and the options of its own AssumeRole call."""
 
     role_arn: str
@@ -150,8 +148,7 @@ ORGANIZATIONS_KEYS: dict[str, Checker] = {"role_arn": _role}
 TOP_LEVEL = ("source", "defaults", "accounts", "cache", "organizations")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Validated values of one table (``[defaults]`` or ``[accounts.X]``)."""
 
     role: str | None = None

@@ -25,9 +25,8 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import storage
 from .errors import RecursionGuardError
@@ -49,8 +48,7 @@ _AMBIENT_VARIABLES = (
 )
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """How to get the source credentials, and what identifies them."""
 
     profile: str | None  # the profile to hand to boto3; None: the default chain

@@ -13,7 +13,7 @@ inside ``run``, so that building the parser stays cheap for every command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ExitCode
 
@@ -21,8 +21,7 @@ from ..errors import ExitCode
 NAMES = ("get", "exec", "serve", "env", "console", "accounts", "cache", "profiles", "doctor", "demo", "completion")
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What a command hands back for cli to render: its stdout and exit code.
 
     Status lines for stderr go through the command's ``Log`` instead, so that a

@@ -17,9 +17,8 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from ..errors import CredprocError, UsageError
 from ..log import Log
@@ -153,8 +152,7 @@ def local_sts() -> Iterator[str]:
         server.stop()
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One child process run by the demo."""
 
     stdout: str

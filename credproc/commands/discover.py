@@ -21,8 +21,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import AuthError, ConfigError, CredprocError, UnavailableError
 from ..log import Log
@@ -40,8 +39,7 @@ _ORGANIZATIONS_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us
 MAX_ALIAS = 48
 
 
-@dataclass(frozen=True)
-class OrgAccount:
+class OrgAccount(NamedTuple):
     """One account as ListAccounts reports it."""
 
     id: str
@@ -49,15 +47,13 @@ class OrgAccount:
     status: str
 
 
-@dataclass(frozen=True)
-class NewAccount:
+class NewAccount(NamedTuple):
     alias: str
     id: str
     name: str
 
 
-@dataclass(frozen=True)
-class Additions:
+class Additions(NamedTuple):
     """What discovery would add, and what it leaves out."""
 
     found: int

@@ -190,7 +190,7 @@ def restore_default_signals() -> None:
     """Undo the signals Python ignores (SIGPIPE, SIGXFSZ): an ignored signal stays
     ignored across exec, and `yes | head` in the command would then complain of
     broken pipes instead of ending quietly (subprocess does the same for children)."""
-    import signal  # here: cli imports this module for split_command on every run
+    import signal  # here: only the start of the command needs it
 
     for name in ("SIGPIPE", "SIGXFSZ"):
         number = getattr(signal, name, None)

@@ -14,9 +14,8 @@ import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ConfigError
 from ..log import Log
@@ -37,8 +36,7 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.@+=,:/-]+")
 _PROFILE_HEADER = re.compile(r"^\s*\[\s*(?:profile\s+(?P<name>[^\]]*?)|(?P<default>default))\s*\]")
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     name: str
     target: str
     region: str
@@ -184,8 +182,7 @@ def _find_block(lines: list[str], path: Path) -> tuple[int | None, int]:
     return begins[0], ends[0]
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     path: Path
     changed: bool
     backup: Path | None
