@@ -92,10 +92,13 @@ def claim_or_wait(digest: str, env: Mapping[str, str]) -> str | None:
         _listen(socket_path)
         return None
     try:
+        import time
+
         limit = _wait_limit(env)
-        handed = _receive(socket_path, digest, limit)
+        deadline = time.monotonic() + limit  # one bound for both ways of waiting
+        handed = _receive(socket_path, digest, deadline)
         if handed is None:
-            _wait(fd, limit)
+            _wait(fd, deadline - time.monotonic())
         return handed
     finally:
         os.close(fd)
@@ -145,24 +148,31 @@ def _listen(path: str) -> None:
     _listening.append((listener, path))
 
 
-def _receive(path: str, digest: str, limit: float) -> str | None:
-    """The answer the claimer listening on ``path`` hands over; None if it does not.
+def _receive(path: str, digest: str, deadline: float) -> str | None:
+    """The answer the claimer listening on ``path`` hands over by ``deadline``
+    (``time.monotonic``); None if it does not.
 
     ``_socket``, the C module ``socket`` is built on: the ``socket`` module's
     import costs ~2 ms (its enums), a tenth of what waiting costs in all.
     """
-    if not sys.platform.startswith("linux") or limit <= 0:
+    import time
+
+    if not sys.platform.startswith("linux") or deadline <= time.monotonic():
         return None
     import _socket
 
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     chunks = []
     try:
-        connection.settimeout(limit)
+        connection.settimeout(max(deadline - time.monotonic(), 0.001))
         _by_short_path(path, connection.connect)
         if _peer_uid(connection) != os.geteuid():
             return None
-        while chunk := connection.recv(65536):
+        while True:
+            connection.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
             chunks.append(chunk)
     except OSError:  # not listening (yet, or any more), reset, timed out
         return None

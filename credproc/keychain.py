@@ -15,7 +15,9 @@ over half of it is modules that its import loads for things no keychain call doe
 - ``importlib_metadata`` / ``importlib.metadata``: keyring, to find
   third-party backends (plugins) when it has to detect the backend;
 - ``configparser``: keyring, to read ``keyringrc.cfg`` when
-  ``PYTHON_KEYRING_BACKEND`` names no backend.
+  ``PYTHON_KEYRING_BACKEND`` names no backend;
+- ``traceback`` (linecache, tokenize, textwrap): logging, which keyring
+  imports, for formatting an exception it is asked to log.
 
 So :func:`load` imports keyring with those deferred: a stand-in module that
 runs the real import the first time anything reads an attribute of it
@@ -55,6 +57,7 @@ DEFERRED = (
     "importlib_metadata",
     "importlib.metadata",
     "configparser",
+    "traceback",
 )
 
 
