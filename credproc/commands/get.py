@@ -37,6 +37,8 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     if digest is not None and result.ticket is not None:
         from .. import inflight
 
+        # First to the processes waiting for this one's claim, if it holds one
+        # (they need not wait for the answer's file and its fsyncs), then remembered.
+        inflight.hand_over(digest, output)
         answers.remember(digest, result.ticket, output, os.environ)
-        inflight.hand_over(digest, output)  # to the processes waiting for this one's claim, if it holds one
     return Result(output)
