@@ -766,3 +766,34 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
     remembered.write_bytes(blob[:4] + len(header).to_bytes(4, "big") + header + blob[end:])
     tampered = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
     assert tampered.stdout == "None True\n"
+
+
+HOLDER = """
+import os, sys
+from credproc import answers, inflight
+digest = answers.request_digest(["get", "dev"], os.environ)
+assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+print("claimed", flush=True)
+sys.stdin.read()  # holds the claim (and listens, handing over nothing) until the test lets go
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
+def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
+    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
+    together: then the full path answers, while the claimer still holds on."""
+    env = user_environment(sandbox)
+    first = run_user(env, "get", "dev").stdout
+    for path in answer_files(env):
+        path.unlink()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
+        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": "1"}, "get", "dev")
+        assert holder.poll() is None  # it did not wait for the claimer to end
+    finally:
+        holder.communicate("", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == first and len(sandbox.sts.recorder.of("AssumeRole")) == 2
