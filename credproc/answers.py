@@ -1,6 +1,6 @@
 """Remembered answers: a repeated ``credproc get TARGET [options]`` printed
-without loading the rest of credproc (argparse, dataclasses, pathlib, the
-config parser, botocore: most of a warm hit's time).
+without loading the rest of credproc (argparse, pathlib, json, the config
+parser, botocore: most of a warm hit's time).
 
 After a rememberable ``get`` (:func:`rememberable`: the options that only
 select what is asked for, in any order) handed out credentials that are in

@@ -117,14 +117,15 @@ def hand_over(digest: str, output: str) -> None:
         while True:
             try:
                 connection, _ = listener.accept()
-            except BlockingIOError:
-                break  # every waiter connected so far has been answered
+            except OSError:  # BlockingIOError: every waiter connected so far has been answered
+                break
             with connection:
-                if _peer_uid(connection) == os.geteuid():
-                    connection.settimeout(1.0)  # a waiter reads at once; one that does not is not waited for
-                    connection.sendall(message)
-    except OSError:
-        pass  # the waiters left read the answer back
+                try:
+                    if _peer_uid(connection) == os.geteuid():
+                        connection.settimeout(1.0)  # a waiter reads at once; one that does not is not waited for
+                        connection.sendall(message)
+                except OSError:
+                    continue  # that waiter went away, or reads the answer back
     finally:
         listener.close()
         _unlink(path)

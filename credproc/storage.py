@@ -5,7 +5,7 @@ write.
 
 Standard library only, and nothing loaded at import time but os and sys: the
 remembered-answer path imports this module and must stay free of pathlib,
-typing and dataclasses (tests/test_warm_imports.py).
+typing, json and hashlib (tests/test_warm_imports.py).
 
 Locations: environment variables override; on Linux the XDG base directory
 spec is computed here directly (importing platformdirs costs ~3 ms of a warm

@@ -3,7 +3,7 @@
 The completion scripts (completion.py) run ``credproc __complete-targets
 [--config PATH]`` on each TAB that wants a target. The console script sends
 that word here before it loads the CLI, so a TAB costs a Python start and a
-TOML parse, not argparse, dataclasses and the config checker. Anything wrong
+TOML parse, not argparse and the config checker. Anything wrong
 (no config, a broken one) completes nothing: a shell prompt is no place for
 an error; ``credproc doctor`` reports it.
 """
