@@ -9,9 +9,9 @@ from typing import Any
 class Credentials:
     """A set of AWS credentials; ``expiration`` is timezone-aware UTC or None.
 
-    A plain class, not a tuple: nothing iterates, indexes or serialises it
-    whole, so the secrets leave only through the named fields, and the repr
-    shows neither.
+    A plain class, not a tuple: it cannot be iterated, indexed or turned into
+    JSON whole, so the secret key and the session token leave only through
+    their named fields, and the repr shows neither.
     """
 
     __slots__ = ("access_key_id", "account_id", "expiration", "secret_access_key", "session_token")

@@ -180,7 +180,7 @@ def hasher(data: bytes = b"") -> Hash:
 
     From CPython's own ``_blake2``, the very implementation ``hashlib.blake2b``
     hands out: ``import hashlib`` also loads OpenSSL's libcrypto for the
-    algorithms credproc does not use, ~2 ms of a ~13 ms warm hit
+    algorithms credproc does not use, ~2 ms of an ~11 ms warm hit
     (benchmarks/RESULTS.md). hashlib where a build lacks the module.
     """
     global _blake2b

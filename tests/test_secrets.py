@@ -202,3 +202,18 @@ def test_every_command_keeps_secrets_off_stderr_and_command_lines(sandbox: Sandb
         for line in scan["cmdlines"]:
             for secret in secrets:
                 assert secret not in line, line
+
+
+def test_credentials_show_no_secret_in_a_repr_and_cannot_be_dumped_whole() -> None:
+    """What a log line or a debugger shows of credentials (``%r``, ``str``), and
+    what a careless ``json.dumps`` would write: never the secret key or token."""
+    from credproc.credentials import Credentials
+
+    credentials = Credentials("ASIAEXAMPLEKEY000001", "secret-access-key-value", "session-token-value")
+    for shown in (repr(credentials), str(credentials), f"{credentials}"):
+        assert "ASIAEXAMPLEKEY000001" in shown
+        assert "secret-access-key-value" not in shown and "session-token-value" not in shown
+    with pytest.raises(TypeError):
+        json.dumps(credentials)
+    with pytest.raises(TypeError):
+        list(credentials)
