@@ -14,12 +14,13 @@ How a waiter gets the answer:
   claim, ``pending/<digest>.sock``, and once it has its answer (the one it
   remembers, commands/get.py) writes it to every waiter connected meanwhile,
   then stops listening. The waiter prints it without reading the remembered
-  answer back: no key, no AES-GCM binding, no json (~7 ms of a ~20 ms
-  waiter, times 49 processes on 2 cores). The answer crosses kernel memory
-  only, never the disk; the socket is in the cache's 0700 directory, and each
-  side checks that the other runs as the same user (``SO_PEERCRED``). The
-  message carries the request's full digest and its length: a waiter prints
-  only a whole answer to its own request.
+  answer back: no key, no AES-GCM binding (a waiter is ~8.5 ms of CPU, a
+  bare interpreter and a digest; 49 of them share 2 cores with the claimer:
+  benchmarks/RESULTS.md). The answer crosses kernel memory only, never the
+  disk; the socket is in the cache's 0700 directory, and each side checks
+  that the other runs as the same user (``SO_PEERCRED``). The message
+  carries the request's full digest and its length: a waiter prints only a
+  whole answer to its own request.
 - **Read back**: in every other case (no handover: the claimer failed, handed
   out stale credentials, or had not started listening yet; another OS; no
   ``/proc``) the waiter waits for the claim to go, then
