@@ -132,12 +132,6 @@ def digest_or_none(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
         return None
 
 
-def answer(argv: Sequence[str], env: Mapping[str, str], now: float) -> str | None:
-    """The remembered stdout for this request, or None (then run the full path)."""
-    digest = digest_or_none(argv, env)
-    return None if digest is None else answer_for(digest, env, now)
-
-
 def answer_for(digest: str, env: Mapping[str, str], now: float) -> str | None:
     """The remembered stdout for the request ``digest``, or None.
 

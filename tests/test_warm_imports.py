@@ -275,26 +275,32 @@ def test_remembered_answer_follows_cache_config_and_environment(sandbox: Sandbox
     assert hub_calls[-1].access_key_id == "AKIAANOTHERSOURCE001"
 
 
-def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
+def fast_path_answer(argv: list[str], env: dict[str, str], now: float) -> str | None:
+    """What the fast path would print for ``argv`` at ``now`` (None: the full path runs)."""
     from credproc import answers
 
+    digest = answers.digest_or_none(argv, env)
+    return None if digest is None else answers.answer_for(digest, env, now)
+
+
+def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
     [remembered] = answer_files(env)
-    assert answers.answer(["get", "dev"], env, now=0) == first
+    assert fast_path_answer(["get", "dev"], env, now=0) == first
     # Past the cache's refresh point (expiry minus margin): the full path decides.
     expiration = json.loads(first)["Expiration"]
     from datetime import datetime
 
     expiry = datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp()
-    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 - 1) == first
-    assert answers.answer(["get", "dev"], env, now=expiry - 15 * 60 + 1) is None
-    assert answers.answer(["get", "prod"], env, now=0) is None
+    assert fast_path_answer(["get", "dev"], env, now=expiry - 15 * 60 - 1) == first
+    assert fast_path_answer(["get", "dev"], env, now=expiry - 15 * 60 + 1) is None
+    assert fast_path_answer(["get", "prod"], env, now=0) is None
 
     blob = bytearray(remembered.read_bytes())
     blob[-1] ^= 1
     remembered.write_bytes(bytes(blob))
-    assert answers.answer(["get", "dev"], env, now=0) is None
+    assert fast_path_answer(["get", "dev"], env, now=0) is None
     assert run_user(env, "get", "dev").stdout == first  # from the cache, by the full path
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
 
@@ -753,7 +759,8 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
     [remembered] = answer_files(env)
     probe = (
         "import os, sys; from credproc import answers;"
-        "print(answers.answer(['get', 'dev'], os.environ, now=float(sys.argv[1])), 'cryptography' in sys.modules)"
+        "digest = answers.request_digest(['get', 'dev'], os.environ);"
+        "print(answers.answer_for(digest, os.environ, float(sys.argv[1])), 'cryptography' in sys.modules)"
     )
     later = subprocess.run([sys.executable, "-c", probe, "1e12"], env=env, capture_output=True, text=True, check=True)
     assert later.stdout == "None False\n"
