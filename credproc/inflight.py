@@ -57,6 +57,8 @@ DIRECTORY = "pending"
 DEFAULT_WAIT = 120.0
 HANDOVER = b"credproc-handover-v1 "  # then the digest, the answer's length in bytes, a newline, the answer
 _BACKLOG = 128  # waiters connected before the answer is ready (more wait in connect)
+# Where the handover runs (SO_PEERCRED, /proc/self/fd); elsewhere waiters read the answer back.
+_HANDOVER_HERE = sys.platform.startswith("linux")
 _held: list[int] = []  # this process's claim, open until it ends
 _listening: list[tuple[socket, str]] = []  # the claim's socket and its path, until handed over
 
@@ -133,8 +135,8 @@ def hand_over(digest: str, output: str) -> None:
 
 
 def _listen(path: str) -> None:
-    """Listen for waiters on ``path`` (where Unix sockets and SO_PEERCRED exist)."""
-    if not sys.platform.startswith("linux"):
+    """Listen for waiters on ``path`` (where the handover runs)."""
+    if not _HANDOVER_HERE:
         return
     import socket
 
@@ -159,7 +161,7 @@ def _receive(path: str, digest: str, deadline: float) -> str | None:
     """
     import time
 
-    if not sys.platform.startswith("linux") or deadline <= time.monotonic():
+    if not _HANDOVER_HERE or deadline <= time.monotonic():
         return None
     import _socket
 
