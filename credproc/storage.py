@@ -3,9 +3,10 @@ files: where they live, where the cache key is kept and how a stored key is
 decoded, reading a file only if it is private and ours, and the one atomic
 write.
 
-Standard library only, and nothing loaded at import time but os and sys: the
-remembered-answer path imports this module and must stay free of pathlib,
-typing, json and hashlib (tests/test_warm_imports.py).
+Standard library only, and nothing loaded at import time but os, sys and
+CPython's BLAKE2b module (:func:`hasher`): the remembered-answer path imports
+this module and must stay free of pathlib, typing, json and hashlib
+(tests/test_warm_imports.py).
 
 Locations: environment variables override; on Linux the XDG base directory
 spec is computed here directly (importing platformdirs costs ~3 ms of a warm
@@ -41,7 +42,10 @@ WINDOWS = os.name == "nt"
 # FILE_SHARE_DELETE); readers hold entries for a moment only.
 _SHARING_ERRORS = (5, 32)  # ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION
 _REPLACE_ATTEMPTS = 8  # waits of 10, 20, ... 640 ms: about 1.3 s in all
-_blake2b: Callable[..., Hash] | None = None  # hasher's constructor, found on first use
+try:
+    from _blake2 import blake2b as _blake2b  # see hasher
+except ImportError:
+    from hashlib import blake2b as _blake2b
 
 
 # -- locations ---------------------------------------------------------------------------------
@@ -183,13 +187,6 @@ def hasher(data: bytes = b"") -> Hash:
     algorithms credproc does not use, ~2 ms of an ~11 ms warm hit
     (benchmarks/RESULTS.md). hashlib where a build lacks the module.
     """
-    global _blake2b
-    if _blake2b is None:
-        try:
-            from _blake2 import blake2b
-        except ImportError:
-            from hashlib import blake2b
-        _blake2b = blake2b
     return _blake2b(data, digest_size=32)
 
 
