@@ -7,7 +7,7 @@ import argparse
 
 from ..log import Log
 from . import Result
-from .options import Subparsers, add_common, add_target_options, obtain_target
+from .options import RawDescriptionHelpFormatter, Subparsers, add_common, add_target_options, obtain_target
 
 DESCRIPTION = """\
 Exchange the account's session (obtained like `credproc get`: cache, chain,
@@ -29,7 +29,7 @@ def register(commands: Subparsers) -> None:
         help="open the AWS console of an account, signed in through the chain",
         usage="credproc console TARGET [get options] [--print] [--service NAME | --destination URL]",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     add_target_options(parser)
     where = parser.add_mutually_exclusive_group()
