@@ -17,7 +17,10 @@ over half of it is modules that its import loads for things no keychain call doe
 - ``configparser``: keyring, to read ``keyringrc.cfg`` when
   ``PYTHON_KEYRING_BACKEND`` names no backend;
 - ``traceback`` (linecache, tokenize, textwrap): logging, which keyring
-  imports, for formatting an exception it is asked to log.
+  imports, for formatting an exception it is asked to log;
+- ``zlib``, ``bz2`` and ``lzma``: shutil (jaraco.context), which imports them
+  only to note that they are there; ``struct``, ``copy``, ``pwd`` and
+  ``grp``: jaraco.context's tarfile, for reading and extracting archives.
 
 So :func:`load` imports keyring with those deferred: a stand-in module that
 runs the real import the first time anything reads an attribute of it
@@ -58,6 +61,13 @@ DEFERRED = (
     "importlib.metadata",
     "configparser",
     "traceback",
+    "zlib",
+    "bz2",
+    "lzma",
+    "struct",
+    "copy",
+    "pwd",
+    "grp",
 )
 
 
