@@ -72,6 +72,29 @@ def test_every_option_reaches_sts_on_its_hop(sandbox: Sandbox) -> None:
     assert dev.params["PolicyArns.member.2.arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:policy/boundary/deploy"
 
 
+@pytest.mark.parametrize(
+    ("variables", "user"),
+    [
+        ({"LOGNAME": "ann", "USER": "bob"}, "ann"),  # getpass.getuser's order: LOGNAME first
+        ({"USERNAME": "carol"}, "carol"),  # what Windows sets
+        ({}, "the passwd entry"),
+    ],
+)
+def test_user_in_the_session_name_comes_from_the_environment_then_the_passwd_entry(
+    sandbox: Sandbox, variables: dict[str, str], user: str
+) -> None:
+    import os
+    import pwd
+
+    sandbox.write_config(OPTIONS_CONFIG)
+    sandbox.env = {name: value for name, value in sandbox.env.items() if name not in ("LOGNAME", "USER", "LNAME")}
+    result = sandbox.run("get", "prod", env=variables)
+    assert result.returncode == 0, result.stderr
+    [hub] = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
+    expected = pwd.getpwuid(os.getuid()).pw_name if user == "the passwd entry" else user
+    assert hub.params["SourceIdentity"] == expected
+
+
 def test_account_without_via_gets_source_identity_and_its_own_duration(sandbox: Sandbox) -> None:
     sandbox.write_config(
         OPTIONS_CONFIG.split("via = [\n")[0] + f'\n[accounts.prod]\nid = "{PROD_ACCOUNT}"\nduration = "4h"\n'
