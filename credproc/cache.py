@@ -88,17 +88,25 @@ class Cache:
         return self._decode(name, blob)
 
     def _decode(self, name: str, blob: bytes) -> Entry | None:
-        if not blob.startswith(MAGIC):
+        plain = self.unseal(blob[len(MAGIC) :], _aad(name)) if blob.startswith(MAGIC) else None
+        if plain is None:
             return None
         try:
-            data = json.loads(aead.unseal(self._aead, blob[len(MAGIC) :], _aad(name)))
+            data = json.loads(plain)
             return Entry(Credentials.from_dict(data["credentials"]), dict(data.get("meta", {})))
-        except Exception:  # InvalidTag, too short, bad JSON, missing fields: all a miss
+        except Exception:  # bad JSON, missing fields: a miss too
             return None
 
     def seal(self, plain: bytes, associated: bytes) -> bytes:
         """``plain`` sealed with the cache key (aead.seal's layout), bound to ``associated``."""
         return aead.seal(self._aead, plain, associated)
+
+    def unseal(self, blob: bytes, associated: bytes) -> bytes | None:
+        """What :meth:`seal` sealed with this key and ``associated``; None for anything else."""
+        try:
+            return aead.unseal(self._aead, blob, associated)
+        except Exception:  # InvalidTag, too short: not ours, or not this
+            return None
 
     def put(self, name: str, credentials: Credentials, meta: dict[str, Any]) -> bool:
         """Store an entry atomically; on a disk problem warn once and return False."""

@@ -131,10 +131,10 @@ def obtain(
     env = os.environ if env is None else env
     depth = source.check_depth(env)
     plan = make_plan(config, request.target, request.overrides, machine_fields(env))
-    src = source.resolve(plan.source_profile, env)
+    cache = open_cache(config, env, log) if request.use_cache else None
+    src = source.resolve_remembered(plan.source_profile, env, cache)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    cache = open_cache(config, env, log) if request.use_cache else None
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
     endpoint_url = (

@@ -199,14 +199,19 @@ def digest(data: bytes) -> str:
 
 
 def digest_part(path: str) -> bytes:
-    """A file's bytes as a part of a digest: length-prefixed, or ``-`` when it
-    cannot be read (so that a missing file and an empty one differ)."""
+    """A file's bytes as a part of a digest (:func:`contents_part`)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
-        return b"-"
-    return b"+%d\0" % len(data) + data
+        return contents_part(None)
+    return contents_part(data)
+
+
+def contents_part(data: bytes | None) -> bytes:
+    """A file's bytes as a part of a digest: length-prefixed, or ``-`` when it
+    could not be read (None), so that a missing file and an empty one differ."""
+    return b"-" if data is None else b"+%d\0" % len(data) + data
 
 
 def read_private(path: str | os.PathLike[str]) -> bytes | None:

@@ -235,6 +235,39 @@ def test_another_role_arn_in_a_self_sourced_role_profile_is_a_new_identity(sandb
     assert assume_calls(sandbox, HUB_ARN) == 2
 
 
+def test_the_remembered_source_is_sealed_and_one_swapped_for_another_is_not_believed(sandbox: Sandbox) -> None:
+    """The full path remembers the source it resolved from the AWS files
+    (source.resolve_remembered) under a digest of their bytes, sealed with the
+    cache key: a memo moved to another's name is parsed anew, not believed."""
+    _without_env_keys(sandbox)
+    credentials_file = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    keys = "[default]\naws_access_key_id = AKIADEFAULTKEYS0000{}\naws_secret_access_key = d{}\n"
+    sandbox.write_config(TWO_HOP_CONFIG)
+    obtained = {}
+    for number in (1, 2):
+        credentials_file.write_text(keys.format(number, number))
+        result = sandbox.run("get", "dev", "--verbose")  # the full path: no remembered answer
+        assert result.returncode == 0, result.stderr
+        obtained[number] = json.loads(result.stdout)
+    assert obtained[1]["AccessKeyId"] != obtained[2]["AccessKeyId"]
+    memos = sorted((sandbox.cache_dir / "sources").iterdir())
+    assert len(memos) == 2
+    for memo in memos:
+        assert stat.S_IMODE(memo.stat().st_mode) == 0o600
+        assert b"AKIADEFAULTKEYS" not in memo.read_bytes() and b"default" not in memo.read_bytes()
+
+    first, second = (memo.read_bytes() for memo in memos)
+    memos[0].write_bytes(second)
+    memos[1].write_bytes(first)
+    sandbox.sts.recorder.reset()
+    for number in (1, 2):
+        credentials_file.write_text(keys.format(number, number))
+        result = sandbox.run("get", "dev", "--verbose")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == obtained[number]  # each identity its own sessions
+    assert sandbox.sts.recorder.calls == []
+
+
 # -- files on disk --------------------------------------------------------------------------
 
 

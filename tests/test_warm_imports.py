@@ -402,6 +402,23 @@ def test_keychain_defers_urllib_request_until_used_and_keyring_asks_the_chosen_b
     }
 
 
+def test_full_path_hit_parses_no_aws_file_until_one_changes(sandbox: Sandbox) -> None:
+    """The source profile's fingerprint is remembered (source.resolve_remembered):
+    a hit neither imports configparser nor parses the files; an edit does both."""
+    env = user_environment(sandbox)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        del env[name]
+    credentials_file = Path(env["AWS_SHARED_CREDENTIALS_FILE"])
+    keys = "[default]\naws_access_key_id = AKIADEFAULTKEYS0000{}\naws_secret_access_key = d{}\n"
+    credentials_file.write_text(keys.format(1, 1))
+    modules_loaded_by(sandbox, env, "get", "dev")
+    assert "configparser" not in modules_loaded_by(sandbox, env, "get", "dev", "--verbose")
+    credentials_file.write_text(keys.format(2, 2))
+    assert "configparser" in modules_loaded_by(sandbox, env, "get", "dev", "--verbose")
+    hub_callers = [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)]
+    assert hub_callers == ["AKIADEFAULTKEYS00001", "AKIADEFAULTKEYS00002"]  # new keys: a new identity
+
+
 def test_full_path_loads_only_the_command_it_runs(sandbox: Sandbox) -> None:
     """cli builds the parser of the command named first; --help still lists them all."""
     env = user_environment(sandbox)
