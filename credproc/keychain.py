@@ -22,11 +22,10 @@ over half of it is modules that its import loads for things no keychain call doe
   only to note that they are there; ``struct``, ``copy``, ``pwd`` and
   ``grp``: jaraco.context's tarfile, for reading and extracting archives.
 
-So :func:`load` imports keyring with those deferred: a stand-in module that
-runs the real import the first time anything reads an attribute of it
-(keyring's plugin search when it detects the backend; a backend that runs a
-command; botocore on a cache miss), and then hands out the real module's
-attributes. What keyring's modules use while they are imported (jaraco.context's
+So :func:`load` imports keyring with those deferred (credproc/deferred.py): a
+stand-in module that runs the real import the first time anything reads an
+attribute of it (keyring's plugin search when it detects the backend; a
+backend that runs a command; botocore on a cache miss). What keyring's modules use while they are imported (jaraco.context's
 shutil and tarfile, logging, typing, pathlib) stays. Importing
 the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
@@ -45,6 +44,8 @@ Standard library only at the top: answers.py (the fast path) calls this.
 from __future__ import annotations
 
 import sys
+
+from . import deferred
 
 TYPE_CHECKING = False  # not typing's: the fast path imports this module
 if TYPE_CHECKING:
@@ -75,46 +76,7 @@ def load() -> ModuleType:
     """The ``keyring`` package, imported with :data:`DEFERRED` put off until first used."""
     if "keyring" not in sys.modules:
         for name in DEFERRED:
-            _defer(name)
+            deferred.defer(name)
     import keyring
 
     return keyring
-
-
-def _defer(name: str) -> None:
-    """Put a stand-in for the module ``name`` in ``sys.modules`` (unless it is
-    loaded already, or not installed) that imports the real one on the first
-    attribute read.
-
-    ``import name`` finds the stand-in and runs nothing. The first read of an
-    attribute (``urllib.request.urlopen``, ``from urllib.request import X``)
-    drops the stand-in and imports the real module the ordinary way (its
-    locks, its errors, its parent's attribute), and returns the real
-    attribute; from then on the stand-in only forwards reads, for whoever bound
-    it by name meanwhile.
-    """
-    if name in sys.modules:
-        return
-    import importlib
-    import importlib.util
-    import threading
-    import types
-
-    spec = importlib.util.find_spec(name)  # imports the parent package, if any
-    if spec is None:
-        return  # not installed: `import name` must fail as it would have
-    stand_in = types.ModuleType(name, f"{name}, imported on first use (credproc.keychain)")
-    stand_in.__spec__ = spec
-    lock = threading.Lock()
-
-    def __getattr__(attribute: str) -> object:
-        with lock:
-            if sys.modules.get(name) is stand_in:
-                del sys.modules[name]  # the import below puts the real one here and on the parent
-        return getattr(importlib.import_module(name), attribute)
-
-    stand_in.__dict__["__getattr__"] = __getattr__  # PEP 562: asked only for names the module lacks
-    sys.modules[name] = stand_in
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, stand_in)

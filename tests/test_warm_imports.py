@@ -387,6 +387,38 @@ print(json.dumps({
 """
 
 
+# A get's full path defers urllib.parse's ipaddress (console.py). Run without
+# site (-S): an editable install's import hook loads pathlib, so ipaddress, in
+# every interpreter it starts.
+DEFERRED_IPADDRESS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from credproc import deferred
+deferred.defer("ipaddress")
+import pathlib, urllib.parse
+stand_in = sys.modules["ipaddress"]
+unloaded = "ip_address" not in vars(stand_in)
+host = urllib.parse.urlsplit("http://[::1]:8080/").hostname
+try:
+    urllib.parse.urlsplit("http://[v6-or-not]/")
+    refused = False
+except ValueError:
+    refused = True
+real = sys.modules["ipaddress"]
+print(json.dumps({
+    "unloaded": unloaded, "host": host, "refused": refused,
+    "real": real is not stand_in and "ip_address" in vars(real) and stand_in.IPv6Address is real.IPv6Address,
+}))
+"""
+
+
+def test_ipaddress_waits_until_a_url_with_an_ip_host_is_parsed() -> None:
+    repo = str(Path(__file__).resolve().parent.parent)
+    command = [sys.executable, "-S", "-c", DEFERRED_IPADDRESS, repo]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout) == {"unloaded": True, "host": "::1", "refused": True, "real": True}
+
+
 def test_keychain_defers_urllib_request_until_used_and_keyring_asks_the_chosen_backend(sandbox: Sandbox) -> None:
     Path(sandbox.env["CREDPROC_TEST_KEYRING"]).write_text(json.dumps({"credproc/cache-key": "stored"}))
     result = subprocess.run(
