@@ -437,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 keyring_chosen,
                 None,
                 "urllib.request, subprocess, tempfile, inspect, more_itertools, importlib_metadata, configparser, "
-                "traceback put off until used",
+                "traceback, the compression modules, struct, copy, pwd and grp put off until used",
             )
         )
         rows.append(
