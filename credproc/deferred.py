@@ -10,9 +10,10 @@ the ordinary way (its locks, its errors, its parent's attribute) and returns
 the real attribute. From then on the stand-in only forwards reads, for
 whoever bound it by name meanwhile.
 
-A module that is used while it is being imported gains nothing (the first
-read imports it at once), and nothing breaks: the stand-in is invisible to
-every use but ``sys.modules[name] is ...``.
+A module that is used while its importer is being imported gains nothing
+(the first read imports it at once). Code that reads attributes cannot tell
+the stand-in from the module; only a look at ``sys.modules`` itself (``is``,
+``vars()``, ``dir()``) before the first read can.
 
 Standard library only, and only what the interpreter has loaded at start-up
 (answers.py, the fast path, reaches this through keychain.py).

@@ -25,8 +25,9 @@ over half of it is modules that its import loads for things no keychain call doe
 So :func:`load` imports keyring with those deferred (credproc/deferred.py): a
 stand-in module that runs the real import the first time anything reads an
 attribute of it (keyring's plugin search when it detects the backend; a
-backend that runs a command; botocore on a cache miss). What keyring's modules use while they are imported (jaraco.context's
-shutil and tarfile, logging, typing, pathlib) stays. Importing
+backend that runs a command; botocore on a cache miss). What keyring's
+modules use while they are imported (jaraco.context's shutil and tarfile,
+logging, typing, pathlib) stays. Importing
 the backend's module directly instead of ``keyring`` would save nothing:
 every backend subclasses keyring.backend, which is where the cost is
 (README "Speed" has the numbers).
