@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEV_ACCOUNT, HUB_ARN, SUPPORT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
-from endpoint_support import expire_after, port_is_closed, request
+from endpoint_support import expire_after, kill_if_running, port_is_closed, request
 from sdk_clients import Client, account_of, boto3_client
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
@@ -123,9 +123,7 @@ def test_the_command_gets_the_endpoint_not_keys_and_no_secret_is_on_any_command_
         process.stdin.close()
         assert process.wait(timeout=60) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=60)
+        kill_if_running(process)
     assert port_is_closed(url)  # the endpoint ended with the command
 
 
@@ -189,8 +187,7 @@ def test_signals_sent_to_credproc_reach_the_command_once(sandbox: Sandbox, first
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
+        kill_if_running(process)
     assert process.returncode == 77, err
     assert signals_seen(out) == [first, signal.SIGTERM]
 
@@ -229,8 +226,7 @@ def test_ctrl_c_in_the_terminal_reaches_the_command_once(sandbox: Sandbox) -> No
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=60)
         finally:
-            if process.poll() is None:
-                process.kill()
+            kill_if_running(process)
     finally:
         os.close(master)
         os.close(slave)
@@ -327,6 +323,4 @@ def test_the_endpoint_answers_while_the_command_runs(sandbox: Sandbox) -> None:
         process.stdin.close()
         assert process.wait(timeout=60) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=60)
+        kill_if_running(process)

@@ -133,9 +133,15 @@ class Serving:
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate(timeout=60)
+        kill_if_running(self.process)
+
+
+def kill_if_running(process: subprocess.Popen[Any]) -> None:
+    """A test's cleanup: kill ``process`` if it still runs, and reap it (wait, not
+    communicate, which would flush a stdin the test may have closed)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=60)
 
 
 def expire_after(seconds: float, role_arn: str) -> Rewrite:
