@@ -2,9 +2,9 @@
 without loading the rest of credproc (argparse, pathlib, json, the config
 parser, botocore: most of a warm hit's time).
 
-After a rememberable ``get`` (:func:`rememberable`: the options that only
-select what is asked for, in any order) handed out credentials that are in
-the cache, its exact stdout is stored sealed by the cache (AES-GCM with the
+After a rememberable ``get`` (:func:`request_digest` decides: the options
+that only select what is asked for, in any order) handed out credentials
+that are in the cache, its exact stdout is stored sealed by the cache (AES-GCM with the
 cache key, 0600 file in ``<cache dir>/answers/``) under a digest of
 everything the answer depends on: the exact command line; the
 environment variables credproc and botocore's file lookup read (``AWS_*``,
@@ -64,12 +64,6 @@ _ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 _ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
 
 
-def rememberable(argv: Sequence[str]) -> bool:
-    """Whether the answer to this command line may be remembered: the one
-    place that decides it, for the fast path and commands/get.py alike."""
-    return _pure_options(argv) is not None
-
-
 def _pure_options(argv: Sequence[str]) -> dict[str, str] | None:
     """The options of a ``get`` whose output is a pure function of its inputs
     (each option's last value, as argparse keeps it); None for anything else.
@@ -103,7 +97,9 @@ def _pure_options(argv: Sequence[str]) -> dict[str, str] | None:
 
 
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The digest of a rememberable request and all it depends on; None for anything else."""
+    """The digest of a rememberable request and all it depends on; None for
+    anything else: the one place that decides, for the fast path and
+    commands/get.py alike."""
     options = _pure_options(argv)
     if options is None:
         return None

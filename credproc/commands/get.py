@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import answers
     from ..output import render
 
-    # A rememberable `get` (answers.rememberable decides, for the fast path
+    # A rememberable `get` (answers.request_digest decides, for the fast path
     # too) is remembered for the console script's fast path; its inputs are
     # read before the config, so an edit made meanwhile is never missed.
     digest = answers.request_digest(args.command_line, os.environ)
