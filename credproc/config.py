@@ -62,13 +62,12 @@ class Config:
         *,
         text: str = "",
         raw_accounts: dict[str, Any] | None = None,
-        organizations_role_arn: str | None = None,
     ) -> None:
         self.path = path
         self.exists = exists
         self.text = text
         self.raw_accounts: dict[str, Any] = raw_accounts if raw_accounts is not None else {}
-        self.organizations_role_arn = organizations_role_arn
+        self.organizations_role_arn: str | None = None  # [organizations] role_arn
         # [source], [defaults] and [cache], as load() finds them
         self.source_profile: str | None = None
         self.source_region: str | None = None

@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 _PLACEHOLDER = Credentials("credproc-endpoint-probe", "-")
 
 
-def timeouts(env: Mapping[str, str]) -> tuple[float, float, int]:
-    """Connect timeout, read timeout (seconds) and retries per call, for a client
-    that leaves retrying to botocore (see :func:`client_config` for credproc's own)."""
-    limits = retry.limits(env)
-    return limits.connect, limits.read, retry.UNREACHABLE_ATTEMPTS - 1
-
-
 def client_config(env: Mapping[str, str], region: str | None = None) -> BotoConfig:
     """The botocore client config of credproc's AWS calls: bounded timeouts, and
     one attempt per call (:func:`retrying` retries, within one budget)."""
@@ -205,14 +198,6 @@ class StsCaller:
         except Exception as exc:
             raise _mfa_refused(exc, mfa, self.source.label) from exc
         return _credentials(response, None)
-
-    def caller_identity(self, credentials: Credentials | None) -> str:
-        """The ARN STS reports for these credentials."""
-        try:
-            client = self.client(credentials)
-            return str(self._call("GetCallerIdentity", client.get_caller_identity)["Arn"])
-        except Exception as exc:
-            raise translate(exc, "GetCallerIdentity", self.source.label) from exc
 
     def source_credentials(self) -> Credentials:
         """The source identity's own credentials (for calls other than STS, e.g. Organizations)."""

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         return Result()
     log.notice(
         f"no browser could be opened: the sign-in URL for {who} is on stdout{until}; "
-        "it works for 15 minutes, treat it as a password"
+        f"it works for {federation.SIGNIN_URL_LIFETIME // 60} minutes, treat it as a password"
     )
     return Result(url + "\n")
 
