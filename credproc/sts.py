@@ -151,8 +151,7 @@ class StsCaller:
         counts: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the config file's
         endpoint_url and services sections, regional endpoints, FIPS, dual-stack.
         """
-        with self._environment():
-            self._source_session()  # a missing AWS_PROFILE is named as such
+        self._source_session()  # a missing AWS_PROFILE is named as such
         try:
             return str(self.client(_PLACEHOLDER).meta.endpoint_url)
         except Exception as exc:
