@@ -132,13 +132,14 @@ def obtain(
     depth = source.check_depth(env)
     plan = make_plan(config, request.target, request.overrides, machine_fields(env))
     cache = open_cache(config, env, log) if request.use_cache else None
-    src = source.resolve_remembered(plan.source_profile, env, cache)
+    aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
+    src = source.resolve_remembered(plan.source_profile, env, cache, aws)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
     endpoint_url = (
-        sts_endpoint.current(cache, env, src, plan.sts_region, lambda: caller().endpoint_url())
+        sts_endpoint.current(cache, env, src, plan.sts_region, aws, lambda: caller().endpoint_url())
         if cache is not None
         else ""
     )

@@ -124,13 +124,13 @@ def _keys_in_environment(configured: str | None, env: Mapping[str, str]) -> bool
     return not configured and bool(env.get("AWS_ACCESS_KEY_ID"))
 
 
-def resolve_remembered(profile: str | None, env: Mapping[str, str], cache: Cache | None) -> Source:
+def resolve_remembered(profile: str | None, env: Mapping[str, str], cache: Cache | None, aws: AwsFiles) -> Source:
     """:func:`resolve`, remembered in ``cache`` under a digest of all it reads
     (see the module's docstring); without a cache, or with keys in the
-    environment (nothing to parse), it is :func:`resolve` itself."""
+    environment (nothing to parse), it is :func:`resolve` itself. ``aws``: the
+    AWS files of ``env``, read once for every digest of them in this run."""
     if cache is None or _keys_in_environment(profile, env):
-        return resolve(profile, env)
-    aws = AwsFiles(env)
+        return resolve(profile, env, aws)
     digest = storage.hasher(repr([_MEMO_FORMAT, profile, _aws_variables(env)]).encode(errors="surrogateescape"))
     aws.add_contents(digest)
     inputs = digest.hexdigest()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import storage
 from .cache import Cache
-from .source import Source
+from .source import AwsFiles, Source
 
 DIRECTORY = "endpoints"
 FORMAT = 1
@@ -48,9 +48,12 @@ _CREDENTIAL_VARIABLES = frozenset(
 )
 
 
-def current(cache: Cache, env: Mapping[str, str], source: Source, region: str, ask_botocore: Callable[[], str]) -> str:
-    """The STS URL for ``source`` in ``region``: remembered, or from ``ask_botocore()`` (then remembered)."""
-    digest = inputs_digest(env, source, region)
+def current(
+    cache: Cache, env: Mapping[str, str], source: Source, region: str, aws: AwsFiles, ask_botocore: Callable[[], str]
+) -> str:
+    """The STS URL for ``source`` in ``region``: remembered, or from ``ask_botocore()`` (then remembered).
+    ``aws``: the AWS files of ``env``."""
+    digest = inputs_digest(env, source, region, aws)
     location = cache.directory / DIRECTORY / f"{digest[:40]}.json"
     url = _read(location, digest)
     if url is None:
@@ -59,7 +62,7 @@ def current(cache: Cache, env: Mapping[str, str], source: Source, region: str, a
     return url
 
 
-def inputs_digest(env: Mapping[str, str], source: Source, region: str) -> str:
+def inputs_digest(env: Mapping[str, str], source: Source, region: str, aws: AwsFiles) -> str:
     """A digest of everything botocore's choice of STS endpoint depends on."""
     variables = sorted(
         (name, value) for name, value in env.items() if name.startswith("AWS_") and name not in _CREDENTIAL_VARIABLES
@@ -67,8 +70,7 @@ def inputs_digest(env: Mapping[str, str], source: Source, region: str) -> str:
     digest = storage.hasher(
         json.dumps([FORMAT, variables, source.profile, source.ignore_env_profile, region, _botocore_release()]).encode()
     )
-    for path in storage.aws_files(env):
-        digest.update(path.encode() + b"\0" + storage.digest_part(path))
+    aws.add_contents(digest)
     return digest.hexdigest()
 
 
