@@ -28,12 +28,12 @@ from . import aead, rules, storage
 from .credentials import Credentials
 from .errors import CacheError
 from .log import Log
+from .storage import LOCK_TIMEOUT as LOCK_TIMEOUT
+from .storage import LOCK_TIMEOUT_VARIABLE
 
 MAGIC = b"CPC1"
 SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
-LOCK_TIMEOUT = 120.0
-LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
 
 def lock_timeout(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:

@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from socket import socket
 
 DIRECTORY = "pending"
-DEFAULT_WAIT = 120.0
 HANDOVER = b"credproc-handover-v1 "  # then the digest, the answer's length in bytes, a newline, the answer
 _BACKLOG = 128  # waiters connected before the answer is ready (more wait in connect)
 # Where the handover runs (SO_PEERCRED, /proc/self/fd); elsewhere waiters read the answer back.
@@ -265,7 +264,7 @@ def _wait(fd: int, limit: float) -> bool:
 def _wait_limit(env: Mapping[str, str]) -> float:
     # The full path checks the variable and names a bad value; here it only bounds a wait.
     try:
-        limit = float(env.get("CREDPROC_LOCK_TIMEOUT") or DEFAULT_WAIT)
+        limit = float(env.get(storage.LOCK_TIMEOUT_VARIABLE) or storage.LOCK_TIMEOUT)
     except ValueError:
-        return DEFAULT_WAIT
-    return limit if 0 <= limit < float("inf") else DEFAULT_WAIT
+        return storage.LOCK_TIMEOUT
+    return limit if 0 <= limit < float("inf") else storage.LOCK_TIMEOUT

@@ -36,6 +36,11 @@ KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for th
 KEYRING_USERNAME = "cache-key"
 KEY_BYTES = 32
 
+# How long a process waits for another that is fetching the same credentials
+# (cache.py's lock, inflight.py's claim): seconds, unless the variable says.
+LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
+
 TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: ".<name>.<random>.tmp" beside the file
 WINDOWS = os.name == "nt"
 # Windows: os.replace fails while another process has the target open (no
