@@ -12,13 +12,10 @@ function (:func:`check_request`); the server only feeds it the request.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
-import os
 import secrets
 import socketserver
-import tempfile
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -27,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from . import storage
 from .credentials import format_time
 from .errors import UsageError
 from .log import Log
@@ -132,15 +130,7 @@ def write_token_file(path: Path, token: str) -> None:
         raise UsageError(f"--token-file: {directory} is not a directory", "give a path in an existing directory")
     if path.is_dir():
         raise UsageError(f"--token-file: {path} is a directory", "give the path of a file")
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(token)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    storage.write_atomic(path, token.encode("ascii"))
 
 
 class Endpoint:
