@@ -63,12 +63,13 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     env = os.environ
     # Everything is checked before any network call (or MFA prompt); the plan
     # tells the region, and so the partition a --destination must be in.
-    plan = make_plan(config_module.load(args.config), args.target, overrides(args), machine_fields(env))
+    config = config_module.load(args.config)
+    plan = make_plan(config, args.target, overrides(args), machine_fields(env))
     page = federation.destination(plan.region, args.service, args.destination)
     where = federation.endpoint(plan.region, env)
     wait = federation.timeout(env)
 
-    result = obtain_target(args, log)
+    result = obtain_target(args, log, config=config)
     plan = result.plan
     credentials = result.outcome.credentials
     duration = federation.session_duration(plan, source.is_long_term_key(result.source))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..log import Log
     from ..obtain import Obtained
     from ..plan import Overrides
@@ -102,17 +103,25 @@ def overrides(args: argparse.Namespace) -> Overrides:
 
 
 def obtain_target(
-    args: argparse.Namespace, log: Log, *, min_remaining: int = 0, refresh: bool | None = None
+    args: argparse.Namespace,
+    log: Log,
+    *,
+    min_remaining: int = 0,
+    refresh: bool | None = None,
+    config: Config | None = None,
 ) -> Obtained:
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
     ``min_remaining``: seconds the final credentials must have left (obtain's
-    Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes).
+    Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
+    ``config``: the one the command loaded already (default: ``--config``'s, loaded now).
     """
-    from .. import config as config_module
     from ..obtain import Request, obtain
 
-    config = config_module.load(args.config)
+    if config is None:
+        from .. import config as config_module
+
+        config = config_module.load(args.config)
     request = Request(
         target=args.target,
         overrides=overrides(args),

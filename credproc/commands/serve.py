@@ -50,8 +50,9 @@ def start_endpoint(args: argparse.Namespace, log: Log) -> Running:
     from ..obtain import utc_now
     from ..serving import Running
 
-    first = obtain_target(args, log)
-    margin = config_module.load(args.config).refresh_margin
+    config = config_module.load(args.config)
+    first = obtain_target(args, log, config=config)
+    margin = config.refresh_margin
     # Later refreshes print as they happen: the command's run is not over.
     background = Log(verbose=log.verbose)
 
