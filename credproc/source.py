@@ -1,30 +1,19 @@
 """The source identity: which AWS profile (or the default chain) starts the
-chain, a cheap fingerprint of it for the cache key, and the recursion guard.
+chain, its fingerprint for the cache key, and the recursion guard.
 
-The fingerprint is computed from environment variables and the shared AWS
-files only (no network, no botocore), so a warm cache hit stays cheap:
+Which of botocore's providers would hand out the source credentials, and what
+identifies them, is decided by credproc/providers.py, one table in botocore's
+own order; this module chooses the profile as botocore would (credproc's
+``[source] profile``, else AWS_DEFAULT_PROFILE, AWS_PROFILE, ``default``),
+reads the AWS files as botocore does, and remembers the decision.
 
-- static keys (environment, ``~/.aws/credentials`` or ``~/.aws/config``): the
-  profile name plus the access key id, so new keys mean a new cache entry;
-- any other profile (SSO, credential_process, role_arn, ...): the profile name
-  plus a hash of its settings (and, for ``source_profile``, of that profile's
-  fingerprint, so new keys behind a role profile count as a new identity; for
-  ``sso_session``, of that ``[sso-session]`` section, which holds the start
-  URL, while the account and role are the profile's own);
-- no profile at all (container, web identity, instance metadata): the
-  variables that select those providers.
-
-What it cannot tell: a profile whose settings stay the same while the identity
-behind them changes (``aws sso login`` as another user, a different instance
-role behind the same metadata endpoint). ``credproc cache clear`` covers those.
-
-With the cache in use, :func:`resolve_remembered` keeps what :func:`resolve`
-decided, sealed with the cache key (the fingerprint holds the access key id),
-in ``<cache dir>/sources/`` under a digest of all it reads: the profile asked
-for, the ``AWS_*`` variables, and the paths and bytes of both AWS files. The
-same inputs give the same source, so a hit neither imports configparser nor
-parses the files (~1.3 ms of a ~35 ms full-path run); any edit of either file
-is a new digest, and the files are parsed from the very bytes that were hashed.
+With the cache in use, :func:`resolve_remembered` keeps what was decided from
+the AWS files, sealed with the cache key (it holds an access key id), under a
+digest of all it reads: the profile asked for, the ``AWS_*`` variables, and
+the paths and bytes of both AWS files; any edit of either file is a new
+digest, and the files are parsed from the very bytes that were hashed. The
+token files an identity depends on (providers.Identity.files) are read on
+every run, never remembered.
 """
 
 from __future__ import annotations
@@ -36,7 +25,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import storage
+from . import providers, storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
@@ -51,25 +40,30 @@ DEPTH_VARIABLE = "CREDPROC_DEPTH"
 MAX_DEPTH = 1
 
 MEMO_DIRECTORY = "sources"
-_MEMO_FORMAT = 1
+_MEMO_FORMAT = 2
 _MEMO_SUFFIX = ".source"
-
-_AMBIENT_VARIABLES = (
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_EC2_METADATA_DISABLED",
-)
 
 
 class Source(NamedTuple):
     """How to get the source credentials, and what identifies them."""
 
-    profile: str | None  # the profile to hand to boto3; None: the default chain
+    profile: str | None  # the profile to hand to botocore; None: botocore's own choice
     ignore_env_profile: bool  # AWS_PROFILE names a credproc profile: do not follow it
     fingerprint: str
     label: str  # for messages and `cache list`; never a secret
+    access_key: str | None = None  # the access key id, when the source is static keys
+    # Each file the fingerprint read (a token), with the digest of its bytes then (storage.digest_part).
+    files: tuple[tuple[str, str], ...] = ()
+
+
+class Decision(NamedTuple):
+    """What the environment and the AWS files decide; the fingerprint also reads
+    the identity's token files, on every run."""
+
+    profile: str | None
+    ignore_env_profile: bool
+    label: str
+    identity: providers.Identity
 
 
 def check_depth(env: Mapping[str, str]) -> int:
@@ -89,77 +83,107 @@ def check_depth(env: Mapping[str, str]) -> int:
 
 
 def resolve(profile: str | None, env: Mapping[str, str], aws: AwsFiles | None = None) -> Source:
-    """Decide the source profile and fingerprint it (cheap: files and env only)."""
-    aws = AwsFiles(env) if aws is None else aws
+    """Decide the source profile and fingerprint it (files and env only, no network)."""
+    return _source(decide(profile, env, AwsFiles(env) if aws is None else aws))
+
+
+def decide(profile: str | None, env: Mapping[str, str], aws: AwsFiles) -> Decision:
+    """Which profile botocore is to use, and whose credentials its chain would hand out (providers.py)."""
     chosen, ignore = choose_profile(profile, env, aws)
-    if profile:
-        return Source(profile, False, _profile_fingerprint(aws, profile), f"profile {profile}")
-    if chosen is None:
-        return Source(None, False, "env:" + env["AWS_ACCESS_KEY_ID"], "environment variables")
-    # Keys for [default] may live only in the credentials file: they are the identity then.
-    if chosen == "default" and aws.profile(chosen) is None and aws.credentials(chosen) is None:
-        ambient = {name: env[name] for name in _AMBIENT_VARIABLES if env.get(name)}
-        return Source(None, ignore, "ambient:" + json.dumps(ambient, sort_keys=True), "default credential chain")
-    return Source(None, ignore, _profile_fingerprint(aws, chosen), f"profile {chosen}")
+    identity = providers.identify(chosen, env, aws, profile_given=bool(profile))
+    if identity.provider == "env":
+        label = "environment variables"
+    elif profile or identity.provider in _PROFILE_PROVIDER_NAMES or aws.merged(chosen):
+        label = f"profile {chosen}"
+    else:
+        label = "default credential chain"
+    return Decision(profile or None, ignore, label, identity)
 
 
-def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, bool]:
-    """The profile the source credentials come from (None: keys in the
-    environment), and whether AWS_PROFILE was passed over because it runs credproc."""
+# Providers that read the profile's own settings: the source is named after the profile then.
+_PROFILE_PROVIDER_NAMES = frozenset(["assume-role", *(name for name, _ in providers.PROFILE_PROVIDERS)])
+
+
+def _source(decision: Decision) -> Source:
+    fingerprint, files = providers.fingerprint(decision.identity, _read_file)
+    identity = decision.identity
+    return Source(
+        decision.profile, decision.ignore_env_profile, fingerprint, decision.label, identity.access_key, files
+    )
+
+
+def _read_file(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str, bool]:
+    """The profile botocore uses for the source (its name even when keys in the
+    environment win), and whether AWS_PROFILE was passed over because it runs credproc."""
     if configured:
         return configured, False
-    if _keys_in_environment(configured, env):
-        return None, False
-    chosen = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    if chosen != "default" and calls_credproc(aws.profile(chosen)):
+    # botocore's order: AWS_DEFAULT_PROFILE first (configprovider's "profile" variable).
+    chosen = env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or "default"
+    if chosen != "default" and not keys_in_environment(configured, env) and calls_credproc(aws.profile(chosen)):
         # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
         # start credproc inside itself. The user meant "my usual identity".
         return "default", True
     return chosen, False
 
 
-def _keys_in_environment(configured: str | None, env: Mapping[str, str]) -> bool:
-    """Whether the source is the keys in the environment (no AWS file is read then):
-    botocore's environment provider wins over AWS_PROFILE, a configured profile over both."""
+def keys_in_environment(configured: str | None, env: Mapping[str, str]) -> bool:
+    """Whether the source is the keys in the environment (providers.environment_keys;
+    no AWS file is read then): they win over AWS_PROFILE, a configured profile over both."""
     return not configured and bool(env.get("AWS_ACCESS_KEY_ID"))
 
 
 def resolve_remembered(profile: str | None, env: Mapping[str, str], cache: Cache | None, aws: AwsFiles) -> Source:
-    """:func:`resolve`, remembered in ``cache`` under a digest of all it reads
-    (see the module's docstring); without a cache, or with keys in the
-    environment (nothing to parse), it is :func:`resolve` itself. ``aws``: the
-    AWS files of ``env``, read once for every digest of them in this run."""
-    if cache is None or _keys_in_environment(profile, env):
+    """:func:`resolve`, its decision remembered in ``cache`` under a digest of
+    all it reads (see the module's docstring); without a cache, or with keys in
+    the environment (nothing to parse), it is :func:`resolve` itself. ``aws``:
+    the AWS files of ``env``, read once for every digest of them in this run."""
+    if cache is None or keys_in_environment(profile, env):
         return resolve(profile, env, aws)
     digest = storage.hasher(repr([_MEMO_FORMAT, profile, _aws_variables(env)]).encode(errors="surrogateescape"))
     aws.add_contents(digest)
     inputs = digest.hexdigest()
     location = cache.directory / MEMO_DIRECTORY / (inputs[:40] + _MEMO_SUFFIX)
-    associated = b"credproc-source-v1:" + inputs.encode()
+    associated = b"credproc-source-v2:" + inputs.encode()
     remembered = _recall(cache.unseal(storage.read_private(location) or b"", associated))
     if remembered is not None:
-        return remembered
-    found = resolve(profile, env, aws)
+        return _source(remembered)
+    found = decide(profile, env, aws)
     with contextlib.suppress(OSError):  # best effort: the next run parses the files again
         cache.ensure_directory()
         storage.make_private_dirs(location.parent)
-        storage.write_atomic(location, cache.seal(json.dumps(list(found)).encode(), associated))
-    return found
+        storage.write_atomic(location, cache.seal(json.dumps(_memo(found)).encode(), associated))
+    return _source(found)
 
 
 def _aws_variables(env: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted((name, value) for name, value in env.items() if name.startswith("AWS_"))
 
 
-def _recall(plain: bytes | None) -> Source | None:
-    """The Source a memo holds, or None for anything but one."""
+def _memo(decision: Decision) -> list[object]:
+    return [decision.profile, decision.ignore_env_profile, decision.label, list(decision.identity)]
+
+
+def _recall(plain: bytes | None) -> Decision | None:
+    """The Decision a memo holds, or None for anything but one."""
     try:
-        profile, ignore, fingerprint, label = json.loads(plain or b"null")
-    except (ValueError, TypeError):  # not JSON, or not four values
+        profile, ignore, label, (provider, inputs, files, access_key) = json.loads(plain or b"null")
+    except (ValueError, TypeError):  # not JSON, or not the right shape
         return None
-    if isinstance(profile, str | None) and type(ignore) is bool and isinstance(fingerprint, str):
-        return Source(profile, ignore, fingerprint, label) if isinstance(label, str) else None
-    return None
+    if not (isinstance(profile, str | None) and type(ignore) is bool and isinstance(label, str)):
+        return None
+    if not (isinstance(provider, str) and isinstance(inputs, str) and isinstance(access_key, str | None)):
+        return None
+    if not isinstance(files, list) or not all(isinstance(path, str) for path in files):
+        return None
+    return Decision(profile, ignore, label, providers.Identity(provider, inputs, tuple(files), access_key))
 
 
 def calls_credproc(section: Mapping[str, str] | None) -> bool:
@@ -169,39 +193,11 @@ def calls_credproc(section: Mapping[str, str] | None) -> bool:
 
 def is_long_term_key(source: Source) -> bool:
     """Whether the source is an IAM user's long-term access key (``AKIA...``)
-    in the environment or a profile of static keys, as its fingerprint says.
+    in the environment or a profile of static keys.
 
     Temporary keys (``ASIA...``), roles, SSO and every other provider: False.
     """
-    fingerprint = source.fingerprint
-    if fingerprint.startswith("env:"):
-        key = fingerprint.removeprefix("env:")
-    elif fingerprint.startswith("profile:") and ":key:" in fingerprint:
-        key = fingerprint.rpartition(":key:")[2]
-    else:
-        return False
-    return key.startswith("AKIA")
-
-
-def _profile_fingerprint(aws: AwsFiles, name: str, seen: tuple[str, ...] = ()) -> str:
-    keys = aws.credentials(name)
-    section = aws.profile(name) or {}
-    access_key = (keys or {}).get("aws_access_key_id") or section.get("aws_access_key_id")
-    if access_key and "role_arn" not in section:
-        return f"profile:{name}:key:{access_key}"
-    # botocore assumes a profile's role_arn before it looks at the profile's own keys.
-    settings = {**section, "aws_access_key_id": access_key} if access_key else dict(section)
-    session = section.get("sso_session")
-    if session:
-        # The start URL (which Identity Center, so whose people) is in the
-        # [sso-session] section: another one there is another identity.
-        settings["sso_session"] = json.dumps({"name": session, **(aws.sso_session(session) or {})}, sort_keys=True)
-    parent = section.get("source_profile")
-    if parent and parent not in (*seen, name):
-        # role_arn + source_profile: new keys in the parent are a new identity too.
-        settings["source_profile"] = _profile_fingerprint(aws, parent, (*seen, name))
-    digest = storage.digest(json.dumps(settings, sort_keys=True).encode())
-    return f"profile:{name}:settings:{digest}"
+    return bool(source.access_key) and (source.access_key or "").startswith("AKIA")
 
 
 class AwsFiles:
@@ -211,7 +207,7 @@ class AwsFiles:
         config, credentials = storage.aws_files(env, windows)
         self.config_path = Path(config)
         self.credentials_path = Path(credentials)
-        self._config: configparser.RawConfigParser | None = None
+        self._profiles: tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]] | None = None
         self._credentials: configparser.RawConfigParser | None = None
         self._bytes: dict[Path, bytes | None] = {}  # each file is read once, for its digest and its parse
 
@@ -231,33 +227,22 @@ class AwsFiles:
     def _parsed(self, path: Path) -> configparser.RawConfigParser:
         return _parse(path, self._read(path))
 
+    def _maps(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        if self._profiles is None:
+            self._profiles = _profile_maps(self._parsed(self.config_path))
+        return self._profiles
+
     def profile(self, name: str) -> dict[str, str] | None:
-        """The ``[profile NAME]`` (or ``[default]``) section of the config file."""
-        if self._config is None:
-            self._config = self._parsed(self.config_path)
-        for section in (f"profile {name}", name) if name == "default" else (f"profile {name}",):
-            if self._config.has_section(section):
-                return dict(self._config.items(section))
-        return None
+        """Profile ``name`` of the config file (``[profile NAME]``, or ``[default]``), as botocore maps it."""
+        return self._maps()[0].get(name)
 
     def sso_session(self, name: str) -> dict[str, str] | None:
         """The ``[sso-session NAME]`` section of the config file."""
-        if self._config is None:
-            self._config = self._parsed(self.config_path)
-        section = f"sso-session {name}"
-        return dict(self._config.items(section)) if self._config.has_section(section) else None
+        return self._maps()[1].get(name)
 
     def profile_names(self) -> list[str]:
         """Every profile of the config file, in file order."""
-        if self._config is None:
-            self._config = self._parsed(self.config_path)
-        names = []
-        for section in self._config.sections():
-            if section.startswith("profile "):
-                names.append(section.removeprefix("profile ").strip())
-            elif section == "default":
-                names.append(section)
-        return names
+        return list(self._maps()[0])
 
     def credentials(self, name: str) -> dict[str, str] | None:
         """The ``[NAME]`` section of the credentials file."""
@@ -266,6 +251,34 @@ class AwsFiles:
         if self._credentials.has_section(name):
             return dict(self._credentials.items(name))
         return None
+
+    def merged(self, name: str) -> dict[str, str]:
+        """Profile ``name`` as botocore's providers see it (``Session.full_config``): the
+        config file's settings with the credentials file's section of that name laid over them."""
+        return {**(self.profile(name) or {}), **(self.credentials(name) or {})}
+
+
+def _profile_maps(parser: configparser.RawConfigParser) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """The config file's profiles and sso-sessions by name, as botocore's
+    ``configloader.build_profile_map`` names them (``[profile "a b"]`` is shell-split;
+    a later section of the same name replaces an earlier one)."""
+    import shlex
+
+    profiles: dict[str, dict[str, str]] = {}
+    sessions: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        kind = profiles if section.startswith("profile") else sessions if section.startswith("sso-session") else None
+        if kind is None:
+            if section == "default":
+                profiles["default"] = dict(parser.items(section))
+            continue
+        try:
+            parts = shlex.split(section)
+        except ValueError:
+            continue
+        if len(parts) == 2:
+            kind[parts[1]] = dict(parser.items(section))
+    return profiles, sessions
 
 
 def sso_login_command(aws: AwsFiles, name: str) -> str | None:

@@ -18,7 +18,7 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile
+from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile, keys_in_environment
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -267,7 +267,7 @@ def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tu
     chosen, _passed_over = choose_profile(config.source_profile, env, aws)
     if config.source_profile:
         return chosen, f"{config.where('source', 'profile')} = {chosen!r}"
-    if chosen is None:
+    if keys_in_environment(config.source_profile, env):
         return None, "environment"
     return chosen, f"profile {chosen!r} (the source: no [source] profile is set)"
 
