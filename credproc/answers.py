@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
     from .obtain import AnswerTicket
 
-FORMAT = 2
-MAGIC = b"CPA2"  # sealed with the key file's or CREDPROC_CACHE_KEY's key
-MAGIC_KEYRING = b"CPK2"  # sealed with the key kept in the OS keychain
+FORMAT = 3
+MAGIC = b"CPA3"  # sealed with the key file's or CREDPROC_CACHE_KEY's key
+MAGIC_KEYRING = b"CPK3"  # sealed with the key kept in the OS keychain
 DIRECTORY = "answers"
 SUFFIX = ".answer"
 MAX_AGE = 13 * 3600  # longer than any session: older answers are deleted when one is written
@@ -141,12 +141,15 @@ def answer_for(digest: str, env: Mapping[str, str], now: float) -> str | None:
         if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
             return None
         header, sealed = _split(blob)
-        valid_until, entry_path, entry_digest = _parse_header(header)
+        valid_until, entry_path, entry_digest, source_files = _parse_header(header)
         if not freshness.still_fresh(valid_until, now):
             return None
         entry = storage.read_private(entry_path)
         if entry is None or storage.digest(entry) != entry_digest:
             return None
+        for path, part_digest in source_files:  # a token the source's identity depends on (providers.py)
+            if storage.digest(storage.digest_part(path)) != part_digest:
+                return None
         keys = _keyring_keys() if blob.startswith(MAGIC_KEYRING) else _keys(env)
         plain = _unseal(sealed, _aad(digest, header), keys)
         return None if plain is None else plain.decode()
@@ -161,7 +164,7 @@ def remember(digest: str, ticket: AnswerTicket, output: str, env: Mapping[str, s
     entry_bytes = storage.read_private(ticket.entry)
     if entry_bytes is None:
         return
-    header = _header(ticket.valid_until, ticket.entry, storage.digest(entry_bytes))
+    header = _header(ticket.valid_until, ticket.entry, storage.digest(entry_bytes), ticket.source_files)
     magic = MAGIC_KEYRING if ticket.cache.key_store == "keyring" else MAGIC
     sealed = ticket.cache.seal(output.encode(), _aad(digest, header))
     blob = magic + len(header).to_bytes(_LENGTH_BYTES, "big") + header + sealed
@@ -235,15 +238,17 @@ def _unseal(sealed: bytes, associated: bytes, keys: list[bytes]) -> bytes | None
 
 
 # A remembered answer's file: the magic, the header's length (4 bytes, big
-# endian), the header in the clear (three fields joined by NUL, which no path
-# holds: valid until, the entry's path, the entry's digest), then the output
-# sealed with the request digest and the header as associated data.
+# endian), the header in the clear (fields joined by NUL, which no path holds:
+# valid until, the entry's path, the entry's digest, then a path and a digest
+# for each file the source's fingerprint read), then the output sealed with
+# the request digest and the header as associated data.
 _LENGTH_BYTES = 4
 
 
-def _header(valid_until: float | None, entry: str, entry_digest: str) -> bytes:
+def _header(valid_until: float | None, entry: str, entry_digest: str, files: Sequence[tuple[str, str]] = ()) -> bytes:
     until = "-" if valid_until is None else repr(valid_until)
-    return "\0".join([until, entry, entry_digest]).encode(errors="surrogateescape")
+    fields = [until, entry, entry_digest, *(field for pair in files for field in pair)]
+    return "\0".join(fields).encode(errors="surrogateescape")
 
 
 def _split(blob: bytes) -> tuple[bytes, bytes]:
@@ -253,10 +258,11 @@ def _split(blob: bytes) -> tuple[bytes, bytes]:
     return blob[start:end], blob[end:]
 
 
-def _parse_header(header: bytes) -> tuple[float | None, str, str]:
-    """:func:`_header`'s fields back: valid until, the entry's path, the entry's digest."""
-    until, entry, entry_digest = header.decode(errors="surrogateescape").split("\0")
-    return (None if until == "-" else float(until)), entry, entry_digest
+def _parse_header(header: bytes) -> tuple[float | None, str, str, list[tuple[str, str]]]:
+    """:func:`_header`'s fields back: valid until, the entry's path and digest, the source's files."""
+    until, entry, entry_digest, *files = header.decode(errors="surrogateescape").split("\0")
+    pairs = list(zip(files[::2], files[1::2], strict=True))
+    return (None if until == "-" else float(until)), entry, entry_digest, pairs
 
 
 def _aad(digest: str, header: bytes) -> bytes:

@@ -40,14 +40,19 @@ class Request(NamedTuple):
 class AnswerTicket:
     """What remembering a ``get`` answer needs (answers.remember): the cache
     that seals it (the key never leaves the cache), the final hop's entry
-    file, and until when the cache would still hand those credentials out."""
+    file, until when the cache would still hand those credentials out, and the
+    files the source's fingerprint read with the digests of their bytes then
+    (a token: another one is another identity)."""
 
-    __slots__ = ("cache", "entry", "valid_until")
+    __slots__ = ("cache", "entry", "source_files", "valid_until")
 
-    def __init__(self, cache: Cache, entry: str, valid_until: float | None) -> None:
+    def __init__(
+        self, cache: Cache, entry: str, valid_until: float | None, source_files: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.cache = cache
         self.entry = entry
         self.valid_until = valid_until
+        self.source_files = source_files
 
 
 class Obtained(NamedTuple):
@@ -168,7 +173,8 @@ def obtain(
     ticket = None
     if cache is not None and not outcome.stale:
         valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        ticket = AnswerTicket(cache, str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1])), valid_until)
+        entry = str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1]))
+        ticket = AnswerTicket(cache, entry, valid_until, src.files)
     return Obtained(plan, src, outcome, ticket)
 
 
