@@ -308,7 +308,9 @@ def identify(profile: str, env: Mapping[str, str], aws: AwsFiles, *, profile_giv
     (AWS_DEFAULT_PROFILE, AWS_PROFILE, else ``default``).
     """
     found = walk(CHAIN, Lookup(profile, env, aws, env_enabled=not profile_given))
-    inputs = storage.digest(json.dumps([profile, found.identity], sort_keys=True, default=str).encode())
+    # The profile's name is in the parts of the providers that read it: keys in
+    # the environment are the same identity whatever AWS_PROFILE says.
+    inputs = storage.digest(json.dumps(found.identity, sort_keys=True, default=str).encode())
     return Identity(found.provider, inputs, found.files, found.access_key)
 
 

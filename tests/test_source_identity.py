@@ -388,6 +388,8 @@ def test_the_instance_role_and_what_follows_the_chosen_provider(tmp_path: Path) 
     assert _fingerprint(tmp_path, keys) == _fingerprint(
         tmp_path, {**keys, "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/x"}
     )
+    # Keys in the environment win over AWS_PROFILE (not given to the session): the same identity.
+    assert _fingerprint(tmp_path, keys) == _fingerprint(tmp_path, {**keys, "AWS_PROFILE": "other"})
 
 
 def test_a_given_profile_ignores_the_environment_keys_and_web_identity(tmp_path: Path) -> None:
