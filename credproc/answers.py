@@ -106,7 +106,7 @@ def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     # --config's file, relative to the working directory as config.load opens it
     config = os.path.abspath(options["--config"]) if "--config" in options else storage.config_location(env)
     if config is None or storage.cache_location(env) is None:
-        return None  # off Linux without overrides: only platformdirs knows the paths
+        return None  # no absolute HOME (no LOCALAPPDATA on Windows): only platformdirs knows the paths
     aws_config, aws_credentials = storage.aws_files(env)
     variables = sorted(
         (name, value) for name, value in env.items() if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES

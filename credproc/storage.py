@@ -8,11 +8,13 @@ CPython's BLAKE2b module (:func:`hasher`): the remembered-answer path imports
 this module and must stay free of pathlib, typing, json and hashlib
 (tests/test_warm_imports.py).
 
-Locations: environment variables override; on Linux the XDG base directory
-spec is computed here directly (importing platformdirs costs ~3 ms of a warm
-hit; tests/test_warm_imports.py checks that both agree); elsewhere
-platformdirs decides, and the ``*_location`` functions, which give plain
-strings for the fast path, answer None.
+Locations: environment variables override; else credproc's user directories
+by platformdirs' rules for Linux (and the other Unixes), macOS and Windows,
+computed here as plain strings (:func:`user_dir`) for the fast path and the
+full path alike: importing platformdirs would cost a warm hit more than the
+rest of its lookups. platformdirs itself answers only where those rules need
+what the environment does not give (no absolute HOME, no LOCALAPPDATA); the
+``*_location`` functions then answer None and the fast path steps aside.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from hashlib import blake2b as Hash
     from pathlib import Path
+    from typing import Literal
+
+    Kind = Literal["config", "cache", "data"]  # credproc's user directories
 
 APP = "credproc"
 CONFIG_FILE = "config.toml"
@@ -41,6 +46,7 @@ KEY_BYTES = 32
 LOCK_TIMEOUT = 120.0
 LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
+PLATFORM = sys.platform  # whose rules user_dir follows (tests try other platforms' here)
 TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: ".<name>.<random>.tmp" beside the file
 WINDOWS = os.name == "nt"
 # Windows: os.replace fails while another process has the target open (no
@@ -55,17 +61,85 @@ except ImportError:
 
 # -- locations ---------------------------------------------------------------------------------
 
+# platformdirs' rules for credproc's directories (appname "credproc",
+# appauthor=False, no version, not roaming; tests/test_locations.py checks
+# them against platformdirs' own classes for linux, darwin and win32).
+# Unix and macOS: an absolute $XDG_* wins (platformdirs honours XDG on macOS too), else under HOME.
+_UNIX_DIRS = {
+    "config": ("XDG_CONFIG_HOME", ".config"),
+    "cache": ("XDG_CACHE_HOME", ".cache"),
+    "data": ("XDG_DATA_HOME", ".local/share"),
+}
+_MACOS_DIRS = {
+    "config": ("XDG_CONFIG_HOME", "Library/Application Support"),
+    "cache": ("XDG_CACHE_HOME", "Library/Caches"),
+    "data": ("XDG_DATA_HOME", "Library/Application Support"),
+}
+# Windows: under the Local AppData folder, the cache in an opinionated "Cache" below it.
+_WINDOWS_DIRS = {"config": (APP,), "cache": (APP, "Cache"), "data": (APP,)}
+# Where platformdirs has rules of its own (iOS, Android apps): it decides.
+_OTHER_RULES = ("ios", "android")
+
+
+def user_dir(kind: Kind, env: Mapping[str, str], platform: str | None = None) -> str | None:
+    """credproc's user ``kind`` directory ("config", "cache" or "data") on
+    ``platform`` (default: :data:`PLATFORM`) by platformdirs' rules, as a plain
+    string with that platform's separators; None where the rule needs what
+    ``env`` does not give (no absolute HOME, no LOCALAPPDATA): platformdirs
+    decides then."""
+    platform = PLATFORM if platform is None else platform
+    if platform == "win32":
+        return _windows_dir(env, _WINDOWS_DIRS[kind])
+    if platform.startswith(_OTHER_RULES) or _android_app(env):
+        return None
+    variable, under_home = (_MACOS_DIRS if platform == "darwin" else _UNIX_DIRS)[kind]
+    return _xdg_dir(env, variable, under_home)
+
+
+def _xdg_dir(env: Mapping[str, str], variable: str, under_home: str) -> str | None:
+    """``$VARIABLE/credproc`` (an absolute value only, as the XDG spec says),
+    else ``$HOME/<under_home>/credproc``, HOME as os.path.expanduser uses it
+    (trailing slashes dropped); None without an absolute HOME (platformdirs
+    then asks the password database)."""
+    import posixpath  # os.path itself on Linux and macOS: already loaded
+
+    value = env.get(variable, "")
+    if posixpath.isabs(value):
+        return posixpath.join(value, APP)
+    home = env.get("HOME", "")
+    if posixpath.isabs(home):
+        return posixpath.join(home.rstrip("/") + "/" + under_home, APP)
+    return None
+
+
+def _windows_dir(env: Mapping[str, str], parts: tuple[str, ...]) -> str | None:
+    """``%LOCALAPPDATA%\\<parts>``: Windows sets the variable to the Local
+    AppData known folder, which platformdirs asks the shell for. None unless it
+    is a full path on a drive, or when platformdirs' own override of the folder
+    is set."""
+    import ntpath  # os.path itself on Windows: already loaded
+
+    if env.get("WIN_PD_OVERRIDE_LOCAL_APPDATA", "").strip():
+        return None
+    base = ntpath.normpath(env.get("LOCALAPPDATA", ""))
+    drive, rest = ntpath.splitdrive(base)
+    if len(drive) != 2 or not rest.startswith("\\"):
+        return None  # unset, relative, or a UNC path
+    return ntpath.join(base, *parts)
+
+
+def _android_app(env: Mapping[str, str]) -> bool:
+    """Whether platformdirs might take this for an Android app (its own rules then)."""
+    if not hasattr(sys, "getandroidapilevel") and (
+        env.get("ANDROID_DATA") != "/data" or env.get("ANDROID_ROOT") != "/system"
+    ):
+        return False
+    return not (env.get("SHELL") or env.get("PREFIX"))
+
 
 def config_dir(env: Mapping[str, str]) -> Path:
     """The directory holding config.toml."""
-    from pathlib import Path
-
-    xdg = _linux_xdg(env, "XDG_CONFIG_HOME", ".config")
-    if xdg is not None:
-        return Path(xdg)
-    import platformdirs  # imported here: only needed when no override is set
-
-    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+    return _platform_dir("config", user_dir("config", env))
 
 
 def config_file(env: Mapping[str, str]) -> Path:
@@ -78,47 +152,47 @@ def config_file(env: Mapping[str, str]) -> Path:
 
 def cache_dir(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CACHE_DIR``, else the platform's user cache dir."""
-    from pathlib import Path
-
-    location = cache_location(env)
-    if location is not None:
-        return Path(location)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+    return _platform_dir("cache", cache_location(env))
 
 
 def data_dir(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_DATA_DIR``, else the platform's user data dir (the key file
     lives here, deliberately not next to the cache it unlocks)."""
+    return _platform_dir("data", data_location(env))
+
+
+def _platform_dir(kind: Kind, location: str | None) -> Path:
+    """``location``, else platformdirs' answer for ``kind`` (where :func:`user_dir` cannot tell)."""
     from pathlib import Path
 
-    location = data_location(env)
     if location is not None:
         return Path(location)
-    import platformdirs
+    import platformdirs  # imported here: only needed where user_dir cannot tell
 
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+    rule = {"config": platformdirs.user_config_dir, "cache": platformdirs.user_cache_dir}.get(kind)
+    return Path((rule or platformdirs.user_data_dir)(APP, appauthor=False))
 
 
 def config_location(env: Mapping[str, str]) -> str | None:
     """The config file's path as :func:`config_file` gives it; None where platformdirs decides."""
     if env.get("CREDPROC_CONFIG"):
         return os.path.expanduser(env["CREDPROC_CONFIG"])
-    xdg = _linux_xdg(env, "XDG_CONFIG_HOME", ".config")
-    return os.path.join(xdg, CONFIG_FILE) if xdg is not None else None
+    directory = user_dir("config", env)
+    return os.path.join(directory, CONFIG_FILE) if directory is not None else None
 
 
 def cache_location(env: Mapping[str, str]) -> str | None:
+    """The cache dir as :func:`cache_dir` gives it; None where platformdirs decides."""
     if env.get("CREDPROC_CACHE_DIR"):
         return os.path.expanduser(env["CREDPROC_CACHE_DIR"])
-    return _linux_xdg(env, "XDG_CACHE_HOME", ".cache")
+    return user_dir("cache", env)
 
 
 def data_location(env: Mapping[str, str]) -> str | None:
+    """The data dir as :func:`data_dir` gives it; None where platformdirs decides."""
     if env.get("CREDPROC_DATA_DIR"):
         return os.path.expanduser(env["CREDPROC_DATA_DIR"])
-    return _linux_xdg(env, "XDG_DATA_HOME", ".local/share")
+    return user_dir("data", env)
 
 
 def aws_files(env: Mapping[str, str], windows: bool = WINDOWS) -> tuple[str, str]:
@@ -132,21 +206,6 @@ def aws_files(env: Mapping[str, str], windows: bool = WINDOWS) -> tuple[str, str
     config = env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
     credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
     return os.path.expanduser(config), os.path.expanduser(credentials)
-
-
-def _linux_xdg(env: Mapping[str, str], variable: str, under_home: str) -> str | None:
-    """``$VARIABLE/credproc`` (an absolute value only, as the spec says), else
-    ``$HOME/<under_home>/credproc``; None off Linux or without an absolute
-    HOME (platformdirs then decides, e.g. from the password database)."""
-    if sys.platform != "linux":
-        return None
-    value = env.get(variable, "")
-    if os.path.isabs(value):
-        return os.path.join(value, APP)
-    home = env.get("HOME", "")
-    if os.path.isabs(home):
-        return os.path.join(home, under_home, APP)
-    return None
 
 
 # -- the cache key as the stores hold it ---------------------------------------------------------

@@ -37,8 +37,8 @@ def config_file(arguments: Sequence[str], env: Mapping[str, str]) -> str:
             return os.path.expanduser(arguments[index + 1])
         if word.startswith("--config="):
             return os.path.expanduser(word.removeprefix("--config="))
-    located = storage.config_location(env)  # a plain string: no pathlib for a TAB on Linux
-    return located if located is not None else str(storage.config_file(env))  # elsewhere platformdirs decides
+    located = storage.config_location(env)  # a plain string: no pathlib for a TAB
+    return located if located is not None else str(storage.config_file(env))  # platformdirs decides
 
 
 def print_targets(arguments: Sequence[str], env: Mapping[str, str]) -> int:

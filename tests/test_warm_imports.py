@@ -80,8 +80,8 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     assert not top_level(warm) & set(MISS_ONLY)
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2  # the second run was a cache hit
     assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM, see aead.aesgcm_class
-    if sys.platform == "linux":
-        assert "platformdirs" not in top_level(warm)  # XDG dirs computed in storage.py
+    if sys.platform in ("linux", "darwin"):
+        assert "platformdirs" not in top_level(warm)  # its rules computed in storage.py (tests/test_locations.py)
     assert not {"socket", "traceback", "difflib", "configparser"} & warm
 
 
@@ -111,7 +111,7 @@ def test_aesgcm_from_the_binding_is_the_public_class() -> None:
     assert aead.aesgcm_class() is AESGCM
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="storage.py computes the XDG dirs on Linux only")
+@pytest.mark.skipif(sys.platform not in ("linux", "darwin"), reason="XDG and HOME decide on Linux and macOS")
 @pytest.mark.parametrize(
     "overrides",
     [
