@@ -193,6 +193,43 @@ def credential_process_beside_leftover_keys(sandbox: Sandbox, variant: str) -> d
     return _no_env_keys()
 
 
+def _login_token(sandbox: Sandbox, session: str, person: str) -> None:
+    """The token `aws login` leaves in ~/.aws/login/cache/<sha256 of the session>.json:
+    console credentials still valid for hours, so botocore refreshes nothing."""
+    cache = Path(sandbox.env["HOME"], ".aws", "login", "cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    key = "ASIALOGIN" + hashlib.sha256(f"{session}|{person}".encode()).hexdigest().upper()[:11]
+    token = {
+        "accessToken": {
+            "accessKeyId": key,
+            "secretAccessKey": "login-secret-" + person,
+            "sessionToken": "login-token-" + person,
+            "expiresAt": "2999-01-01T00:00:00Z",
+            "accountId": SHARED_ACCOUNT,
+        },
+        "refreshToken": "refresh-" + person,
+        "dpopKey": "not used while the credentials are fresh",
+        "clientId": "arn:aws:signin:::devtools/same-device",
+    }
+    (cache / (providers._sha256(session) + ".json")).write_text(json.dumps(token))
+
+
+def login_session(sandbox: Sandbox, variant: str) -> dict[str, str]:
+    session = f"arn:aws:iam::{SHARED_ACCOUNT}:user/person-{variant}"
+    _aws(sandbox, config=f"[profile console]\nlogin_session = {session}\nregion = us-east-1\n")
+    _login_token(sandbox, session, variant)
+    _source_profile(sandbox, "console")
+    return _no_env_keys()
+
+
+def login_another_sign_in(sandbox: Sandbox, variant: str) -> dict[str, str]:
+    session = f"arn:aws:iam::{SHARED_ACCOUNT}:user/person-a"
+    _aws(sandbox, config=f"[profile console]\nlogin_session = {session}\nregion = us-east-1\n")
+    _login_token(sandbox, session, variant)
+    _source_profile(sandbox, "console")
+    return _no_env_keys()
+
+
 def container_full_uri(endpoint: ContainerEndpoint) -> Apply:
     def apply(sandbox: Sandbox, variant: str) -> dict[str, str]:
         _aws(sandbox)
@@ -274,6 +311,8 @@ def scenarios(portal: SsoPortal, endpoint: ContainerEndpoint) -> dict[str, Apply
         "keys in the config file": keys_in_the_config_file,
         "credential_process": credential_process,
         "credential_process beside leftover keys": credential_process_beside_leftover_keys,
+        "aws login (login_session)": login_session,
+        "aws login, another sign-in": login_another_sign_in,
         "container, full URI": container_full_uri(endpoint),
         "container, authorization token file": container_token(endpoint),
     }
@@ -294,6 +333,8 @@ NAMES = [
     "keys in the config file",
     "credential_process",
     "credential_process beside leftover keys",
+    "aws login (login_session)",
+    "aws login, another sign-in",
     "container, full URI",
     "container, authorization token file",
 ]
