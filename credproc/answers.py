@@ -137,6 +137,8 @@ def answer_for(digest: str, env: Mapping[str, str], now: float) -> str | None:
     expiry: 50 processes). The header is authenticated with the output.
     """
     try:
+        if not _trusted(env):
+            return None  # the full path says why (obtain.open_cache), once
         blob = storage.read_private(_location(env, digest))
         if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
             return None
@@ -200,12 +202,25 @@ def _location(env: Mapping[str, str], digest: str) -> str:
     return os.path.join(storage.cache_location(env) or "", DIRECTORY, digest[:40] + SUFFIX)
 
 
+def _trusted(env: Mapping[str, str]) -> bool:
+    """Whether the cache directory and its answers directory are the user's
+    alone (storage.distrust: an lstat each), as the full path requires of them."""
+    location = storage.cache_location(env)
+    return (
+        location is not None
+        and storage.distrust(location) is None
+        and storage.distrust(os.path.join(location, DIRECTORY)) is None
+    )
+
+
 def _keys(env: Mapping[str, str]) -> list[bytes]:
-    """The keys the environment and file key stores hold (never created here)."""
+    """The keys the environment and file key stores hold (never created here).
+    The key file by keystore.file_key's rules: storage.read_key_file, in a
+    data directory that is the user's alone."""
     keys = [storage.decode_key(env.get(storage.KEY_VARIABLE))]
     key_file = storage.key_file_location(env)
-    if key_file is not None:
-        keys.append(storage.read_private(key_file))
+    if key_file is not None and storage.distrust(os.path.dirname(key_file)) is None:
+        keys.append(storage.read_key_file(key_file)[0])
     return [key for key in keys if key is not None and len(key) == storage.KEY_BYTES]
 
 

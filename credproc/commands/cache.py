@@ -127,12 +127,15 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
-    from .. import keystore, storage
+    from .. import keystore, storage, trust
     from ..answers import forget_all
     from ..cache import Cache
     from ..obtain import open_cache
     from ..plan import find_account
 
+    refused = trust.cache_error(env)  # nothing is deleted in a directory another user can change
+    if refused is not None:
+        raise refused
     forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
         removed = Cache.clear_directory(storage.cache_dir(env))
