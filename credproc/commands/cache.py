@@ -136,14 +136,14 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     refused = trust.cache_error(env)  # nothing is deleted in a directory another user can change
     if refused is not None:
         raise refused
-    forget_all(env)  # remembered answers only repeat entries: drop them all
     if target is None:
-        removed = Cache.clear_directory(storage.cache_dir(env))
-        if forget_key:
+        if forget_key:  # first: a key store that fails (exit 6) leaves the cache as it was
             keystore.delete_key(config.key_store, env)
-        return removed
+        forget_all(env)  # remembered answers only repeat entries: drop them all
+        return Cache.clear_directory(storage.cache_dir(env))
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
+    forget_all(env)
     # Exit code 3, as `get` says the same of the same target.
     account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
