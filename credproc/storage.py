@@ -351,21 +351,24 @@ def _distrust(path: str, uid: int, links: int) -> str | None:
 def _distrust_parent(path: str, uid: int) -> str | None:
     """Why credproc must not create its directory inside ``path``, or trust a
     symlink's target there (a phrase after the path); None when it is the
-    user's and not writable by group or others, or root's and nobody else may
-    remove or rename what is in it (not writable by others, or sticky: /tmp).
-    Symlinks are followed here: the directories above the ones credproc uses
-    are not examined link by link."""
+    user's or root's and not writable by others, unless sticky (/tmp: nobody
+    may remove or rename what another user made there).
+
+    Laxer than :func:`distrust`, which the directories credproc uses are held
+    to, those it creates 0700 included: group write is allowed here, as a
+    umask of 002 makes ``~/.local/share`` 0775 (with the user's own private
+    group). Symlinks are followed: the directories above the ones credproc
+    uses are not examined link by link.
+    """
     import stat
 
     try:
         status = os.stat(path or ".")
     except OSError:
         return None  # mkdir inside it fails and says why
-    if status.st_uid == uid:
-        return _mode_problem(status.st_mode)  # the sticky bit does not hold back the owner: the user
-    if status.st_uid != 0:
+    if status.st_uid not in (uid, 0):
         return f"is owned by {_who(status.st_uid)}"
-    if status.st_mode & 0o022 and not status.st_mode & stat.S_ISVTX:
+    if status.st_mode & 0o002 and not status.st_mode & stat.S_ISVTX:
         return _mode_problem(status.st_mode)
     return None
 
@@ -448,7 +451,8 @@ def make_private_dirs(path: str | os.PathLike[str], *, owner_only: bool = True) 
     ``owner_only`` (credproc's own directories): an existing ``path`` is used
     only if :func:`distrust` finds nothing, and the existing directory the
     first missing one is created in only if :func:`_distrust_parent` finds
-    nothing; else :class:`UntrustedError`. Without it (``~/.aws``, the AWS
+    nothing (the user's or root's, not writable by others unless sticky);
+    else :class:`UntrustedError`. Without it (``~/.aws``, the AWS
     tools' directory, whose mode is theirs to choose) any directory will do.
     """
     path = os.fspath(path)

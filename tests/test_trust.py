@@ -114,7 +114,9 @@ def get_twice_uncached(sandbox: Sandbox, *fragments: str) -> str:
 # -- the cache directory ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mode", "who"), [(0o777, "others"), (0o770, "its group"), (0o1777, "others")])
+@pytest.mark.parametrize(
+    ("mode", "who"), [(0o777, "others"), (0o770, "its group"), (0o1777, "others")], ids=["0777", "0770", "1777"]
+)
 def test_a_cache_directory_others_can_write_in_is_not_used(one_hop: Sandbox, mode: int, who: str) -> None:
     cache = one_hop.cache_dir
     cache.mkdir()
@@ -373,6 +375,7 @@ def test_storage_refuses_what_others_can_change(tmp_path: Path) -> None:
     assert storage.distrust(mine) == "is writable by its group (mode 0775)"
     with pytest.raises(storage.UntrustedError):
         storage.make_private_dirs(mine)
+    os.chmod(mine, 0o777)  # noqa: S103 (the mode under test)
     with pytest.raises(storage.UntrustedError):
         storage.make_private_dirs(mine / "answers")  # not created inside a directory others can write in
     assert not (mine / "answers").exists()
