@@ -405,7 +405,8 @@ def _open_problem(error: OSError) -> str:
     """What an open with O_NOFOLLOW failing says about the file."""
     import errno
 
-    if error.errno == errno.ELOOP:
+    # Linux and macOS say ELOOP; FreeBSD EMLINK, NetBSD EFTYPE.
+    if error.errno in (errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.ELOOP)):
         return "is a symbolic link"
     return f"cannot be read ({error.strerror or error})"
 
