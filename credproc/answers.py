@@ -18,7 +18,10 @@ authenticates (another key or tampering: ignored), the final hop's cache
 entry still holds the same bytes (``cache clear``, ``--refresh`` or a
 rewritten entry invalidate it), and the credentials are still fresh by the
 cache's own rule (freshness.still_fresh). In every other case, and on any
-error, the full path runs as if this did not exist. With the keyring key
+error, the full path runs as if this did not exist; so it does when the
+cache directory, its answers directory or the key file's data directory is
+not the user's alone (storage.distrust: an lstat each), and the full path
+then says why, once (trust.py). With the keyring key
 store the key is read from the keychain on every call, as on the full path,
 from the backend keyring picks: only keyring's import is paid, not credproc's,
 and of it only what a keychain call needs (keychain.py says what is put off,

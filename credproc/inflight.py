@@ -32,7 +32,11 @@ request digest (its ``CREDPROC_DEPTH`` differs), so it never waits for its
 parent's claim.
 
 Only where answers were remembered before (the answers directory exists):
-with the cache off no claimer would leave an answer to wait for.
+with the cache off no claimer would leave an answer to wait for. Only in a
+cache directory and ``pending/`` that are the user's alone (storage.distrust),
+on a lock file that is the user's own regular file, never opened through a
+symlink (storage.open_lock_file): another user's claim could be held for
+ever. Anything else is no claim, silently; the full path says why, once.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
 cache's locks). After it the full path runs as if this did not exist. POSIX
