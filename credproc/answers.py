@@ -18,7 +18,10 @@ authenticates (another key or tampering: ignored), the final hop's cache
 entry still holds the same bytes (``cache clear``, ``--refresh`` or a
 rewritten entry invalidate it), and the credentials are still fresh by the
 cache's own rule (freshness.still_fresh). In every other case, and on any
-error, the full path runs as if this did not exist. With the keyring key
+error, the full path runs as if this did not exist; so it does when the
+cache directory, its answers directory or the key file's data directory is
+not the user's alone (storage.distrust: an lstat each), and the full path
+then says why, once (trust.py). With the keyring key
 store the key is read from the keychain on every call, as on the full path,
 from the backend keyring picks: only keyring's import is paid, not credproc's,
 and of it only what a keychain call needs (keychain.py says what is put off,
@@ -137,6 +140,8 @@ def answer_for(digest: str, env: Mapping[str, str], now: float) -> str | None:
     expiry: 50 processes). The header is authenticated with the output.
     """
     try:
+        if not _trusted(env):
+            return None  # the full path says why (obtain.open_cache), once
         blob = storage.read_private(_location(env, digest))
         if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
             return None
@@ -203,12 +208,25 @@ def _location(env: Mapping[str, str], digest: str) -> str:
     return os.path.join(storage.cache_location(env) or "", DIRECTORY, digest[:40] + SUFFIX)
 
 
+def _trusted(env: Mapping[str, str]) -> bool:
+    """Whether the cache directory and its answers directory are the user's
+    alone (storage.distrust: an lstat each), as the full path requires of them."""
+    location = storage.cache_location(env)
+    return (
+        location is not None
+        and storage.distrust(location) is None
+        and storage.distrust(os.path.join(location, DIRECTORY)) is None
+    )
+
+
 def _keys(env: Mapping[str, str]) -> list[bytes]:
-    """The keys the environment and file key stores hold (never created here)."""
+    """The keys the environment and file key stores hold (never created here).
+    The key file by keystore.file_key's rules: storage.read_key_file, in a
+    data directory that is the user's alone."""
     keys = [storage.decode_key(env.get(storage.KEY_VARIABLE))]
     key_file = storage.key_file_location(env)
-    if key_file is not None:
-        keys.append(storage.read_private(key_file))
+    if key_file is not None and storage.distrust(os.path.dirname(key_file)) is None:
+        keys.append(storage.read_key_file(key_file)[0])
     return [key for key in keys if key is not None and len(key) == storage.KEY_BYTES]
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, rules, storage
+from . import aead, locking, rules, storage
 from .credentials import Credentials
 from .errors import CacheError
 from .log import Log
@@ -129,7 +129,9 @@ class Cache:
             )
 
     def ensure_directory(self) -> None:
-        """Create the cache directory 0700 (and tighten it if it is looser)."""
+        """Create the cache directory 0700 (and tighten it if others may read
+        it); storage.UntrustedError (an OSError) for one that is not the
+        user's alone (storage.distrust)."""
         storage.make_private_dirs(self.directory)
         if os.name == "posix" and self.directory.stat().st_mode & 0o077:
             os.chmod(self.directory, 0o700)
@@ -138,33 +140,43 @@ class Cache:
     def lock(self, name: str) -> Iterator[None]:
         """Hold the entry's lock; without a writable directory, go on unlocked.
 
-        The lock is an OS lock on an open file (flock / LockFileEx): the kernel
-        drops it when its process dies, so a crashed credproc never blocks the
-        next one; the lock file left behind is harmless.
+        The lock is an OS lock on an open file (locking.py: flock / LockFileEx):
+        the kernel drops it when its process dies, so a crashed credproc never
+        blocks the next one; the lock file left behind is harmless. A lock
+        file that is a symlink or another user's file is not used (one warning;
+        the credentials are fetched without that lock).
         """
-        import filelock
-
         path = self.directory / (name + LOCK_SUFFIX)
-        held: filelock.BaseFileLock | None = None
+        release = None
         try:
             self.ensure_directory()
-            held = filelock.FileLock(str(path), timeout=self.lock_timeout, mode=0o600)
-            held.acquire()
-        except filelock.Timeout:
+            release = locking.acquire(path, self.lock_timeout)
+        except locking.LockTimeout:
             raise CacheError(
                 f"waited {self.lock_timeout:g} s for another credproc process that is fetching the same "
                 f"credentials (lock {path})",
                 "retry; if it keeps happening, look for a stuck credproc process (a hung STS call or an unanswered "
                 f"MFA prompt) and stop it, or raise {LOCK_TIMEOUT_VARIABLE}",
             ) from None
+        except storage.UntrustedError as exc:
+            self._warn_untrusted(exc)
         except OSError as exc:
-            held = None
             self._warn_write(exc)
         try:
             yield
         finally:
-            if held is not None:
-                held.release()
+            if release is not None:
+                release()
+
+    def _warn_untrusted(self, exc: storage.UntrustedError) -> None:
+        if exc.directory:  # made untrusted since open_cache looked: nothing is written there
+            self._warn_write(exc)
+        elif not self._write_warned:
+            self._write_warned = True
+            self._log.warn(
+                f"the lock file {exc.path} {exc.reason}; fetching without that lock (fix: remove {exc.path}; "
+                "credproc makes a new one)"
+            )
 
     def names(self) -> list[str]:
         """The name of every entry file, readable or not."""

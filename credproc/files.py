@@ -29,7 +29,9 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
     new file gets the old one's mode (``new_file_mode`` when there was none).
     """
     target = path.resolve() if path.is_symlink() else path
-    storage.make_private_dirs(target.parent)
+    # ~/.aws is the AWS tools' directory, not credproc's: its mode is theirs to
+    # choose (aws configure makes it 0775 under a umask of 002).
+    storage.make_private_dirs(target.parent, owner_only=False)
     backup: Path | None = None
     try:
         mode = stat.S_IMODE(target.stat().st_mode)

@@ -32,7 +32,11 @@ request digest (its ``CREDPROC_DEPTH`` differs), so it never waits for its
 parent's claim.
 
 Only where answers were remembered before (the answers directory exists):
-with the cache off no claimer would leave an answer to wait for.
+with the cache off no claimer would leave an answer to wait for. Only in a
+cache directory and ``pending/`` that are the user's alone (storage.distrust),
+on a lock file that is the user's own regular file, never opened through a
+symlink (storage.open_lock_file): another user's claim could be held for
+ever. Anything else is no claim, silently; the full path says why, once.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
 cache's locks). After it the full path runs as if this did not exist. POSIX
@@ -79,10 +83,13 @@ def claim_or_wait(digest: str, env: Mapping[str, str]) -> str | None:
         location = storage.cache_location(env)
         if location is None or not os.path.isdir(os.path.join(location, answers.DIRECTORY)):
             return None  # no answer was ever remembered here (the cache is off, or this is the first run)
+        if storage.distrust(location) is not None:
+            return None  # not the user's alone: the full path says so, once (obtain.open_cache)
         directory = os.path.join(location, DIRECTORY)
-        storage.make_private_dirs(directory)
-        fd = os.open(os.path.join(directory, digest[:40] + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    except (OSError, ImportError):
+        storage.make_private_dirs(directory)  # refuses a pending/ that is not the user's alone
+        # Never through a symlink, never another user's file (storage.open_lock_file).
+        fd = storage.open_lock_file(os.path.join(directory, digest[:40] + ".lock"))
+    except (OSError, ImportError):  # storage.UntrustedError included: the full path runs, unclaimed
         return None
     socket_path = os.path.join(directory, digest[:40] + ".sock")
     try:

@@ -10,11 +10,12 @@ replaced (the entries it encrypted become misses and are fetched again).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keychain, storage
+from . import keychain, locking, storage, trust
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
@@ -139,12 +140,10 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         key, _ = _stored_keyring_key()
         if key is not None:
             return key
-        import filelock
-
         # Processes starting together on a new machine must agree on one key,
         # or they would not read each other's cache entries.
         storage.make_private_dirs(lock_dir)
-        with filelock.FileLock(str(lock_dir / "keyring.lock"), timeout=60, mode=0o600):
+        with locking.exclusive(lock_dir / "keyring.lock", timeout=60):
             key, damaged = _stored_keyring_key()
             if key is None:
                 if damaged:
@@ -152,6 +151,8 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
                 key = os.urandom(KEY_BYTES)
                 keyring.set_password(SERVICE, USERNAME, storage.encode_key(key))
         return key
+    except storage.UntrustedError as exc:
+        raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except Exception as exc:
         raise CacheError(
             f"the OS keychain could not be used ({type(exc).__name__}: {exc})",
@@ -160,50 +161,64 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
 
 
 def file_key(path: Path, log: Log) -> bytes:
-    """The key from a 0600 file, created (atomically, first writer wins) on first use."""
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        key = b""
-    except OSError as exc:
-        raise CacheError(
-            f"cannot read the key file {path} ({exc.strerror})", "check its permissions, or delete it to start over"
-        ) from None
-    if len(key) == KEY_BYTES:
-        _tighten(path, log)
+    """The key from a 0600 file, created (atomically, first writer wins) on first use.
+
+    Read by storage.read_key_file, the fast path's reader, by the same rules:
+    a regular file of the user's that nobody else may read or write. In a
+    data directory that is not the user's alone, or when the key file is a
+    symlink, another user's file or unreadable, this is a CacheError (the
+    cache is not used: its key may be someone else's). The user's own key
+    file that is damaged, or that others could read or write, is replaced by
+    a new key with a warning: a key others may have read, or written, cannot
+    be told from a compromised one, and a new key costs only a refetch of
+    what was cached.
+    """
+    refused = trust.directory_error("data", path.parent, trust.DATA_VARIABLE)
+    if refused is not None:
+        raise refused
+    key, why = storage.read_key_file(path)
+    if key is not None:
         return key
-    if key:
-        log.warn(f"the key file {path} is damaged; replacing it (cached credentials will be fetched again)")
+    if why is not None:
+        if not _own_replaceable(path, why):
+            raise CacheError(
+                f"the key file {path} {why}",
+                f"remove {path} (credproc creates a new key), or set {trust.DATA_VARIABLE} to a directory of your own",
+            )
+        log.warn(f"the key file {path} {why}; replacing it with a new key (cached credentials will be fetched again)")
     try:
         storage.make_private_dirs(path.parent)
         try:
-            # A damaged key is replaced; a missing one is created unless
-            # another process got there first (then its key is the key).
-            storage.write_atomic(path, os.urandom(KEY_BYTES), replace=bool(key))
-            if not key:
+            # A damaged or exposed key is replaced; a missing one is created
+            # unless another process got there first (then its key is the key).
+            storage.write_atomic(path, os.urandom(KEY_BYTES), replace=why is not None)
+            if why is None:
                 log.notice(f"created the cache key file {path} (no OS keychain available)")
         except FileExistsError:
             pass
-        key = path.read_bytes()
+    except storage.UntrustedError as exc:
+        raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except OSError as exc:
         raise CacheError(
-            f"cannot create the key file {path} ({exc.strerror})", "set CREDPROC_DATA_DIR to a writable directory"
+            f"cannot create the key file {path} ({exc.strerror})", f"set {trust.DATA_VARIABLE} to a writable directory"
         ) from None
-    if len(key) != KEY_BYTES:
-        raise CacheError(f"the key file {path} is damaged", f"delete {path}; credproc creates a new one")
+    key, why = storage.read_key_file(path)
+    if key is None:
+        raise CacheError(f"the key file {path} {why or 'is missing'}", f"delete {path}; credproc creates a new one")
     return key
 
 
-def _tighten(path: Path, log: Log) -> None:
-    """A key file others can read is a cache others can read: make it 0600."""
-    if os.name != "posix":
-        return
+def _own_replaceable(path: Path, why: str) -> bool:
+    """Whether the key file that storage.read_key_file refused (``why``) is the
+    user's own regular file, damaged or open to others: one to replace, not
+    to refuse (a symlink, another user's file, one that cannot be read)."""
+    if why != "is damaged" and not why.startswith("is open to other users"):
+        return False
     try:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-            log.warn(f"the key file {path} was readable by others; made it 0600")
+        status = os.lstat(path)
     except OSError:
-        pass  # reading worked; a failed chmod must not cost the cache
+        return False
+    return stat.S_ISREG(status.st_mode) and (os.name != "posix" or status.st_uid == os.geteuid())
 
 
 def delete_key(kind: str, env: Mapping[str, str]) -> None:
@@ -211,6 +226,9 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
     may have used but the environment, which is not ours to change."""
     chosen = list(stores(kind, env))
     if "file" in chosen:
+        refused = trust.directory_error("data", storage.data_dir(env), trust.DATA_VARIABLE)
+        if refused is not None:
+            raise refused
         try:
             (storage.data_dir(env) / KEY_FILE).unlink()
         except FileNotFoundError:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, freshness, keystore, retry, source, storage, sts_endpoint
+from . import chain, freshness, keystore, retry, source, storage, sts_endpoint, trust
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -101,22 +101,28 @@ def _host_name() -> str:
 
 
 def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bool = False) -> Cache | None:
-    """The cache, or None when disabled or its key store is unusable.
+    """The cache, or None when disabled, its key store is unusable or one of
+    its directories is not the user's alone (trust.py).
 
-    An unusable key store is a warning, not a failure: the cache only saves
-    STS calls, and a credential_process that fails breaks every AWS tool
-    behind it. Commands that are about the cache itself pass ``required``
-    and get the CacheError (exit code 6).
+    Either is a warning, not a failure: the cache only saves STS calls, and
+    a credential_process that fails breaks every AWS tool behind it. Commands
+    that are about the cache itself pass ``required`` and get the CacheError
+    (exit code 6).
     """
     if not config.cache_enabled:
         log.step("cache disabled in the config")
         return None
     try:
+        # The directories first: no key is read or created for a cache that will not be used.
+        refused = trust.cache_error(env)
+        if refused is not None:
+            raise refused
         key, store = keystore.load_key(config.key_store, env, log)
     except CacheError as error:
         if required:
             raise
-        log.warn(f"{error.message}; continuing without the cache ({error.hint})")
+        fix = f" (fix: {error.hint})" if error.hint else ""
+        log.warn(f"{error.message}; continuing without the cache{fix}")
         return None
     log.step(f"cache key from the {store} key store")
     # Waiters outlast the process they wait for, however long its STS retries may take.

@@ -58,6 +58,8 @@ def write(config_path: Path, text: str, data: dict[str, Any], env: Mapping[str, 
     except (TypeError, ValueError):  # TOML dates and times: no snapshot
         return
     target = _location(config_path, env)
+    if storage.distrust(target.parent.parent) is not None:
+        return  # a cache directory that is not the user's alone is not used (obtain.open_cache says so)
     try:
         storage.make_private_dirs(target.parent)
         storage.write_atomic(target, blob.encode())

@@ -73,7 +73,7 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     """The full path (cli.main) on a cache hit; the console script's own fast path is tested below."""
     env = user_environment(sandbox)
     cold = modules_loaded_by(sandbox, env, "get", "dev")
-    assert {"botocore", "filelock"} <= top_level(cold)  # the check below can fail
+    assert "botocore" in top_level(cold)  # the check below can fail (the cache's locks need no filelock on POSIX)
     assert not {"boto3", "s3transfer"} & top_level(cold)  # STS through botocore itself
 
     warm = modules_loaded_by(sandbox, env, "get", "dev", quiet=True)

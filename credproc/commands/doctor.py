@@ -58,7 +58,6 @@ def run_checks(
     clock: Callable[[], datetime] | None = None,
 ) -> list[Check]:
     """Run every check (``deep``: also assume each account's role)."""
-    from .. import storage
     from ..obtain import utc_now
     from . import doctor_checks as checks
 
@@ -72,7 +71,7 @@ def run_checks(
     results += [
         profiles_check,
         checks.check_key_store(config, env, log),
-        checks.check_cache_directory(storage.cache_dir(env)),
+        checks.check_cache_directory(env),
         checks.check_margins(config, plans),
     ]
     if profiles_check.exit_code == ExitCode.RECURSION and checks.source_runs_credproc(config, env):

@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .. import config as config_module
-from .. import keystore, storage
+from .. import keystore, storage, trust
 from ..config import Config
 from ..errors import CredprocError, ExitCode
 from ..log import Log
@@ -108,26 +108,15 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
     return Check("key store", OK, f"the {store} key store works")
 
 
-def check_cache_directory(directory: Path) -> Check:
-    """The cache directory is ours, private and writable."""
+def check_cache_directory(env: Mapping[str, str]) -> Check:
+    """The cache directory, and those credproc keeps in it, are the user's
+    alone (trust.py: the same line `get` warns with), writable and private."""
+    directory = storage.cache_dir(env)
+    refused = trust.cache_error(env)
+    if refused is not None:
+        return _failed("cache directory", refused)
     if not directory.exists():
         return Check("cache directory", OK, f"{directory} will be created (0700) on first use")
-    if not directory.is_dir():
-        return Check(
-            "cache directory",
-            FAILED,
-            f"{directory} is not a directory",
-            "remove it or set CREDPROC_CACHE_DIR",
-            ExitCode.CACHE,
-        )
-    if os.name == "posix" and directory.stat().st_uid != os.getuid():
-        return Check(
-            "cache directory",
-            FAILED,
-            f"{directory} belongs to another user",
-            f"chown -R {os.getuid()} {directory}, or set CREDPROC_CACHE_DIR",
-            ExitCode.CACHE,
-        )
     if not os.access(directory, os.W_OK | os.X_OK):
         return Check(
             "cache directory", FAILED, f"{directory} is not writable", f"chmod 700 {directory}", ExitCode.CACHE
