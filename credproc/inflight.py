@@ -38,9 +38,11 @@ first fan-out single-flights too, and only the claimer reaches the key store
 false`` (the config is not read here) the claim is taken all the same and the
 claimer hands its answer over (commands/get.py): nothing is written but the
 lock file and the transient socket, neither holding a credential, and the
-answer goes only to processes of the same user asking the same request, as
-the next run would get it from a cache. Waiters the handover misses then take
-the full path (there is no answer to read back). ``--no-cache`` runs are not
+answer goes only to processes of the same user asking the same request while
+it is fetched: single flight, not a cache (nothing outlives the claimer).
+Without a cache there are no hop locks either, so this is what keeps such a
+fan-out at one STS call per hop. Waiters the handover misses take the full
+path (there is no answer to read back). ``--no-cache`` runs are not
 rememberable and never claim.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
