@@ -1,6 +1,6 @@
 """credproc's speed against its targets and against the alternatives.
 
-    python benchmarks/run.py [--runs N] [--markdown FILE] [--only endpoint]
+    python benchmarks/run.py [--runs N] [--markdown FILE] [--only endpoint|concurrent]
 
 Uses the credproc installed next to this interpreter (``pip install -e
 '.[test]'``), moto's STS on 127.0.0.1 (tests/support/local_sts.py), and
@@ -45,6 +45,7 @@ DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
 BIG_ACCOUNTS = 5000
 CONCURRENT = 50
 CONCURRENT_LIMIT = 4.0  # wall time of the 50 against one cold run
+FRESH_NOTE = "no cache dir, no data dir: the key file is created, the STS endpoint resolved"
 
 CONFIG_HEAD = """[source]
 profile = "shared"
@@ -306,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per command (default 30)")
     parser.add_argument("--warmups", type=int, default=3)
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown to this file")
-    parser.add_argument("--only", choices=["endpoint"], help="measure only this row (and the warm get beside it)")
+    parser.add_argument(
+        "--only",
+        choices=["endpoint", "concurrent"],
+        help="endpoint: only its row (and the warm get beside it); concurrent: only the cold rows and the fan-outs",
+    )
     args = parser.parse_args(argv)
     runs, warmups = args.runs, args.warmups
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines from the local STS
@@ -367,13 +372,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if credproc != installed_credproc:
             group += [installed_bare, installed_warm]
 
-        if args.only == "endpoint":
+        if args.only is not None:
             group = [warm]
         print("1/5 warm hits ...", flush=True)
         interleave(group, runs, warmups)
         if args.only == "endpoint":
             print("credential endpoint ...", flush=True)
             rows.append(Row(*latency_row(credproc, two.env, warm.median_ms)))
+            return _report(args, rows, notes, started, credproc, installed_credproc, runs)
+        if args.only == "concurrent":
+            rows += cold_and_concurrent(credproc, python, base_dir, two, sts, runs)
             return _report(args, rows, notes, started, credproc, installed_credproc, runs)
         calls_before = len(sts.recorder.of("AssumeRole"))
         for command in (warm, warm_config, warm_by_id):
@@ -469,20 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
 
-        print("2/5 cold 2-hop chain ...", flush=True)
-        script = base_dir / "two_assume_roles.py"
-        script.write_text(BOTO3_TWO_CALLS)
-        cold = Command("credproc get dev (cold)", [credproc, "get", "dev"], two.env, before=empty_cache(two))
-        no_cache = Command("credproc get dev --no-cache", [credproc, "get", "dev", "--no-cache"], two.env)
-        refresh = Command("credproc get dev --refresh", [credproc, "get", "dev", "--refresh"], two.env)
-        plain = Command("boto3 script, 2 AssumeRole", [python, str(script)], two.env)
-        interleave([plain, cold, no_cache, refresh], max(runs // 2, 5), 1)
-        rows.append(ratio_row("cold 2-hop, --no-cache, vs plain boto3", no_cache, plain, 0.8))
-        rows.append(ratio_row("cold 2-hop, cache written (--refresh), vs plain boto3", refresh, plain, 0.85))
-        rows.append(ratio_row("cold 2-hop from an empty cache, vs plain boto3", cold, plain, None))
-
-        print("3/5 concurrent cold ...", flush=True)
-        rows.append(concurrent(credproc, two, sts, cold))
+        rows += cold_and_concurrent(credproc, python, base_dir, two, sts, runs)
 
         print("4/5 alternatives ...", flush=True)
         boto3_script = base_dir / "boto3_profile.py"
@@ -573,19 +568,47 @@ def prime_aws_cli(cli: Command, python: str, sts: LocalSts, notes: list[str]) ->
     return True
 
 
-def concurrent(credproc: str, user: User, sts: LocalSts, one_cold: Command) -> Row:
-    """50 cold invocations of one target at once: one STS call per hop, all
-    answered, and the wall time against one cold run (``one_cold``)."""
+def cold_and_concurrent(credproc: str, python: str, base_dir: Path, two: User, sts: LocalSts, runs: int) -> list[Row]:
+    """The cold 2-hop rows against plain boto3, then the fan-outs against one cold run."""
+    print("2/5 cold 2-hop chain ...", flush=True)
+    script = base_dir / "two_assume_roles.py"
+    script.write_text(BOTO3_TWO_CALLS)
+    cold = Command("credproc get dev (cold)", [credproc, "get", "dev"], two.env, before=empty_cache(two))
+    no_cache = Command("credproc get dev --no-cache", [credproc, "get", "dev", "--no-cache"], two.env)
+    refresh = Command("credproc get dev --refresh", [credproc, "get", "dev", "--refresh"], two.env)
+    plain = Command("boto3 script, 2 AssumeRole", [python, str(script)], two.env)
+    fresh_env, wipe_fresh = fresh_dirs(base_dir, two)
+    fresh_one = Command("credproc get dev (empty dirs)", [credproc, "get", "dev"], fresh_env, before=wipe_fresh)
+    interleave([plain, cold, no_cache, refresh, fresh_one], max(runs // 2, 5), 1)
+    rows = [
+        ratio_row("cold 2-hop, --no-cache, vs plain boto3", no_cache, plain, 0.8),
+        ratio_row("cold 2-hop, cache written (--refresh), vs plain boto3", refresh, plain, 0.85),
+        ratio_row("cold 2-hop from an empty cache, vs plain boto3", cold, plain, None),
+    ]
+    print("3/5 concurrent cold ...", flush=True)
+    rows.append(concurrent(credproc, two.env, sts, cold, empty_cache(two), f"{CONCURRENT} concurrent cold runs"))
+    fresh = f"{CONCURRENT} concurrent cold gets from an empty cache directory"
+    rows.append(concurrent(credproc, fresh_env, sts, cold, wipe_fresh, fresh))
+    rows.append(ratio_row("one cold get from an empty cache directory", fresh_one, cold, None, FRESH_NOTE))
+    return rows
+
+
+def concurrent(
+    credproc: str, env: dict[str, str], sts: LocalSts, one_cold: Command, prepare: Callable[[], None], scenario: str
+) -> Row:
+    """50 cold invocations of one target at once, each round after ``prepare``
+    (which empties the cache): one STS call per hop, all answered with the
+    same credentials, and the wall time against one cold run (``one_cold``)."""
     walls: list[float] = []
-    answered, hub_calls, dev_calls = 0, 0, 0
+    answered, distinct, hub_calls, dev_calls = 0, 0, 0, 0
     for _ in range(3):
-        empty_cache(user)()
+        prepare()
         sts.recorder.reset()
         start = time.perf_counter()
         processes = [
             subprocess.Popen(
                 [credproc, "get", "dev"],
-                env=user.env,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
@@ -599,19 +622,34 @@ def concurrent(credproc: str, user: User, sts: LocalSts, one_cold: Command) -> R
             for process, (out, _) in zip(processes, outputs, strict=True)
             if process.returncode == 0 and json.loads(out)["AccountId"] == DEV_ACCOUNT
         )
+        distinct = len({out for out, _ in outputs})
         hub_calls = len(sts.recorder.of("AssumeRole", HUB_ARN))
         dev_calls = len(sts.recorder.of("AssumeRole", DEV_ROLE))
-        if answered != CONCURRENT or hub_calls != 1 or dev_calls != 1:
+        if answered != CONCURRENT or distinct != 1 or hub_calls != 1 or dev_calls != 1:
             break
     wall_ms = statistics.median(walls) * 1000
     ratio = wall_ms / one_cold.median_ms
-    met = answered == CONCURRENT and hub_calls == 1 and dev_calls == 1 and ratio <= CONCURRENT_LIMIT
+    met = answered == CONCURRENT and distinct == 1 and hub_calls == 1 and dev_calls == 1 and ratio <= CONCURRENT_LIMIT
     measured = (
-        f"{answered}/{CONCURRENT} answered; AssumeRole hub {hub_calls}, dev {dev_calls}; "
+        f"{answered}/{CONCURRENT} answered, {distinct} distinct output(s); AssumeRole hub {hub_calls}, dev {dev_calls}; "
         f"wall {wall_ms:.0f} ms (median of {len(walls)}) vs {one_cold.median_ms:.0f} ms = **{ratio:.2f}x**"
     )
-    target = f"1 STS call per hop, all answered, <= {CONCURRENT_LIMIT}x {one_cold.label}"
-    return Row(f"{CONCURRENT} concurrent cold runs", measured, target, "met" if met else "NOT met")
+    target = f"1 STS call per hop, all answered alike, <= {CONCURRENT_LIMIT}x {one_cold.label}"
+    return Row(scenario, measured, target, "met" if met else "NOT met")
+
+
+def fresh_dirs(base: Path, user: User) -> tuple[dict[str, str], Callable[[], None]]:
+    """``user``'s environment with a cache dir and a data dir that do not
+    exist yet (a new CI runner or container: no key file, no memo, no
+    ``pending/``), and what deletes both again before a run."""
+    cache_dir, data_dir = base / "fresh-cache", base / "fresh-data"
+    env = {**user.env, "CREDPROC_CACHE_DIR": str(cache_dir), "CREDPROC_DATA_DIR": str(data_dir)}
+
+    def wipe() -> None:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    return env, wipe
 
 
 def render(rows: list[Row], notes: list[str], started: str, finished: str, credproc: str, runs: int) -> str:

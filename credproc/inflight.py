@@ -31,12 +31,25 @@ while it holds nothing, and a credproc nested as another's source has another
 request digest (its ``CREDPROC_DEPTH`` differs), so it never waits for its
 parent's claim.
 
-Only where answers were remembered before (the answers directory exists):
-with the cache off no claimer would leave an answer to wait for. Only in a
-cache directory and ``pending/`` that are the user's alone (storage.distrust),
-on a lock file that is the user's own regular file, never opened through a
-symlink (storage.open_lock_file): another user's claim could be held for
-ever. Anything else is no claim, silently; the full path says why, once.
+Also from an empty or missing cache directory (a new CI runner or container,
+a first day): the claim makes the private directories it needs (0700), so the
+first fan-out single-flights too, and only the claimer reaches the key store
+(on a fresh data dir: creates the key file) and STS. With ``[cache] enabled =
+false`` (the config is not read here) the claim is taken all the same and the
+claimer hands its answer over (commands/get.py): nothing is written but the
+lock file and the transient socket, neither holding a credential, and the
+answer goes only to processes of the same user asking the same request while
+it is fetched: single flight, not a cache (nothing outlives the claimer).
+Without a cache there are no hop locks either, so this is what keeps such a
+fan-out at one STS call per hop. Waiters the handover misses take the full
+path (there is no answer to read back). ``--no-cache`` runs are not
+rememberable and never claim.
+
+Only in a cache directory and ``pending/`` that are the user's alone
+(storage.distrust), on a lock file that is the user's own regular file, never
+opened through a symlink (storage.open_lock_file): another user's claim could
+be held for ever. Anything else is no claim, silently; the full path says
+why, once.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
 cache's locks). After it the full path runs as if this did not exist. POSIX
@@ -49,7 +62,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import answers, storage
+from . import storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -81,12 +94,15 @@ def claim_or_wait(digest: str, env: Mapping[str, str]) -> str | None:
         import fcntl
 
         location = storage.cache_location(env)
-        if location is None or not os.path.isdir(os.path.join(location, answers.DIRECTORY)):
-            return None  # no answer was ever remembered here (the cache is off, or this is the first run)
+        if location is None:
+            return None  # only platformdirs knows where the cache is: no answer to remember either
         if storage.distrust(location) is not None:
             return None  # not the user's alone: the full path says so, once (obtain.open_cache)
         directory = os.path.join(location, DIRECTORY)
-        storage.make_private_dirs(directory)  # refuses a pending/ that is not the user's alone
+        # Made here if missing, the cache dir too: on a fresh one every process
+        # of a first fan-out would otherwise take the full path (module docstring).
+        # make_private_dirs refuses a pending/ that is not the user's alone.
+        storage.make_private_dirs(directory)
         # Never through a symlink, never another user's file (storage.open_lock_file).
         fd = storage.open_lock_file(os.path.join(directory, digest[:40] + ".lock"))
     except (OSError, ImportError):  # storage.UntrustedError included: the full path runs, unclaimed

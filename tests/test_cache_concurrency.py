@@ -4,13 +4,18 @@ holder. Counts are taken at the local STS server."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 from cache_support import DEV_ROLE, assume_calls, caller_arn
-from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
+from conftest import DEV_ACCOUNT, HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, start_credproc
 
 PROCESSES = 30
 WAIT = 120  # seconds; a bound for hangs, never a measured duration
@@ -93,15 +98,16 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
 
 
 def test_processes_creating_the_key_file_together_agree_on_one_key(sandbox: Sandbox) -> None:
+    """``--verbose``: not rememberable, so no claim (credproc/inflight.py)
+    keeps all but one away from the key store; the key file's own
+    first-writer-wins is what is tested."""
     sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
-    processes = [sandbox.start("get", "dev") for _ in range(10)]
+    processes = [sandbox.start("get", "dev", "--verbose") for _ in range(10)]
     results = [process.communicate(timeout=WAIT) for process in processes]
-    assert [process.returncode for process in processes] == [0] * 10
+    assert [process.returncode for process in processes] == [0] * 10, [stderr for _, stderr in results]
     assert len({stdout for stdout, _ in results}) == 1
     assert assume_calls(sandbox, HUB_ARN) == 1 and assume_calls(sandbox, DEV_ROLE) == 1
-    notices = [stderr for _, stderr in results if stderr]
-    assert len(notices) == 1 and notices[0].count("\n") == 1
-    assert "created the cache key file" in notices[0]
+    assert sum(stderr.count("created the cache key file") for _, stderr in results) == 1
 
 
 def test_a_lock_left_by_a_killed_process_never_blocks(sandbox: Sandbox) -> None:
@@ -138,3 +144,121 @@ def test_a_live_lock_holder_is_waited_for_a_bounded_time(sandbox: Sandbox) -> No
     out, err = holder.communicate(timeout=WAIT)
     assert holder.returncode == 0, err  # the holder itself finishes normally
     assert json.loads(out)["AccountId"] == DEV_ACCOUNT
+
+
+# -- a first fan-out: no cache dir, no data dir ----------------------------------------------
+
+
+def imported(log: Path) -> set[str]:
+    """The modules a process run with ``python -X importtime`` imported (its stderr in ``log``)."""
+    lines = log.read_text().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def other_lines(log: Path) -> list[str]:
+    """What a process wrote on stderr besides ``-X importtime``'s lines."""
+    return [line for line in log.read_text().splitlines() if not line.startswith("import time:")]
+
+
+def start_logged(sandbox: Sandbox, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    """``credproc get dev`` under ``python -X importtime``, its stderr in ``log``
+    (a file, not a pipe: a full pipe would stall the process the others wait for)."""
+    with open(log, "w") as stderr:
+        return start_credproc(["get", "dev"], env, prefix=[sys.executable, "-X", "importtime"], stderr=stderr)
+
+
+def test_a_first_fan_out_on_a_new_machine_runs_the_full_path_once(sandbox: Sandbox) -> None:
+    """A new CI runner: neither the cache dir (nor its parent) nor the data
+    dir exists. Of the processes started at once, one claims the request
+    (credproc/inflight.py): it alone loads botocore, reaches the key store
+    (and creates the key file) and calls STS; every other one prints its
+    answer, byte for byte."""
+    sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
+    cache_dir = sandbox.root / "new-runner" / "cache"
+    data_dir = Path(sandbox.env["CREDPROC_DATA_DIR"])
+    env = {**sandbox.env, "CREDPROC_CACHE_DIR": str(cache_dir)}
+    assert not cache_dir.parent.exists() and not data_dir.exists()
+    logs = [sandbox.root / f"fan-out-{number}.log" for number in range(PROCESSES)]
+    processes = [start_logged(sandbox, env, log) for log in logs]
+    outputs = [process.communicate(timeout=WAIT)[0] for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * PROCESSES, [other_lines(log) for log in logs]
+    assert len(set(outputs)) == 1
+    document = json.loads(outputs[0])
+    assert caller_arn(sandbox, document) == f"arn:aws:sts::{DEV_ACCOUNT}:assumed-role/Deployer/credproc-tester"
+    assert assume_calls(sandbox, HUB_ARN) == 1 and assume_calls(sandbox, DEV_ROLE) == 1
+    full_path = [log for log in logs if "credproc.cli" in imported(log)]
+    assert len(full_path) == 1  # the claimer; the others never loaded the CLI
+    assert [log for log in logs if "botocore" in imported(log)] == full_path
+    assert [log for log in logs if "credproc.keystore" in imported(log)] == full_path
+    # The one line a user sees on stderr, from the one process that made the key.
+    notice = f"credproc: created the cache key file {data_dir / 'cache.key'} (no OS keychain available)"
+    assert [line for log in logs for line in other_lines(log)] == [notice] == other_lines(full_path[0])
+    assert stat.S_IMODE((data_dir / "cache.key").stat().st_mode) == 0o600
+    for directory in (cache_dir.parent, cache_dir, cache_dir / "pending", data_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    left = sorted(path.name for path in (cache_dir / "pending").iterdir())
+    assert len(left) == 1 and left[0].endswith(".lock")  # the claim's empty lock file; no socket left behind
+
+
+def connected(pid: int) -> bool:
+    """Whether process ``pid`` holds a connected Unix socket (what a waiter
+    does once it has connected to the claimer's, credproc/inflight.py)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed while being read
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    states = {}
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        states[fields[6]] = fields[5]  # inode -> state (03: connected)
+    return any(states.get(inode) == "03" for inode in inodes)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
+def test_with_the_cache_off_waiters_are_handed_the_claimers_answer(sandbox: Sandbox) -> None:
+    """``[cache] enabled = false``: no cache locks, so each concurrent get
+    would call STS. The claimer hands its answer over all the same (memory
+    only): the waiters print it and STS sees one call per hop; nothing is
+    kept but the claim's empty lock file, and no key is made."""
+    sandbox.write_config(TWO_HOP_CONFIG + "\n[cache]\nenabled = false\n")
+    arrived, release = threading.Event(), threading.Event()
+    sandbox.sts.recorder.faults.append(hold_assume_role(HUB_ARN, arrived, release))
+    patient = {**sandbox.env, "CREDPROC_STS_TIMEOUT": str(WAIT)}
+    claimer = start_credproc(["get", "dev"], patient)
+    logs = [sandbox.root / f"waiter-{number}.log" for number in range(3)]
+    waiters: list[subprocess.Popen[str]] = []
+    try:
+        try:
+            assert arrived.wait(timeout=WAIT)  # the claimer holds the claim and listens by now
+            waiters = [start_logged(sandbox, patient, log) for log in logs]
+            for waiter, log in zip(waiters, logs, strict=True):
+                for _ in range(100_000):  # a bound, not a duration: until it has connected to the claimer
+                    if connected(waiter.pid):
+                        break
+                    assert waiter.poll() is None, other_lines(log)
+                else:
+                    pytest.fail("a waiter never connected to the claimer")
+        finally:
+            release.set()
+        first, err = claimer.communicate(timeout=WAIT)
+        outputs = [waiter.communicate(timeout=WAIT)[0] for waiter in waiters]
+    finally:
+        for process in (claimer, *waiters):  # none left to call STS during the next test
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert claimer.returncode == 0, err
+    assert [waiter.returncode for waiter in waiters] == [0] * len(waiters)
+    assert outputs == [first] * len(waiters)
+    assert json.loads(first)["AccountId"] == DEV_ACCOUNT
+    assert assume_calls(sandbox, HUB_ARN) == 1 and assume_calls(sandbox, DEV_ROLE) == 1
+    assert not any("credproc.cli" in imported(log) for log in logs)
+    kept = [path for path in sandbox.cache_dir.rglob("*") if path.is_file()]
+    assert [path.parent.name for path in kept] == ["pending"] and kept[0].suffix == ".lock"
+    assert kept[0].stat().st_size == 0
+    assert not Path(sandbox.env["CREDPROC_DATA_DIR"]).exists()

@@ -34,11 +34,17 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     digest = answers.request_digest(args.command_line, os.environ)
     result = obtain_target(args, log)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
-    if digest is not None and result.ticket is not None:
+    if digest is not None and not result.outcome.stale:
         from .. import inflight
 
         # First to the processes waiting for this one's claim, if it holds one
-        # (they need not wait for the answer's file and its fsyncs), then remembered.
+        # (they need not wait for the answer's file and its fsyncs), then
+        # remembered if the cache is used. Handed over without the cache too
+        # ([cache] enabled = false, an unusable key store): memory only, same
+        # user, same request, so the waiters make no STS calls of their own
+        # (inflight.py). Stale credentials (a failed refresh) are not: each
+        # waiter tries STS itself.
         inflight.hand_over(digest, output)
-        answers.remember(digest, result.ticket, output, os.environ)
+        if result.ticket is not None:
+            answers.remember(digest, result.ticket, output, os.environ)
     return Result(output)
