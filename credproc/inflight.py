@@ -31,7 +31,7 @@ while it holds nothing, and a credproc nested as another's source has another
 request digest (its ``CREDPROC_DEPTH`` differs), so it never waits for its
 parent's claim.
 
-Only where answers were remembered before (the answers directory exists):
+Only where memos were kept before (the memo directory, memo.py, exists):
 with the cache off no claimer would leave an answer to wait for.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
@@ -45,7 +45,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import answers, storage
+from . import memo, storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def claim_or_wait(digest: str, env: Mapping[str, str]) -> str | None:
         import fcntl
 
         location = storage.cache_location(env)
-        if location is None or not os.path.isdir(os.path.join(location, answers.DIRECTORY)):
+        if location is None or not os.path.isdir(os.path.join(location, memo.DIRECTORY)):
             return None  # no answer was ever remembered here (the cache is off, or this is the first run)
         directory = os.path.join(location, DIRECTORY)
         storage.make_private_dirs(directory)

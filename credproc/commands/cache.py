@@ -127,13 +127,13 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
-    from .. import keystore, storage
-    from ..answers import forget_all
+    from .. import keystore, memo, storage
     from ..cache import Cache
     from ..obtain import open_cache
     from ..plan import find_account
 
-    forget_all(env)  # remembered answers only repeat entries: drop them all
+    # Every memo (answers repeat entries; the rest is made again on use), never a lock file.
+    memo.forget_all(os.fspath(storage.cache_dir(env)))
     if target is None:
         removed = Cache.clear_directory(storage.cache_dir(env))
         if forget_key:

@@ -8,7 +8,7 @@ import os
 from ..log import Log
 from ..output import FORMATS
 from . import Result
-from .options import Subparsers, add_common, add_target_options, obtain_target
+from .options import Subparsers, add_common, add_target_options, obtain_target, run_inputs
 
 
 def register(commands: Subparsers) -> None:
@@ -28,17 +28,19 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import answers
     from ..output import render
 
-    # A rememberable `get` (answers.request_digest decides, for the fast path
-    # too) is remembered for the console script's fast path; its inputs are
-    # read before the config, so an edit made meanwhile is never missed.
-    digest = answers.request_digest(args.command_line, os.environ)
-    result = obtain_target(args, log)
+    # The run's request digest (the console script's, or computed now, before
+    # the config is read, which is parsed from the very bytes it hashed); a
+    # rememberable `get` (answers.py decides, for the fast path too) is
+    # remembered under it for the console script's fast path.
+    inputs = run_inputs(args)
+    key = answers.answer_name(args.command_line, inputs, os.environ)
+    result = obtain_target(args, log, inputs=inputs)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
-    if digest is not None and result.ticket is not None:
+    if key is not None and result.ticket is not None and not inputs.changed:
         from .. import inflight
 
         # First to the processes waiting for this one's claim, if it holds one
         # (they need not wait for the answer's file and its fsyncs), then remembered.
-        inflight.hand_over(digest, output)
-        answers.remember(digest, result.ticket, output, os.environ)
+        inflight.hand_over(key, output)
+        answers.remember(key, result.ticket, output)
     return Result(output)
