@@ -5,11 +5,11 @@ digest that every input changes; pruning; ``cache clear``."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
