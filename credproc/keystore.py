@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keychain, storage
+from . import keychain, memo, storage
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
@@ -136,7 +136,8 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
         keyring = keychain.load()
-        key, _ = _stored_keyring_key()
+        # Read already in this run to open a memo (memo.py): the keychain is asked once.
+        key = memo.keychain_key_read() or _stored_keyring_key()[0]
         if key is not None:
             return key
         import filelock

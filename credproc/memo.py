@@ -271,7 +271,20 @@ def keyring_keys() -> list[bytes]:
         key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
     except Exception:  # no backend, locked: the full path explains
         return []
-    return [key] if key is not None else []
+    if key is None:
+        return []
+    _keychain_read[:] = [key]
+    return [key]
+
+
+def keychain_key_read() -> bytes | None:
+    """The key :func:`keyring_keys` read from the keychain in this process (a
+    config memo is read before the config names the key store), for the cache
+    to use instead of asking the keychain a second time (keystore.keyring_key)."""
+    return _keychain_read[0] if _keychain_read else None
+
+
+_keychain_read: list[bytes] = []
 
 
 def _unseal(sealed: bytes, associated: bytes, keys: list[bytes]) -> bytes | None:
