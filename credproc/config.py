@@ -84,6 +84,7 @@ class Config:
         self.refresh_margin = DEFAULT_MARGIN
         self.inputs: Inputs | None = None  # the request digest it was loaded under (memo.py)
         self.unremembered: dict[str, Any] | None = None  # a fresh parse, until remember() keeps it
+        self.keychain_key: bytes | None = None  # the OS keychain's key, if it opened the config's memo
 
     def where(self, *keys: str) -> str:
         """``file:line: dotted.key`` for messages about a setting."""
@@ -183,7 +184,8 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None, *, inpu
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: is not UTF-8 text", "save the config as UTF-8 TOML") from None
     directory = os.fspath(storage.cache_dir(env))
-    found = memo.read(directory, MEMO_KIND, memo.name(MEMO_KIND, inputs.digest), env)
+    keychain: list[bytes] = []
+    found = memo.read(directory, MEMO_KIND, memo.name(MEMO_KIND, inputs.digest), env, keychain=keychain)
     parsed = _recall(found[1]) if found is not None else None
     if parsed is None:
         import tomllib
@@ -198,6 +200,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None, *, inpu
         config.unremembered = parsed
     else:
         config = _from_data(path, text, parsed)
+        config.keychain_key = keychain[0] if keychain else None
     config.inputs = inputs
     return config
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keychain, memo, storage
+from . import keychain, storage
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
@@ -44,13 +44,15 @@ def stores(kind: str, env: Mapping[str, str]) -> Iterator[str]:
     yield "file"
 
 
-def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
-    """The cache key and a label of the store it came from; raises CacheError."""
+def load_key(kind: str, env: Mapping[str, str], log: Log, keychain_key: bytes | None = None) -> tuple[bytes, str]:
+    """The cache key and a label of the store it came from; raises CacheError.
+    ``keychain_key``: the OS keychain's key, read already in this run (the
+    config's memo, memo.py), so that the keychain is asked once."""
     store = next(stores(kind, env))
     if store == "env":
         key = env_key(env)
     elif store == "keyring":
-        key = keyring_key(storage.data_dir(env), log)
+        key = keychain_key or keyring_key(storage.data_dir(env), log)
     else:
         key = file_key(storage.data_dir(env) / KEY_FILE, log)
     return key, LABELS[store]
@@ -136,8 +138,7 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
         keyring = keychain.load()
-        # Read already in this run to open a memo (memo.py): the keychain is asked once.
-        key = memo.keychain_key_read() or _stored_keyring_key()[0]
+        key, _ = _stored_keyring_key()
         if key is not None:
             return key
         import filelock

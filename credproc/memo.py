@@ -165,12 +165,15 @@ def read(
     *,
     accept: Callable[[bytes], bool] | None = None,
     unseal: Callable[[bytes, bytes], bytes | None] | None = None,
+    keychain: list[bytes] | None = None,
 ) -> tuple[bytes, bytes] | None:
     """The header and body of a memo, or None (missing, not ours, not authentic).
 
     ``accept`` sees the clear header first: False dismisses the memo without
     reading any key. ``unseal`` (a Cache's): the key is already at hand;
-    without it the key comes from the store the memo's magic names.
+    without it the key comes from the store the memo's magic names, and
+    ``keychain`` receives the OS keychain's key when it opened the memo (so
+    that the caller need not ask the keychain again).
     """
     blob = storage.read_private(location(directory, kind, key))
     if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
@@ -186,6 +189,8 @@ def read(
     else:
         keys = keyring_keys() if blob.startswith(MAGIC_KEYRING) else stored_keys(env)
         plain = _unseal(sealed, associated, keys)
+        if plain is not None and keychain is not None and blob.startswith(MAGIC_KEYRING):
+            keychain[:] = keys
     return None if plain is None else (header, plain)
 
 
@@ -271,20 +276,7 @@ def keyring_keys() -> list[bytes]:
         key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
     except Exception:  # no backend, locked: the full path explains
         return []
-    if key is None:
-        return []
-    _keychain_read[:] = [key]
-    return [key]
-
-
-def keychain_key_read() -> bytes | None:
-    """The key :func:`keyring_keys` read from the keychain in this process (a
-    config memo is read before the config names the key store), for the cache
-    to use instead of asking the keychain a second time (keystore.keyring_key)."""
-    return _keychain_read[0] if _keychain_read else None
-
-
-_keychain_read: list[bytes] = []
+    return [key] if key is not None else []
 
 
 def _unseal(sealed: bytes, associated: bytes, keys: list[bytes]) -> bytes | None:

@@ -108,7 +108,8 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         log.step("cache disabled in the config")
         return None
     try:
-        key, store = keystore.load_key(config.key_store, env, log)
+        # The keychain's key, if reading the config's memo asked for it already: asked once.
+        key, store = keystore.load_key(config.key_store, env, log, keychain_key=config.keychain_key)
     except CacheError as error:
         if required:
             raise
