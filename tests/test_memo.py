@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
+from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, run_credproc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -225,3 +226,22 @@ def test_the_config_is_parsed_from_the_bytes_the_digest_holds(sandbox: Sandbox) 
     elsewhere.write_text(TWO_HOP_CONFIG)
     config.load(elsewhere, sandbox.env, inputs=inputs)  # not the file the digest holds
     assert inputs.changed
+
+
+@pytest.mark.skipif(
+    shutil.which("strace") is None, reason="strace counts the keychain's reads (apt-get install strace)"
+)
+def test_the_keychain_is_asked_once_when_it_opened_the_config_memo(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The config's memo is read before the config names the key store: the
+    keychain's key that opened it is the cache's key too (one keychain prompt, not two)."""
+    sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "keyring"\n')
+    assert sandbox.run("get", "dev", "--verbose").returncode == 0  # the config's memo, sealed by the keychain's key
+    [config_memo] = (sandbox.cache_dir / "memos").glob("config-*.memo")
+    assert config_memo.read_bytes()[:4] == memo.MAGIC_KEYRING
+
+    log = tmp_path / "opens.log"
+    strace = [str(shutil.which("strace")), "-f", "-qq", "-e", "trace=open,openat", "-o", str(log)]
+    result = run_credproc(["get", "dev", "--verbose"], sandbox.env, prefix=strace)
+    assert result.returncode == 0, result.stderr
+    keychain_reads = [line for line in log.read_text().splitlines() if sandbox.env["CREDPROC_TEST_KEYRING"] in line]
+    assert len(keychain_reads) == 1, keychain_reads
