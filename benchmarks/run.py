@@ -407,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm_big,
                 warm,
                 1.1,
-                "config snapshot: no TOML parse; file:line located only for errors",
+                "config memo: no TOML parse; file:line located only for errors",
             )
         )
         rows.append(

@@ -1,6 +1,6 @@
 """The AEAD cipher of the cache (AES-256-GCM from cryptography) and how a
 sealed blob is laid out: a fresh 96-bit nonce, then the ciphertext and tag.
-Cache entries and remembered answers are both sealed this way."""
+Cache entries and memos (memo.py: remembered answers and the rest) are sealed this way."""
 
 from __future__ import annotations
 

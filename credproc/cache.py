@@ -12,7 +12,7 @@
   (default 120: long enough for a slow STS with retries, or an MFA prompt).
   Lock files are never deleted: one may be held (see :meth:`Cache.remove`).
 - The key stays inside the :class:`Cache`: what else is sealed with it (a
-  remembered answer) is sealed by :meth:`Cache.seal`.
+  memo, memo.py) is sealed by :meth:`Cache.seal`.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Cache:
     """Dict-like access to encrypted entries in ``directory``.
 
     ``key_store`` names where ``key`` came from ("keyring", "file",
-    "environment"): what a remembered answer records, so that the fast path
+    "environment"): what a memo records, so that the fast path
     knows where to look for the key.
     """
 

@@ -9,12 +9,16 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .commands import NAMES, Result
 from .commands.options import Parser
 from .errors import CredprocError, ExitCode, UsageError
 from .log import Log
+
+if TYPE_CHECKING:
+    from . import memo
 
 Run = Callable[[argparse.Namespace, Log], Result]
 
@@ -39,8 +43,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run credproc; returns the exit code (only the console script exits)."""
+def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None) -> int:
+    """Run credproc; returns the exit code (only the console script exits).
+    ``inputs``: the run's request digest, when the console script computed it already."""
     arguments, command = list(sys.argv[1:] if argv is None else argv), None
     if arguments[:1] == ["exec"]:  # the one command that runs a command (and its own module only then)
         from .commands.exec import split_command
@@ -52,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(arguments)
         args.exec_command = command
         args.command_line = arguments  # what commands/get.py remembers an answer under
+        args.inputs = inputs  # memo.py's request digest: computed once per run (commands/options.py)
         run: Run = args.run
         result = run(args, log)
         log.flush()

@@ -30,14 +30,18 @@ from .schema import (
     hint_for,
 )
 
-if TYPE_CHECKING:  # imported where used: a hit reads the config snapshot instead
+if TYPE_CHECKING:  # imported where used: a hit reads the config memo instead
     import tomllib
+
+    from .cache import Cache
+    from .memo import Inputs
 
 DEFAULT_SESSION_NAME = "credproc-{user}"
 DEFAULT_DURATION = 3600
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MARGIN = 15 * 60
 DEFAULT_MFA_DURATION = 12 * 3600
+MEMO_KIND = "config"  # the parse's memos (memo.py), keyed by the request digest alone: it holds the file's bytes
 
 
 class Account(NamedTuple):
@@ -78,6 +82,9 @@ class Config:
         self.cache_enabled = True
         self.key_store = "auto"
         self.refresh_margin = DEFAULT_MARGIN
+        self.inputs: Inputs | None = None  # the request digest it was loaded under (memo.py)
+        self.unremembered: dict[str, Any] | None = None  # a fresh parse, until remember() keeps it
+        self.keychain_key: bytes | None = None  # the OS keychain's key, if it opened the config's memo
 
     def where(self, *keys: str) -> str:
         """``file:line: dotted.key`` for messages about a setting."""
@@ -149,38 +156,99 @@ def default_path(env: Mapping[str, str]) -> Path:
     return storage.config_file(env)
 
 
-def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read and check the config file; a missing file is an empty config."""
+def load(path: Path | None = None, env: Mapping[str, str] | None = None, *, inputs: Inputs | None = None) -> Config:
+    """Read and check the config file; a missing file is an empty config.
+
+    ``inputs``: the run's request digest (memo.py), whose bytes of the file
+    are the ones parsed (computed here when not given). Its parse is taken
+    from the ``config`` memo when there is one; a fresh parse is kept for
+    :func:`remember`, which seals it once the cache's key is read.
+    """
+    from . import memo
+
     env = os.environ if env is None else env
     path = path or default_path(env)
+    absolute = os.path.abspath(path)
+    inputs = memo.inputs(env, absolute) if inputs is None else inputs
+    data = inputs.config_bytes if inputs.config_path == absolute else None
+    if data is None:
+        data = _read(path)
+        if data is None:
+            config = Config(path=path, exists=False)
+            config.inputs = inputs
+            return config
+        inputs.changed = True  # not the bytes the digest holds: remember nothing under it
     try:
-        text = path.read_text(encoding="utf-8")
+        # as read_text(encoding="utf-8") reads it: universal newlines
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text", "save the config as UTF-8 TOML") from None
+    directory = os.fspath(storage.cache_dir(env))
+    keychain: list[bytes] = []
+    found = memo.read(directory, MEMO_KIND, memo.name(MEMO_KIND, inputs.digest), env, keychain=keychain)
+    parsed = _recall(found[1]) if found is not None else None
+    if parsed is None:
+        import tomllib
+
+        try:
+            parsed = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{path}: is not valid TOML: {_toml_reason(exc)}", "fix the TOML syntax at that line"
+            ) from None
+        config = _from_data(path, text, parsed)
+        config.unremembered = parsed
+    else:
+        config = _from_data(path, text, parsed)
+        config.keychain_key = keychain[0] if keychain else None
+    config.inputs = inputs
+    return config
+
+
+def _read(path: Path) -> bytes | None:
+    """The config file's bytes; None when there is none; ConfigError when it cannot be read."""
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
-        return Config(path=path, exists=False)
+        return None
     except IsADirectoryError:
         raise ConfigError(
             f"{path}: is a directory, not a config file", "point CREDPROC_CONFIG at a TOML file"
         ) from None
     except PermissionError:
         raise ConfigError(f"{path}: cannot be read (permission denied)", f"chmod u+r {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: is not UTF-8 text", "save the config as UTF-8 TOML") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})", "check the file and its directory") from None
-    from . import snapshot
 
-    data = snapshot.read(path, text, env)
-    if data is None:
-        import tomllib
 
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{path}: is not valid TOML: {_toml_reason(exc)}", "fix the TOML syntax at that line"
-            ) from None
-        snapshot.write(path, text, data, env)
-    return _from_data(path, text, data)
+def remember(config: Config, cache: Cache) -> None:
+    """Keep a fresh parse of ``config`` as a ``config`` memo sealed by ``cache``
+    (best effort; not for TOML dates, which JSON cannot hold). The config memo
+    is written here, once the config has said which key store seals it."""
+    inputs, parsed = config.inputs, config.unremembered
+    config.unremembered = None
+    if inputs is None or parsed is None or inputs.changed:
+        return
+    import json
+
+    from . import memo
+
+    try:
+        body = json.dumps(parsed, allow_nan=True).encode()
+    except (TypeError, ValueError):  # TOML dates and times
+        return
+    name = memo.name(MEMO_KIND, inputs.digest)
+    memo.write(os.fspath(cache.directory), MEMO_KIND, name, body, cache.seal, keyring=cache.key_store == "keyring")
+
+
+def _recall(body: bytes) -> dict[str, Any] | None:
+    import json
+
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _from_data(path: Path, text: str, data: dict[str, Any]) -> Config:

@@ -17,19 +17,23 @@ def run() -> None:
     # A remembered answer first: it needs none of the modules cli loads.
     from . import answers
 
-    digest = answers.digest_or_none(sys.argv[1:], os.environ)  # None: not a rememberable get
-    if digest is not None and answers.print_remembered(digest) is not None:
+    # The run's request digest (memo.py), computed here once and handed to
+    # the full path; None: not a rememberable get (cli computes it then).
+    request = answers.request_or_none(sys.argv[1:], os.environ)
+    key = None if request is None else request[1]
+    if key is not None and answers.print_remembered(key) is not None:
         _end(0)
     if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    if digest is not None:
-        _claim_or_wait(digest)
+    if key is not None:
+        _claim_or_wait(key)
+    inputs = None if request is None else request[0]
     if sys.argv[1:2] != ["get"]:
         from .cli import main
 
-        sys.exit(main())
+        sys.exit(main(inputs=inputs))
     # A get prints one answer and ends, and its garbage with it. The
     # collector's passes over the modules it imports cost ~1 ms of a
     # full-path hit (13 passes while cli alone is imported) and ~20 ms of a
@@ -45,7 +49,7 @@ def run() -> None:
     deferred.defer("ipaddress")
     from .cli import main
 
-    _end(main())
+    _end(main(inputs=inputs))
 
 
 def _claim_or_wait(digest: str) -> None:

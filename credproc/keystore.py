@@ -45,13 +45,15 @@ def stores(kind: str, env: Mapping[str, str]) -> Iterator[str]:
     yield "file"
 
 
-def load_key(kind: str, env: Mapping[str, str], log: Log) -> tuple[bytes, str]:
-    """The cache key and a label of the store it came from; raises CacheError."""
+def load_key(kind: str, env: Mapping[str, str], log: Log, keychain_key: bytes | None = None) -> tuple[bytes, str]:
+    """The cache key and a label of the store it came from; raises CacheError.
+    ``keychain_key``: the OS keychain's key, read already in this run (the
+    config's memo, memo.py), so that the keychain is asked once."""
     store = next(stores(kind, env))
     if store == "env":
         key = env_key(env)
     elif store == "keyring":
-        key = keyring_key(storage.data_dir(env), log)
+        key = keychain_key or keyring_key(storage.data_dir(env), log)
     else:
         key = file_key(storage.data_dir(env) / KEY_FILE, log)
     return key, LABELS[store]

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, freshness, keystore, retry, source, storage, sts_endpoint, trust
+from . import chain, freshness, keystore, memo, retry, source, storage, sts_endpoint, trust
+from . import config as config_module
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
 from .errors import CacheError
@@ -117,7 +118,8 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         refused = trust.cache_error(env)
         if refused is not None:
             raise refused
-        key, store = keystore.load_key(config.key_store, env, log)
+        # The keychain's key, if reading the config's memo asked for it already: asked once.
+        key, store = keystore.load_key(config.key_store, env, log, keychain_key=config.keychain_key)
     except CacheError as error:
         if required:
             raise
@@ -127,7 +129,9 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
     log.step(f"cache key from the {store} key store")
     # Waiters outlast the process they wait for, however long its STS retries may take.
     wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
-    return Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
+    cache = Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
+    config_module.remember(config, cache)  # a fresh parse, sealed now that the key is read
+    return cache
 
 
 def obtain(
@@ -137,20 +141,24 @@ def obtain(
     log: Log,
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    inputs: memo.Inputs | None = None,
 ) -> Obtained:
-    """Credentials for ``request.target``: from the cache when fresh, else from STS."""
+    """Credentials for ``request.target``: from the cache when fresh, else from STS.
+    ``inputs``: the run's request digest (memo.py; computed here when not given)."""
     env = os.environ if env is None else env
     depth = source.check_depth(env)
     plan = make_plan(config, request.target, request.overrides, machine_fields(env))
     cache = open_cache(config, env, log) if request.use_cache else None
+    if inputs is None:  # the digest config.load computed, else one now
+        inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
     aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
-    src = source.resolve_remembered(plan.source_profile, env, cache, aws)
+    src = source.resolve_remembered(plan.source_profile, env, cache, aws, inputs)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
     endpoint_url = (
-        sts_endpoint.current(cache, env, src, plan.sts_region, aws, lambda: caller().endpoint_url())
+        sts_endpoint.current(cache, inputs, src, plan.sts_region, lambda: caller().endpoint_url())
         if cache is not None
         else ""
     )

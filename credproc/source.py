@@ -8,12 +8,13 @@ own order; this module chooses the profile as botocore would (credproc's
 reads the AWS files as botocore does, and remembers the decision.
 
 With the cache in use, :func:`resolve_remembered` keeps what was decided from
-the AWS files, sealed with the cache key (it holds an access key id), under a
-digest of all it reads: the profile asked for, the ``AWS_*`` variables, and
-the paths and bytes of both AWS files; any edit of either file is a new
-digest, and the files are parsed from the very bytes that were hashed. The
-token files an identity depends on (providers.Identity.files) are read on
-every run, never remembered.
+the AWS files as a ``source`` memo (memo.py: sealed with the cache key, as the
+identity holds an access key id), named by the run's request digest, the
+profile asked for and the AWS files' paths and bytes as this run parses them
+(the request digest holds them too, but as read at the run's start). Any edit
+of either file is a new name, and the files are parsed from the very bytes
+that were hashed. The token files an identity depends on
+(providers.Identity.files) are read on every run, never remembered.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import providers, storage
+from . import memo, providers, storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
@@ -33,15 +34,14 @@ if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environmen
     from hashlib import blake2b as Hash
 
     from .cache import Cache
+    from .memo import Inputs
 
 DEPTH_VARIABLE = "CREDPROC_DEPTH"
 # credproc inside credproc is legitimate once ([source] profile may itself be a
 # credproc profile); a second nesting can only be a loop.
 MAX_DEPTH = 1
 
-MEMO_DIRECTORY = "sources"
-_MEMO_FORMAT = 2
-_MEMO_SUFFIX = ".source"
+MEMO_KIND = "source"  # memo.py
 
 
 class Source(NamedTuple):
@@ -140,31 +140,29 @@ def keys_in_environment(configured: str | None, env: Mapping[str, str]) -> bool:
     return not configured and bool(env.get("AWS_ACCESS_KEY_ID"))
 
 
-def resolve_remembered(profile: str | None, env: Mapping[str, str], cache: Cache | None, aws: AwsFiles) -> Source:
-    """:func:`resolve`, its decision remembered in ``cache`` under a digest of
-    all it reads (see the module's docstring); without a cache, or with keys in
-    the environment (nothing to parse), it is :func:`resolve` itself. ``aws``:
-    the AWS files of ``env``, read once for every digest of them in this run."""
+def resolve_remembered(
+    profile: str | None, env: Mapping[str, str], cache: Cache | None, aws: AwsFiles, inputs: Inputs
+) -> Source:
+    """:func:`resolve`, its decision remembered in ``cache`` (see the module's
+    docstring); without a cache, or with keys in the environment (nothing to
+    parse), it is :func:`resolve` itself. ``aws``: the AWS files of ``env``,
+    read once for every digest of them in this run; ``inputs``: the run's
+    request digest."""
     if cache is None or keys_in_environment(profile, env):
         return resolve(profile, env, aws)
-    digest = storage.hasher(repr([_MEMO_FORMAT, profile, _aws_variables(env)]).encode(errors="surrogateescape"))
-    aws.add_contents(digest)
-    inputs = digest.hexdigest()
-    location = cache.directory / MEMO_DIRECTORY / (inputs[:40] + _MEMO_SUFFIX)
-    associated = b"credproc-source-v2:" + inputs.encode()
-    remembered = _recall(cache.unseal(storage.read_private(location) or b"", associated))
+    parsed = storage.hasher()
+    aws.add_contents(parsed)
+    name = memo.name(MEMO_KIND, inputs.digest, profile, parsed.hexdigest())
+    directory = os.fspath(cache.directory)
+    found = memo.read(directory, MEMO_KIND, name, env, unseal=cache.unseal)
+    remembered = _recall(found[1]) if found is not None else None
     if remembered is not None:
         return _source(remembered)
-    found = decide(profile, env, aws)
-    with contextlib.suppress(OSError):  # best effort: the next run parses the files again
-        cache.ensure_directory()
-        storage.make_private_dirs(location.parent)
-        storage.write_atomic(location, cache.seal(json.dumps(_memo(found)).encode(), associated))
-    return _source(found)
-
-
-def _aws_variables(env: Mapping[str, str]) -> list[tuple[str, str]]:
-    return sorted((name, value) for name, value in env.items() if name.startswith("AWS_"))
+    decision = decide(profile, env, aws)
+    if not inputs.changed:  # best effort: the next run parses the files again
+        body = json.dumps(_memo(decision)).encode()
+        memo.write(directory, MEMO_KIND, name, body, cache.seal, keyring=cache.key_store == "keyring")
+    return _source(decision)
 
 
 def _memo(decision: Decision) -> list[object]:

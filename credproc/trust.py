@@ -18,19 +18,13 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import answers, inflight, snapshot, source, storage, sts_endpoint
+from . import inflight, memo, storage
 from .errors import CacheError
 
 CACHE_VARIABLE = "CREDPROC_CACHE_DIR"
 DATA_VARIABLE = "CREDPROC_DATA_DIR"
 # Every directory credproc keeps inside the cache directory.
-CACHE_SUBDIRECTORIES = (
-    answers.DIRECTORY,
-    inflight.DIRECTORY,
-    source.MEMO_DIRECTORY,
-    sts_endpoint.DIRECTORY,
-    snapshot.DIRECTORY,
-)
+CACHE_SUBDIRECTORIES = (inflight.DIRECTORY, memo.DIRECTORY)
 
 
 def cache_error(env: Mapping[str, str]) -> CacheError | None:

@@ -255,7 +255,7 @@ def test_the_remembered_source_is_sealed_and_one_swapped_for_another_is_not_beli
         assert result.returncode == 0, result.stderr
         obtained[number] = json.loads(result.stdout)
     assert obtained[1]["AccessKeyId"] != obtained[2]["AccessKeyId"]
-    memos = sorted((sandbox.cache_dir / "sources").iterdir())
+    memos = sorted((sandbox.cache_dir / "memos").glob("source-*.memo"))
     assert len(memos) == 2
     for memo in memos:
         assert stat.S_IMODE(memo.stat().st_mode) == 0o600
@@ -374,10 +374,10 @@ def test_disk_full_at_fsync_in_process(
     assert result.returncode == 0
     assert json.loads(result.stdout)["AccountId"] == DEV_ACCOUNT
     assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr
-    # No entry and no temp file: only lock files, and what holds no credential
-    # (the remembered STS endpoint, the config's snapshot directory).
+    # No entry and no temp file: only lock files, and the memo directory (memo.py), empty.
     left = {path.name for path in two_hops.cache_dir.iterdir() if not path.name.endswith(".lock")}
-    assert left <= {"endpoints", "config-snapshots"}
+    assert left <= {"memos"}
+    assert not any((two_hops.cache_dir / "memos").glob("*"))
 
 
 def test_a_failure_after_a_warning_is_still_one_line(two_hops: Sandbox) -> None:

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
 
-from credproc import answers, inflight, storage
+from credproc import answers, inflight, memo, storage
 
 KINDS = ("config", "cache", "data")
 # Every variable either side reads for these three directories.
@@ -193,7 +193,8 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
     config.write_text(TWO_HOP_CONFIG)
     first = answers.request_digest(["get", "dev"], env)
     assert first is not None
-    assert answers._location(env, first).startswith(str(tmp_path / "Library" / "Caches" / "credproc" / "answers"))
+    answer = memo.location(storage.cache_location(env) or "", answers.KIND, first)
+    assert answer.startswith(str(tmp_path / "Library" / "Caches" / "credproc" / memo.DIRECTORY))
     config.write_text(TWO_HOP_CONFIG.replace("us-east-2", "eu-west-1"))
     assert answers.request_digest(["get", "dev"], env) not in (None, first)
     assert answers.request_digest(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
@@ -237,7 +238,7 @@ def test_on_macos_a_repeated_get_is_answered_by_the_fast_path(sandbox: Sandbox) 
     assert "credproc.cli" in cold and "platformdirs" not in cold
     assert (config.parent / "cache.key").stat().st_size == storage.KEY_BYTES
     cache = library / "Caches" / "credproc"
-    [remembered] = (cache / answers.DIRECTORY).glob("*" + answers.SUFFIX)
+    [remembered] = (cache / memo.DIRECTORY).glob(f"{answers.KIND}-*{memo.SUFFIX}")
 
     second, warm = run_as_macos(env, "get", "dev")
     assert second.stdout == first.stdout

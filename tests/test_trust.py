@@ -137,7 +137,7 @@ def test_a_cache_directory_of_another_user_is_not_used(one_hop: Sandbox, other_u
     assert listing(cache) == []
 
 
-@pytest.mark.parametrize("subdirectory", ["pending", "answers", "sources"])
+@pytest.mark.parametrize("subdirectory", ["pending", "memos"])
 def test_a_directory_inside_the_cache_that_others_can_write_in_is_not_used(one_hop: Sandbox, subdirectory: str) -> None:
     inside = one_hop.cache_dir / subdirectory
     inside.mkdir(parents=True)
@@ -151,14 +151,15 @@ def test_a_directory_inside_the_cache_that_others_can_write_in_is_not_used(one_h
 def test_a_pending_directory_of_another_user_is_not_used(one_hop: Sandbox, other_uid: int) -> None:
     """Another user's pending/ could hold a claim lock of theirs, held for ever: every
     `get` would wait for the lock timeout. Refused, and no claim is made there."""
-    first = one_hop.run("get", "dev")  # answers/ now exists: the next run would claim its request
+    first = one_hop.run("get", "dev")  # an answer is remembered: the next run would print it
     assert first.returncode == 0, first.stderr
     pending = one_hop.cache_dir / "pending"
     pending.mkdir(mode=0o700, exist_ok=True)
     for lock in pending.iterdir():
         lock.unlink()
     os.chown(pending, other_uid, -1)
-    os.remove(next((one_hop.cache_dir / "answers").iterdir()))  # no remembered answer: the claim would be made
+    for answer in (one_hop.cache_dir / "memos").glob("answer-*"):  # no remembered answer: the claim would be made
+        answer.unlink()
     result = one_hop.run("get", "dev")
     assert_fresh_credentials_and_one_warning(one_hop, result, f"the cache directory {pending} is owned by uid")
     assert listing(pending) == []
@@ -312,7 +313,7 @@ def test_a_lock_file_of_another_user_is_not_waited_for(one_hop: Sandbox, other_u
 def test_a_claim_lock_replaced_by_a_symlink_is_not_followed(one_hop: Sandbox) -> None:
     """The fast path's claim (pending/*.lock) refuses it silently and leaves the work to
     the full path, which has nothing to say about it: the credentials, no warning."""
-    for _ in range(2):  # the second run claims its request: answers/ exists by then
+    for _ in range(2):  # the runs claim their request
         assert one_hop.run("get", "dev").returncode == 0
         assert one_hop.run("cache", "clear").returncode == 0  # no remembered answer: the next run claims
     (claim,) = (one_hop.cache_dir / "pending").glob("*.lock")

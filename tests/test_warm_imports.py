@@ -149,17 +149,18 @@ def accounts(sandbox: Sandbox) -> dict[str, str]:
     return {row["alias"]: row["role"] for row in json.loads(result.stdout)}
 
 
-def snapshots(sandbox: Sandbox) -> list[Path]:
-    return sorted((sandbox.cache_dir / "config-snapshots").glob("*.json"))
+def config_memos(sandbox: Sandbox) -> list[Path]:
+    return sorted((sandbox.cache_dir / "memos").glob("config-*.memo"))
 
 
-def test_large_config_snapshot_follows_every_edit(sandbox: Sandbox) -> None:
+def test_large_config_memo_follows_every_edit(sandbox: Sandbox) -> None:
     path = sandbox.write_config(large_config(600))
-    assert accounts(sandbox)["acct0599"] == "Deployer"
-    [snapshot] = snapshots(sandbox)
-    assert snapshot.stat().st_mode & 0o777 == 0o600
-    assert (sandbox.cache_dir / "config-snapshots").stat().st_mode & 0o777 == 0o700
-    assert accounts(sandbox)["acct0599"] == "Deployer"  # from the snapshot
+    assert sandbox.run("get", "acct0599").returncode == 0  # parsed, and the parse kept once the key is read
+    [memo] = config_memos(sandbox)
+    assert memo.stat().st_mode & 0o777 == 0o600
+    assert memo.parent.stat().st_mode & 0o777 == 0o700
+    assert b"acct0599" not in memo.read_bytes()  # sealed, as every memo
+    assert accounts(sandbox)["acct0599"] == "Deployer"  # from the memo
 
     # Same size, same mtime, different content: still seen.
     before = path.stat()
@@ -169,15 +170,21 @@ def test_large_config_snapshot_follows_every_edit(sandbox: Sandbox) -> None:
     assert accounts(sandbox)["acct0599"] == "Deployes"
 
 
-def test_large_config_snapshot_not_ours_is_ignored(sandbox: Sandbox) -> None:
-    sandbox.write_config(large_config(600))
-    accounts(sandbox)
-    [snapshot] = snapshots(sandbox)
-    stored = json.loads(snapshot.read_text())
-    stored["data"]["accounts"] = {"planted": {"id": "999999999999"}}
-    snapshot.write_text(json.dumps(stored))
-    snapshot.chmod(0o644)  # readable (so writable) by others: not trusted
-    assert "planted" not in accounts(sandbox)
+def test_large_config_memo_moved_to_another_name_is_ignored(sandbox: Sandbox) -> None:
+    path = sandbox.write_config(large_config(600))
+    assert sandbox.run("get", "acct0001").returncode == 0
+    [deployer] = config_memos(sandbox)
+    path.write_text(large_config(600, role="Deployes"))
+    assert sandbox.run("get", "acct0001").returncode == 0
+    [deployes] = [memo for memo in config_memos(sandbox) if memo != deployer]
+
+    # Each memo at the other's name: neither is believed, each file is parsed anew.
+    first, second = deployer.read_bytes(), deployes.read_bytes()
+    deployer.write_bytes(second)
+    deployes.write_bytes(first)
+    assert accounts(sandbox)["acct0599"] == "Deployes"
+    path.write_text(large_config(600))
+    assert accounts(sandbox)["acct0599"] == "Deployer"
 
 
 def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox) -> None:
@@ -186,9 +193,10 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
     )
     path = sandbox.write_config(text)
     line = text.splitlines().index('duration = "13h"') + 1
-    first = sandbox.run("get", "acct0500")
-    assert snapshots(sandbox)  # the parse succeeded; validation failed
-    second = sandbox.run("get", "acct0500")
+    first = sandbox.run("get", "acct0500")  # a fresh parse; validation fails
+    assert sandbox.run("get", "acct0001").returncode == 0
+    assert config_memos(sandbox)  # kept by the run that read the key
+    second = sandbox.run("get", "acct0500")  # from the memo
     assert_one_clear_error(first, exit_code=3)
     error = assert_one_clear_error(second, exit_code=3)
     assert first.stderr == second.stderr
@@ -227,7 +235,7 @@ def run_user(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 
 def answer_files(env: dict[str, str]) -> list[Path]:
-    return sorted(Path(env["XDG_CACHE_HOME"], "credproc", "answers").glob("*.answer"))
+    return sorted(Path(env["XDG_CACHE_HOME"], "credproc", "memos").glob("answer-*.memo"))
 
 
 def test_repeated_get_is_answered_without_loading_credproc(sandbox: Sandbox) -> None:
@@ -352,7 +360,7 @@ def test_keyring_hit_loads_keyring_without_its_unused_network_modules(sandbox: S
 
     # The full path on a hit: the keychain too, and nothing a miss needs; no
     # dataclasses (with inspect, ~10 ms of its ~35) and no TOML parser (the
-    # config's snapshot, snapshot.py).
+    # config's memo, config.py).
     third, full = imported_by_console_script(sandbox, env, "get", "dev", "--verbose")
     assert third == first and {"credproc.cli", "keyring"} <= full
     assert not KEYRING_UNUSED & full
@@ -818,7 +826,7 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
     now = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
     assert now.stdout == f"{first} True\n"
 
-    # The layout (answers.py): magic, header length, header (valid until, entry, digest), sealed output.
+    # The layout (memo.py): magic, header length, header (answers.py: valid until, entry, digest), sealed output.
     blob = remembered.read_bytes()
     end = 8 + int.from_bytes(blob[4:8], "big")
     valid_until, *rest = blob[8:end].split(b"\0")

@@ -7,7 +7,14 @@ import argparse
 
 from ..log import Log
 from . import Result
-from .options import RawDescriptionHelpFormatter, Subparsers, add_common, add_target_options, obtain_target
+from .options import (
+    RawDescriptionHelpFormatter,
+    Subparsers,
+    add_common,
+    add_target_options,
+    load_config,
+    obtain_target,
+)
 
 DESCRIPTION = """\
 Exchange the account's session (obtained like `credproc get`: cache, chain,
@@ -54,7 +61,6 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     import os
     from datetime import UTC, datetime
 
-    from .. import config as config_module
     from .. import federation, source
     from ..obtain import machine_fields
     from ..plan import make_plan
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     env = os.environ
     # Everything is checked before any network call (or MFA prompt); the plan
     # tells the region, and so the partition a --destination must be in.
-    config = config_module.load(args.config)
+    config = load_config(args)
     plan = make_plan(config, args.target, overrides(args), machine_fields(env))
     page = federation.destination(plan.region, args.service, args.destination)
     where = federation.endpoint(plan.region, env)

@@ -8,7 +8,7 @@ import os
 from ..log import Log
 from ..output import FORMATS
 from . import Result
-from .options import Subparsers, add_common, add_target_options, obtain_target
+from .options import Subparsers, add_common, add_target_options, obtain_target, run_inputs
 
 
 def register(commands: Subparsers) -> None:
@@ -28,13 +28,15 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import answers
     from ..output import render
 
-    # A rememberable `get` (answers.request_digest decides, for the fast path
-    # too) is remembered for the console script's fast path; its inputs are
-    # read before the config, so an edit made meanwhile is never missed.
-    digest = answers.request_digest(args.command_line, os.environ)
-    result = obtain_target(args, log)
+    # The run's request digest (the console script's, or computed now, before
+    # the config is read, which is parsed from the very bytes it hashed); a
+    # rememberable `get` (answers.py decides, for the fast path too) is
+    # remembered under it for the console script's fast path.
+    inputs = run_inputs(args)
+    key = answers.answer_name(args.command_line, inputs, os.environ)
+    result = obtain_target(args, log, inputs=inputs)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
-    if digest is not None and not result.outcome.stale:
+    if key is not None and not result.outcome.stale and not inputs.changed:
         from .. import inflight
 
         # First to the processes waiting for this one's claim, if it holds one
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         # ([cache] enabled = false, an unusable key store): memory only, same
         # user, same request, so the waiters make no STS calls of their own
         # (inflight.py). Stale credentials (a failed refresh) are not: each
-        # waiter tries STS itself.
-        inflight.hand_over(digest, output)
+        # waiter tries STS itself; nor is an answer to inputs that changed
+        # during the run (memo.Inputs.changed).
+        inflight.hand_over(key, output)
         if result.ticket is not None:
-            answers.remember(digest, result.ticket, output, os.environ)
+            answers.remember(key, result.ticket, output)
     return Result(output)

@@ -15,6 +15,7 @@ from ..errors import UsageError
 if TYPE_CHECKING:
     from ..config import Config
     from ..log import Log
+    from ..memo import Inputs
     from ..obtain import Obtained
     from ..plan import Overrides
 
@@ -102,6 +103,30 @@ def overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
+def run_inputs(args: argparse.Namespace) -> Inputs:
+    """The run's request digest (memo.py): the console script's, else computed
+    now, once (kept on ``args`` for the rest of the run)."""
+    if getattr(args, "inputs", None) is None:
+        args.inputs = new_inputs(args)
+    inputs: Inputs = args.inputs
+    return inputs
+
+
+def new_inputs(args: argparse.Namespace) -> Inputs:
+    """A request digest of the surroundings as they are now, for ``--config``'s file."""
+    from .. import memo, storage
+
+    path = memo.config_path(os.environ, args.config) or os.path.abspath(storage.config_file(os.environ))
+    return memo.inputs(os.environ, path)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """``--config``'s file (default: the user's), parsed from the bytes the run's request digest holds."""
+    from .. import config as config_module
+
+    return config_module.load(args.config, inputs=run_inputs(args))
+
+
 def obtain_target(
     args: argparse.Namespace,
     log: Log,
@@ -109,19 +134,21 @@ def obtain_target(
     min_remaining: int = 0,
     refresh: bool | None = None,
     config: Config | None = None,
+    inputs: Inputs | None = None,
 ) -> Obtained:
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
     ``min_remaining``: seconds the final credentials must have left (obtain's
     Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
-    ``config``: the one the command loaded already (default: ``--config``'s, loaded now).
+    ``config``: the one the command loaded already (default: ``--config``'s, loaded now);
+    ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`).
     """
+    from .. import config as config_module
     from ..obtain import Request, obtain
 
+    inputs = run_inputs(args) if inputs is None else inputs
     if config is None:
-        from .. import config as config_module
-
-        config = config_module.load(args.config)
+        config = config_module.load(args.config, inputs=inputs)
     request = Request(
         target=args.target,
         overrides=overrides(args),
@@ -129,7 +156,7 @@ def obtain_target(
         force_refresh=args.refresh if refresh is None else refresh,
         min_remaining=min_remaining,
     )
-    result = obtain(request, config, log=log)
+    result = obtain(request, config, log=log, inputs=inputs)
     outcome = result.outcome
     log.step(
         f"credentials for {result.plan.account_id} "

@@ -18,7 +18,7 @@ from ..errors import UsageError
 from ..log import Log
 from ..output import SHELLS
 from . import Result
-from .options import Subparsers, add_common, add_target_options, obtain_target
+from .options import Subparsers, add_common, add_target_options, load_config, new_inputs, obtain_target
 
 if TYPE_CHECKING:
     from ..obtain import Obtained
@@ -46,18 +46,18 @@ def _port(text: str) -> int:
 
 def start_endpoint(args: argparse.Namespace, log: Log) -> Running:
     """Obtain the target's credentials (failing as ``get`` does), then serve them."""
-    from .. import config as config_module
     from ..obtain import utc_now
     from ..serving import Running
 
-    config = config_module.load(args.config)
+    config = load_config(args)
     first = obtain_target(args, log, config=config)
     margin = config.refresh_margin
     # Later refreshes print as they happen: the command's run is not over.
     background = Log(verbose=log.verbose)
 
     def refresh(min_remaining: int) -> Obtained:
-        return obtain_target(args, background, min_remaining=min_remaining, refresh=False)
+        # A new request digest each time: the files may have changed while it served.
+        return obtain_target(args, background, min_remaining=min_remaining, refresh=False, inputs=new_inputs(args))
 
     return Running(
         first,

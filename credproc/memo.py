@@ -1,0 +1,303 @@
+"""The memo store: everything credproc remembers between runs to skip work,
+in one format, one directory and under one request digest.
+
+Four kinds of memo, each a result that a run would otherwise compute again:
+
+- ``answer``: a rememberable ``get``'s exact stdout (answers.py, the fast path);
+- ``source``: the source identity decided from the AWS files (source.py);
+- ``endpoint``: the STS URL botocore resolved (sts_endpoint.py);
+- ``config``: the parsed TOML of the config file (config.py).
+
+**The request digest** (:func:`inputs`) is the one digest of everything a
+run reads from its surroundings, chosen here and nowhere else by one
+fail-safe rule: an input is in unless this function says why it is not.
+It holds every ``AWS_*``, ``CREDPROC_*``, ``XDG_*``, ``PYTHON_KEYRING*`` and
+``DBUS_*`` variable (credentials included: new keys are a new identity, and
+a run with new keys misses the cache entries anyway), ``HOME``,
+``USERPROFILE``, the user name variables and ``DISPLAY``/``WAYLAND_DISPLAY``,
+the uid and host name (the ``{user}``/``{host}`` placeholders), the paths
+and bytes of the config file in effect and of the AWS config and credentials
+files, and the installed botocore (:func:`_botocore_release`). Left out, with
+the reason: the rest of the environment (``PATH``, ``LANG``, ``TERM``...:
+neither credproc nor botocore reads it to choose an identity, a URL or a
+file), and the working directory (a relative ``--config`` is made absolute).
+It is computed once per run, before anything else is read (the console
+script for a rememberable ``get``, ``commands/options.py`` for the other
+commands), and handed down; the config is parsed from the very bytes it
+hashed (:class:`Inputs`), so the parse always matches the digest. Each memo
+is then named by :func:`name`: the kind, the request digest and what is
+specific to the kind (an answer: the command line; a source: the profile
+asked for and the AWS files' bytes as parsed; an endpoint: the region and
+the source profile; a config: nothing more).
+
+**The file**: ``<cache dir>/memos/<kind>-<name>.memo``, 0600 in a 0700
+directory, written atomically (storage.write_atomic) and read only when ours
+and private (storage.read_private). Its layout: a magic naming the key store
+whose key sealed it (:data:`MAGIC`: the key file's or ``CREDPROC_CACHE_KEY``'s;
+:data:`MAGIC_KEYRING`: the OS keychain's), the header's length (4 bytes, big
+endian), a header in the clear (what an answer's validity needs before any
+key is read; empty for the other kinds), then the body sealed with the cache
+key (aead.py) with the kind, the name and the header as associated data: a
+memo from another key, tampered with, or moved to another name does not
+authenticate, and anything that does not authenticate is a miss.
+
+**Lifetime**: every write deletes the memos older than :data:`MAX_AGE`
+(longer than any session, so no answer could still hold; the other kinds
+are simply made again); ``cache clear`` deletes them all (:func:`forget_all`),
+and the directories earlier versions kept them in; there are no lock files
+here (the cache's and the claims' are elsewhere and never deleted).
+
+**Not remembered instead, on purpose**: an answer could be rendered from the
+cache entry it repeats rather than kept as a second sealed copy, but the
+entry is JSON, and ``json`` (which loads ``re``) plus the rendering cost a
+warm hit more than its 1.15x budget over its floor (benchmarks/RESULTS.md);
+the answer's header binds it to the entry's bytes instead, so it is never
+handed out once the entry changes.
+
+Standard library only, cheap to import (the fast path reads answers
+through it): no pathlib, typing, json or hashlib (tests/test_warm_imports.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import storage
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+FORMAT = 1
+DIRECTORY = "memos"
+SUFFIX = ".memo"
+KINDS = ("answer", "source", "endpoint", "config")
+MAGIC = b"CPM1"  # sealed with the key file's or CREDPROC_CACHE_KEY's key
+MAGIC_KEYRING = b"CPMK"  # sealed with the key kept in the OS keychain
+MAX_AGE = 13 * 3600  # longer than any session (12 h): an older memo can hold nothing still valid
+# Where earlier versions kept each kind: cache clear removes them too.
+OLD_DIRECTORIES = ("answers", "sources", "endpoints", "config-snapshots")
+_LENGTH_BYTES = 4
+
+# The variables in the request digest: every one credproc, botocore (AWS_*),
+# the XDG locations, keyring and D-Bus may read, by prefix, so that a new one
+# is in without a change here; plus the few unprefixed ones they read.
+ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
+ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
+
+
+class Inputs:
+    """A run's request digest, and the config bytes it hashed (parsed from
+    these, not read again). ``changed``: an input was found to differ from
+    what the digest holds during the run; nothing is remembered under it then."""
+
+    __slots__ = ("changed", "config_bytes", "config_path", "digest")
+
+    def __init__(self, digest: str, config_path: str, config_bytes: bytes | None) -> None:
+        self.digest = digest
+        self.config_path = config_path
+        self.config_bytes = config_bytes
+        self.changed = False
+
+
+def config_path(env: Mapping[str, str], given: str | os.PathLike[str] | None) -> str | None:
+    """The config file in effect as an absolute path: ``given`` (``--config``),
+    else the default one; None where only platformdirs knows it."""
+    path = os.fspath(given) if given else storage.config_location(env)
+    return os.path.abspath(path) if path else None
+
+
+def inputs(env: Mapping[str, str], config: str) -> Inputs:
+    """The request digest of a run whose config file is ``config`` (absolute), with ``env``."""
+    config_bytes = _read(config)
+    variables = sorted((key, value) for key, value in env.items() if key.startswith(ENV_PREFIXES) or key in ENV_NAMES)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
+    # repr, not json: the same text for the same values, without loading json and re.
+    digest = storage.hasher(repr([FORMAT, variables, uid, host, _botocore_release()]).encode(errors="surrogateescape"))
+    digest.update(config.encode(errors="surrogateescape") + b"\0" + storage.contents_part(config_bytes))
+    for path in storage.aws_files(env):
+        digest.update(path.encode(errors="surrogateescape") + b"\0" + storage.digest_part(path))
+    return Inputs(digest.hexdigest(), config, config_bytes)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _botocore_release() -> list[object] | None:
+    """The installed botocore, found as the import system would find it, not
+    imported: the first ``botocore/__init__.py`` on ``sys.path``, its path,
+    size and mtime (an upgrade rewrites it). A stat per ``sys.path`` entry,
+    where importlib.util.find_spec builds the path finders' caches first
+    (several times the cost, on the fast path). A botocore that only a custom
+    import hook provides is not seen (None: all such runs share one value)."""
+    for entry in sys.path:
+        candidate = os.path.join(entry or os.curdir, "botocore", "__init__.py")
+        try:
+            status = os.stat(candidate)
+        except OSError:
+            continue
+        return [os.path.abspath(candidate), status.st_size, status.st_mtime_ns]
+    return None
+
+
+def name(kind: str, digest: str, *specific: object) -> str:
+    """The name of the ``kind`` memo for the request ``digest`` and what is specific to it."""
+    return storage.digest(repr([FORMAT, kind, digest, list(specific)]).encode(errors="surrogateescape"))
+
+
+def location(directory: str, kind: str, key: str) -> str:
+    """The file of the ``kind`` memo named ``key`` in the cache ``directory``."""
+    return os.path.join(directory, DIRECTORY, f"{kind}-{key[:40]}{SUFFIX}")
+
+
+def read(
+    directory: str,
+    kind: str,
+    key: str,
+    env: Mapping[str, str],
+    *,
+    accept: Callable[[bytes], bool] | None = None,
+    unseal: Callable[[bytes, bytes], bytes | None] | None = None,
+    keychain: list[bytes] | None = None,
+) -> tuple[bytes, bytes] | None:
+    """The header and body of a memo, or None (missing, not ours, not authentic).
+
+    ``accept`` sees the clear header first: False dismisses the memo without
+    reading any key. ``unseal`` (a Cache's): the key is already at hand;
+    without it the key comes from the store the memo's magic names, and
+    ``keychain`` receives the OS keychain's key when it opened the memo (so
+    that the caller need not ask the keychain again).
+    """
+    if not trusted(directory):
+        return None  # the full path says why (obtain.open_cache), once
+    blob = storage.read_private(location(directory, kind, key))
+    if blob is None or not blob.startswith((MAGIC, MAGIC_KEYRING)):
+        return None
+    start = len(MAGIC) + _LENGTH_BYTES
+    end = start + int.from_bytes(blob[len(MAGIC) : start], "big")
+    header, sealed = blob[start:end], blob[end:]
+    if len(header) != end - start or (accept is not None and not accept(header)):
+        return None
+    associated = _aad(kind, key, header)
+    if unseal is not None:
+        plain = unseal(sealed, associated)
+    else:
+        keys = keyring_keys() if blob.startswith(MAGIC_KEYRING) else stored_keys(env)
+        plain = _unseal(sealed, associated, keys)
+        if plain is not None and keychain is not None and blob.startswith(MAGIC_KEYRING):
+            keychain[:] = keys
+    return None if plain is None else (header, plain)
+
+
+def write(
+    directory: str,
+    kind: str,
+    key: str,
+    body: bytes,
+    seal: Callable[[bytes, bytes], bytes],
+    *,
+    keyring: bool,
+    header: bytes = b"",
+) -> None:
+    """Store a memo (best effort, atomic, 0600) sealed by ``seal`` (a Cache's;
+    ``keyring``: its key is the keychain's), then delete the memos older than :data:`MAX_AGE`."""
+    import time
+
+    blob = (MAGIC_KEYRING if keyring else MAGIC) + len(header).to_bytes(_LENGTH_BYTES, "big") + header
+    blob += seal(body, _aad(kind, key, header))
+    target = location(directory, kind, key)
+    memos = os.path.dirname(target)
+    try:
+        storage.make_private_dirs(memos)
+        storage.write_atomic(target, blob)
+    except OSError:
+        return
+    horizon = time.time() - MAX_AGE
+    for entry in _listing(memos):
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < horizon:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # gone meanwhile, or a directory someone made: not ours to remove
+
+
+def forget_all(directory: str) -> int:
+    """Delete every memo (``cache clear``), and whatever earlier versions kept
+    in their own directories; returns how many files went. Lock files live
+    elsewhere and are never touched."""
+    removed = 0
+    for folder in (DIRECTORY, *OLD_DIRECTORIES):
+        path = os.path.join(directory, folder)
+        for entry in _listing(path):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                pass
+        if folder != DIRECTORY:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+    return removed
+
+
+def _listing(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _aad(kind: str, key: str, header: bytes) -> bytes:
+    return f"credproc-memo-v{FORMAT}:{kind}:{key}".encode() + b"\0" + header
+
+
+def trusted(directory: str) -> bool:
+    """Whether the cache ``directory`` and its memo directory are the user's
+    alone (storage.distrust: an lstat each), as the full path requires of them."""
+    return storage.distrust(directory) is None and storage.distrust(os.path.join(directory, DIRECTORY)) is None
+
+
+def stored_keys(env: Mapping[str, str]) -> list[bytes]:
+    """The keys the environment and file key stores hold (never created here).
+    The key file by keystore.file_key's rules: storage.read_key_file, in a
+    data directory that is the user's alone."""
+    keys = [storage.decode_key(env.get(storage.KEY_VARIABLE))]
+    key_file = storage.key_file_location(env)
+    if key_file is not None and storage.distrust(os.path.dirname(key_file)) is None:
+        keys.append(storage.read_key_file(key_file)[0])
+    return [key for key in keys if key is not None and len(key) == storage.KEY_BYTES]
+
+
+def keyring_keys() -> list[bytes]:
+    """The key kept in the OS keychain, decoded as keystore decodes it (never created here)."""
+    try:
+        from .keychain import load  # keyring, by its own rules for which backend (see keychain.py)
+
+        key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
+    except Exception:  # no backend, locked: the full path explains
+        return []
+    return [key] if key is not None else []
+
+
+def _unseal(sealed: bytes, associated: bytes, keys: list[bytes]) -> bytes | None:
+    if not keys:
+        return None
+    from . import aead
+
+    aesgcm = aead.aesgcm_class()
+    for key in keys:
+        try:
+            return aead.unseal(aesgcm(key), sealed, associated)
+        except Exception:  # noqa: S112 (InvalidTag: another key, or tampered; try the next)
+            continue
+    return None
