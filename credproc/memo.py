@@ -110,7 +110,7 @@ def config_path(env: Mapping[str, str], given: str | os.PathLike[str] | None) ->
 
 def inputs(env: Mapping[str, str], config: str) -> Inputs:
     """The request digest of a run whose config file is ``config`` (absolute), with ``env``."""
-    config_bytes = _read(config)
+    config_bytes = storage.read_file(config)
     variables = sorted((key, value) for key, value in env.items() if key.startswith(ENV_PREFIXES) or key in ENV_NAMES)
     uid = os.getuid() if hasattr(os, "getuid") else None
     host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
@@ -120,14 +120,6 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     for path in storage.aws_files(env):
         digest.update(path.encode(errors="surrogateescape") + b"\0" + storage.digest_part(path))
     return Inputs(digest.hexdigest(), config, config_bytes)
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def _botocore_release() -> list[object] | None:

@@ -105,19 +105,11 @@ _PROFILE_PROVIDER_NAMES = frozenset(["assume-role", *(name for name, _ in provid
 
 
 def _source(decision: Decision) -> Source:
-    fingerprint, files = providers.fingerprint(decision.identity, _read_file)
+    fingerprint, files = providers.fingerprint(decision.identity, storage.read_file)
     identity = decision.identity
     return Source(
         decision.profile, decision.ignore_env_profile, fingerprint, decision.label, identity.access_key, files
     )
-
-
-def _read_file(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str, bool]:
@@ -216,10 +208,7 @@ class AwsFiles:
 
     def _read(self, path: Path) -> bytes | None:
         if path not in self._bytes:
-            try:
-                self._bytes[path] = path.read_bytes()
-            except OSError:
-                self._bytes[path] = None
+            self._bytes[path] = storage.read_file(str(path))
         return self._bytes[path]
 
     def _parsed(self, path: Path) -> configparser.RawConfigParser:

@@ -263,14 +263,19 @@ def digest(data: bytes) -> str:
 # -- reading and writing -----------------------------------------------------------------------
 
 
-def digest_part(path: str) -> bytes:
-    """A file's bytes as a part of a digest (:func:`contents_part`)."""
+def read_file(path: str) -> bytes | None:
+    """A file's bytes; None when it is missing or cannot be read (a user's file:
+    whose it is does not matter here, see :func:`read_private` for credproc's own)."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError:
-        return contents_part(None)
-    return contents_part(data)
+        return None
+
+
+def digest_part(path: str) -> bytes:
+    """A file's bytes as a part of a digest (:func:`contents_part`)."""
+    return contents_part(read_file(path))
 
 
 def contents_part(data: bytes | None) -> bytes:

@@ -214,20 +214,18 @@ def _login_token(sandbox: Sandbox, session: str, person: str) -> None:
     (cache / (providers._sha256(session) + ".json")).write_text(json.dumps(token))
 
 
-def login_session(sandbox: Sandbox, variant: str) -> dict[str, str]:
-    session = f"arn:aws:iam::{SHARED_ACCOUNT}:user/person-{variant}"
-    _aws(sandbox, config=f"[profile console]\nlogin_session = {session}\nregion = us-east-1\n")
-    _login_token(sandbox, session, variant)
-    _source_profile(sandbox, "console")
-    return _no_env_keys()
+def login(person: Callable[[str], str], signed_in: Callable[[str], str]) -> Apply:
+    """An `aws login` profile as the source: ``person(variant)`` names its
+    login_session, ``signed_in(variant)`` who signed in (the token)."""
 
+    def apply(sandbox: Sandbox, variant: str) -> dict[str, str]:
+        session = f"arn:aws:iam::{SHARED_ACCOUNT}:user/{person(variant)}"
+        _aws(sandbox, config=f"[profile console]\nlogin_session = {session}\nregion = us-east-1\n")
+        _login_token(sandbox, session, signed_in(variant))
+        _source_profile(sandbox, "console")
+        return _no_env_keys()
 
-def login_another_sign_in(sandbox: Sandbox, variant: str) -> dict[str, str]:
-    session = f"arn:aws:iam::{SHARED_ACCOUNT}:user/person-a"
-    _aws(sandbox, config=f"[profile console]\nlogin_session = {session}\nregion = us-east-1\n")
-    _login_token(sandbox, session, variant)
-    _source_profile(sandbox, "console")
-    return _no_env_keys()
+    return apply
 
 
 def container_full_uri(endpoint: ContainerEndpoint) -> Apply:
@@ -277,7 +275,9 @@ sso_role_name = ROLE
 def sso(portal: SsoPortal, profile: str, *, vary: str = "role", extra: str = "") -> Apply:
     """An SSO profile as the source; identities differ in the role, or in who signed in (the token)."""
     named_after = "corp-sso" if profile == "corp" else "https://legacy.awsapps.com/start"
-    expires = (datetime.now(UTC) + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the same sign-in, the same bytes
+    expires = (datetime.now(UTC) + timedelta(hours=8)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # the same sign-in, the same bytes
 
     def apply(sandbox: Sandbox, variant: str) -> dict[str, str]:
         role = f"Role-{variant}" if vary == "role" else "Role-a"
@@ -311,8 +311,8 @@ def scenarios(portal: SsoPortal, endpoint: ContainerEndpoint) -> dict[str, Apply
         "keys in the config file": keys_in_the_config_file,
         "credential_process": credential_process,
         "credential_process beside leftover keys": credential_process_beside_leftover_keys,
-        "aws login (login_session)": login_session,
-        "aws login, another sign-in": login_another_sign_in,
+        "aws login (login_session)": login(lambda variant: f"person-{variant}", lambda variant: variant),
+        "aws login, another sign-in": login(lambda variant: "person-a", lambda variant: variant),
         "container, full URI": container_full_uri(endpoint),
         "container, authorization token file": container_token(endpoint),
     }
