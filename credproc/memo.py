@@ -84,7 +84,19 @@ _LENGTH_BYTES = 4
 # the XDG locations, keyring and D-Bus may read, by prefix, so that a new one
 # is in without a change here; plus the few unprefixed ones they read.
 ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
-ENV_NAMES = ("HOME", "USER", "LOGNAME", "LNAME", "USERNAME", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
+ENV_NAMES = (
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LNAME",
+    "USERNAME",
+    "USERPROFILE",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "BOTO_CONFIG",  # botocore's BotoProvider (providers.py)
+)
+# Paths botocore expands $VARIABLES in: their expanded values, as the variables they name are not in.
+EXPANDED = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_LOGIN_CACHE_DIRECTORY")
 
 
 class Inputs:
@@ -112,6 +124,7 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     """The request digest of a run whose config file is ``config`` (absolute), with ``env``."""
     config_bytes = storage.read_file(config)
     variables = sorted((key, value) for key, value in env.items() if key.startswith(ENV_PREFIXES) or key in ENV_NAMES)
+    variables += [(name, storage.aws_path(env[name], "")) for name in EXPANDED if "$" in env.get(name, "")]
     uid = os.getuid() if hasattr(os, "getuid") else None
     host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
     # repr, not json: the same text for the same values, without loading json and re.

@@ -158,7 +158,7 @@ def obtain(
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
     # Without a cache there are no keys, so no endpoint to put in them.
     endpoint_url = (
-        sts_endpoint.current(cache, inputs, src, plan.sts_region, lambda: caller().endpoint_url())
+        sts_endpoint.current(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
         if cache is not None
         else ""
     )

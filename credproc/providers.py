@@ -179,12 +179,10 @@ def login(look: Lookup) -> Found | None:
     section = look.aws.merged(look.profile)
     if "login_session" not in section:
         return None
-    directory = look.env.get("AWS_LOGIN_CACHE_DIRECTORY")
-    directory = (
-        os.path.expanduser(os.path.expandvars(directory))
-        if directory
-        else os.path.join(home(look.env), ".aws", "login", "cache")
-    )
+    default = os.path.join(home(look.env), ".aws", "login", "cache")
+    directory = storage.aws_path(
+        look.env.get("AWS_LOGIN_CACHE_DIRECTORY"), default
+    )  # utils.get_login_token_cache_directory
     token = os.path.join(directory, _sha256(section["login_session"]) + ".json")
     return Found(True, {"profile": look.profile, "settings": _settings(section)}, (token,))
 
@@ -210,11 +208,11 @@ def legacy_credential_file(look: Lookup) -> Found | None:
 
 
 def boto_config(look: Lookup) -> Found | None:
-    """BotoProvider: BOTO_CONFIG, else /etc/boto.cfg and ~/.boto. Not parsed here: not certain."""
+    """BotoProvider: BOTO_CONFIG, else /etc/boto.cfg and ~/.boto. Not parsed here: not
+    certain. Its files are always listed (read on every run): one made later counts."""
     named = look.env.get("BOTO_CONFIG")
     paths = [named] if named else ["/etc/boto.cfg", os.path.join(home(look.env), ".boto")]
-    present = tuple(os.path.expanduser(path) for path in paths if os.path.exists(os.path.expanduser(path)))
-    return Found(False, {"BOTO_CONFIG": named, "files": present}, present) if present else None
+    return Found(False, {"BOTO_CONFIG": named}, tuple(os.path.expanduser(path) for path in paths))
 
 
 def container(look: Lookup) -> Found | None:
@@ -328,8 +326,8 @@ def fingerprint(identity: Identity, read: Callable[[str], bytes | None]) -> tupl
 
 
 def home(env: Mapping[str, str]) -> str:
-    """``~`` as botocore expands it for the token caches (HOME, else the user's home)."""
-    return env.get("HOME") or os.path.expanduser("~")
+    """``~`` as botocore expands it for the token caches (storage.user_home)."""
+    return storage.user_home(env)
 
 
 def _sha1(text: str) -> str:

@@ -197,16 +197,28 @@ def data_location(env: Mapping[str, str]) -> str | None:
 
 
 def aws_files(env: Mapping[str, str], windows: bool = WINDOWS) -> tuple[str, str]:
-    """The AWS config and shared credentials files, as botocore finds them.
+    """The AWS config and shared credentials files, as botocore finds them:
+    ``AWS_CONFIG_FILE`` / ``AWS_SHARED_CREDENTIALS_FILE`` when set (an empty
+    value is no file at all, as for botocore), ``$VARIABLES`` in them expanded
+    from the process environment, then ``~`` (configloader.raw_config_parse)."""
+    home = user_home(env, windows)
+    config = aws_path(env.get("AWS_CONFIG_FILE"), os.path.join(home, ".aws", "config"))
+    credentials = aws_path(env.get("AWS_SHARED_CREDENTIALS_FILE"), os.path.join(home, ".aws", "credentials"))
+    return config, credentials
 
-    ``~`` as botocore expands it: Python ignores HOME on Windows (Git Bash sets
+
+def aws_path(value: str | None, default: str) -> str:
+    """A path an AWS variable names, expanded as botocore expands it; ``default`` when unset."""
+    if value is None:
+        return default
+    return os.path.expanduser(os.path.expandvars(value) if "$" in value else value)
+
+
+def user_home(env: Mapping[str, str], windows: bool = WINDOWS) -> str:
+    """``~`` as botocore expands it: Python ignores HOME on Windows (Git Bash sets
     one that may differ from USERPROFILE), so reading %HOME%\\.aws there would
-    miss the user's profiles.
-    """
-    home = (env.get("USERPROFILE") if windows else env.get("HOME")) or os.path.expanduser("~")
-    config = env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
-    credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
-    return os.path.expanduser(config), os.path.expanduser(credentials)
+    miss the user's profiles and tokens."""
+    return (env.get("USERPROFILE") if windows else env.get("HOME")) or os.path.expanduser("~")
 
 
 # -- the cache key as the stores hold it ---------------------------------------------------------
@@ -397,7 +409,10 @@ def _distrust(path: str, uid: int, links: int) -> str | None:
             return f"is a symbolic link owned by {_who(status.st_uid)}"
         if links >= _LINKS:
             return "is a symbolic link in a loop"
-        target = os.path.join(os.path.dirname(path), os.readlink(path))
+        try:
+            target = os.path.join(os.path.dirname(path), os.readlink(path))
+        except OSError as error:  # replaced since the lstat: not to be trusted either
+            return f"cannot be examined ({error.strerror or error})"
         why = _distrust(target, uid, links + 1)
         if why is None:
             holder = os.path.dirname(os.path.normpath(target))

@@ -20,17 +20,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from . import memo
+from . import memo, storage
 from .cache import Cache
-from .source import Source
+from .source import AwsFiles, Source
 
 MEMO_KIND = "endpoint"
 
 
-def current(cache: Cache, inputs: memo.Inputs, source: Source, region: str, ask_botocore: Callable[[], str]) -> str:
+def current(
+    cache: Cache, inputs: memo.Inputs, aws: AwsFiles, source: Source, region: str, ask_botocore: Callable[[], str]
+) -> str:
     """The STS URL for ``source`` in ``region``: remembered, or from ``ask_botocore()`` (then remembered).
-    ``inputs``: the run's request digest."""
-    name = memo.name(MEMO_KIND, inputs.digest, region, source.profile, source.ignore_env_profile)
+    ``inputs``: the run's request digest; ``aws``: the AWS files as this run
+    reads them (botocore reads them after the digest was taken: an edit
+    meanwhile is another name)."""
+    parsed = storage.hasher()
+    aws.add_contents(parsed)
+    name = memo.name(MEMO_KIND, inputs.digest, region, source.profile, source.ignore_env_profile, parsed.hexdigest())
     directory = os.fspath(cache.directory)
     found = memo.read(directory, MEMO_KIND, name, {}, unseal=cache.unseal)
     url = found[1].decode(errors="replace") if found is not None else ""

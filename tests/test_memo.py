@@ -19,7 +19,7 @@ from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, run_credproc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credproc import aead, memo
+from credproc import aead, memo, storage
 
 MEMO_NAME = re.compile(r"\A(answer|source|endpoint|config)-[0-9a-f]{40}\.memo\Z")
 KEYS_FILE = "[default]\naws_access_key_id = AKIADEFAULTKEYS00001\naws_secret_access_key = default-secret\n"
@@ -245,3 +245,35 @@ def test_the_keychain_is_asked_once_when_it_opened_the_config_memo(sandbox: Sand
     assert result.returncode == 0, result.stderr
     keychain_reads = [line for line in log.read_text().splitlines() if sandbox.env["CREDPROC_TEST_KEYRING"] in line]
     assert len(keychain_reads) == 1, keychain_reads
+
+
+def test_a_variable_in_an_aws_path_is_expanded_as_botocore_does_and_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_CONFIG_FILE='$RUNNER_TEMP/config': botocore expands it from the process
+    environment, so the digest holds the file it names, not the words."""
+    for job in ("a", "b"):
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "config").write_text(f"[profile {job}]\nrole_arn = arn:aws:iam::111111111111:role/{job}\n")
+    env = {"HOME": str(tmp_path), "AWS_CONFIG_FILE": "$RUNNER_TEMP/config"}
+    config = str(tmp_path / "c.toml")
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "a"))
+    first = memo.inputs(env, config).digest
+    assert storage.aws_files(env)[0] == str(tmp_path / "a" / "config")
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "b"))
+    assert memo.inputs(env, config).digest != first
+    # Set but empty: no config file at all for botocore, not ~/.aws/config.
+    assert storage.aws_files({"HOME": str(tmp_path), "AWS_CONFIG_FILE": ""})[0] == ""
+
+
+def test_boto_config_is_in_the_digest() -> None:
+    config = "/nonexistent/credproc/config.toml"
+    assert memo.inputs({**BASE, "BOTO_CONFIG": "/a.cfg"}, config).digest != memo.inputs(BASE, config).digest
+
+
+def test_clearing_an_unknown_target_deletes_no_memo(sandbox: Sandbox) -> None:
+    every_kind(sandbox)
+    before = memos(sandbox)
+    result = sandbox.run("cache", "clear", "no-such-account")
+    assert result.returncode == 3 and result.stdout == ""
+    assert memos(sandbox) == before

@@ -454,3 +454,20 @@ def test_aws_default_profile_wins_over_aws_profile_as_in_botocore(tmp_path: Path
     both = {"AWS_DEFAULT_PROFILE": "one", "AWS_PROFILE": "two"}
     assert _fingerprint(tmp_path, both, config) == _fingerprint(tmp_path, {"AWS_PROFILE": "one"}, config)
     assert _fingerprint(tmp_path, both, config) != _fingerprint(tmp_path, {"AWS_PROFILE": "two"}, config)
+
+
+def test_a_boto_file_made_later_counts_though_the_decision_is_remembered(tmp_path: Path) -> None:
+    """BotoProvider's files are read on every run, present or not."""
+    before = _fingerprint(tmp_path, {"BOTO_CONFIG": str(tmp_path / "boto.cfg")})
+    (tmp_path / "boto.cfg").write_text("[Credentials]\naws_access_key_id = AKIABOTO000000000001\n")
+    assert _fingerprint(tmp_path, {"BOTO_CONFIG": str(tmp_path / "boto.cfg")}) != before
+    assert _fingerprint(tmp_path, {"BOTO_CONFIG": str(tmp_path / "other.cfg")}) != before
+
+
+def test_token_files_are_looked_for_where_botocore_looks_on_windows() -> None:
+    """Python's ~ ignores HOME on Windows (Git Bash sets one): USERPROFILE it is."""
+    from credproc import storage
+
+    env = {"HOME": "/c/Users/git-bash-home", "USERPROFILE": "C:\\Users\\alice"}
+    assert storage.user_home(env, windows=True) == "C:\\Users\\alice"
+    assert storage.user_home(env, windows=False) == "/c/Users/git-bash-home"

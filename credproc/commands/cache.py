@@ -143,10 +143,10 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         return Cache.clear_directory(storage.cache_dir(env))
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
-    memo.forget_all(os.fspath(storage.cache_dir(env)))  # answers of that target among them
-    # Exit code 3, as `get` says the same of the same target.
+    # Exit code 3, as `get` says the same of the same target; 6 without the cache: nothing deleted then.
     account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
+    memo.forget_all(os.fspath(storage.cache_dir(env)))  # answers of that target among them
     if cache is None:
         return 0
     removed = 0
