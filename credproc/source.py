@@ -119,7 +119,7 @@ def choose_profile(configured: str | None, env: Mapping[str, str], aws: AwsFiles
         return configured, False
     # botocore's order: AWS_DEFAULT_PROFILE first (configprovider's "profile" variable).
     chosen = env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or "default"
-    if chosen != "default" and not keys_in_environment(configured, env) and calls_credproc(aws.profile(chosen)):
+    if chosen != "default" and not keys_in_environment(configured, env) and calls_credproc(aws.merged(chosen)):
         # AWS_PROFILE=dev where dev runs `credproc get dev`: following it would
         # start credproc inside itself. The user meant "my usual identity".
         return "default", True
