@@ -31,8 +31,10 @@ _ROLE_ARN = (
 _MFA_SERIAL = r"(?a)[\w+=/:,.@-]{9,256}"
 _MFA_ARN = r"(?a)arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::[0-9]{12}:mfa/[\w+=,.@/-]+"
 _MFA_CODE = r"[0-9]{6}"
-# STS allows Unicode letters, numbers and separators (\p{L}\p{Z}\p{N}) plus _.:/=+-@.
-_TAG_CHARS = r"(?:(?![\t\n\r\f\v])[\w\s.:/=+@-])*"
+# STS's tag pattern, [\p{L}\p{Z}\p{N}_.:/=+\-@]: re has no \p{..} classes, and \s
+# would let in control characters STS refuses (\x1c-\x1f, \x85).
+_TAG_CATEGORIES = frozenset("LZN")  # the first letter of the Unicode general category
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 _POLICY_ARN = (
     r"(?a)arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?:[0-9]{12}|aws):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}"
 )
@@ -238,16 +240,24 @@ def tags(value: object) -> tuple[tuple[str, str], ...]:
         raise ValueError(f"has {len(value)} tags; STS accepts at most {MAX_TAGS}")
     seen: dict[str, str] = {}
     for key, text in value.items():
-        if not 1 <= len(key) <= 128 or not re.fullmatch(_TAG_CHARS, key):
+        if not 1 <= len(key) <= 128 or not _tag_text(key):
             raise ValueError(f"tag key {key!r} must be 1-128 letters, digits, spaces or _.:/=+-@")
         if key.lower().startswith("aws:"):
             raise ValueError(f"tag key {key!r}: the aws: prefix is reserved")
         if key.lower() in seen:
             raise ValueError(f"tag keys {seen[key.lower()]!r} and {key!r} differ only in case; STS refuses that")
         seen[key.lower()] = key
-        if not isinstance(text, str) or len(text) > 256 or not re.fullmatch(_TAG_CHARS, text):
+        if not isinstance(text, str) or len(text) > 256 or not _tag_text(text):
             raise ValueError(f"tag {key!r}: the value must be a string of 0-256 letters, digits, spaces or _.:/=+-@")
     return tuple(sorted((key, str(text)) for key, text in value.items()))
+
+
+def _tag_text(text: str) -> bool:
+    """Whether every character of ``text`` is one STS allows in a tag key or value:
+    a Unicode letter, number or separator (categories L*, N*, Z*), or one of _.:/=+-@."""
+    import unicodedata
+
+    return all(char in _TAG_PUNCTUATION or unicodedata.category(char)[0] in _TAG_CATEGORIES for char in text)
 
 
 def transitive_tags(value: object) -> tuple[str, ...]:

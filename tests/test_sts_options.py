@@ -161,6 +161,11 @@ id = "{DEV_ACCOUNT}"
         ('tags = { "aws:team" = "x" }', "accounts.dev.tags", "the aws: prefix is reserved"),
         ('tags = { team = "a\\nb" }', "accounts.dev.tags", "the value must be a string of 0-256"),
         ('tags = { team = "x", Team = "y" }', "accounts.dev.tags", "differ only in case"),
+        # Characters \s matches but STS's [\p{L}\p{Z}\p{N}_.:/=+\-@] does not: refused here, not by the server.
+        ('tags = { "a\\u001cb" = "x" }', "accounts.dev.tags", "must be 1-128 letters"),
+        ('tags = { team = "a\\u001fb" }', "accounts.dev.tags", "the value must be a string of 0-256"),
+        ('tags = { team = "a\\u0085b" }', "accounts.dev.tags", "the value must be a string of 0-256"),
+        ('tags = { team = "a\\u200bb" }', "accounts.dev.tags", "the value must be a string of 0-256"),
         (
             "tags = { " + ", ".join(f't{n} = "v"' for n in range(51)) + " }",
             "accounts.dev.tags",
@@ -242,3 +247,12 @@ def test_accounts_json_lists_via_tables_as_role_arns(sandbox: Sandbox) -> None:
     rows = {row["alias"]: row for row in json.loads(result.stdout)}
     assert rows["dev"]["via"] == [HUB_ARN]
     assert rows["prod"]["via"] == [HUB_ARN]
+
+
+def test_tags_of_any_script_and_its_spaces_reach_sts(sandbox: Sandbox) -> None:
+    """STS's pattern is Unicode letters, numbers and separators: an ideographic space is one."""
+    sandbox.write_config(BASE + 'tags = { "équipe" = "ナ\\u3000٣ x" }\n')
+    result = sandbox.run("get", "dev")
+    assert result.returncode == 0, result.stderr
+    [dev] = sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)
+    assert (dev.params["Tags.member.1.Key"], dev.params["Tags.member.1.Value"]) == ("équipe", "ナ\u3000٣ x")
