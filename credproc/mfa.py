@@ -71,6 +71,7 @@ def code_from_process(
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
+            errors="replace",  # what a broken tool prints is no reason for a traceback
             timeout=PROCESS_TIMEOUT,
             env={**env, SERIAL_VARIABLE: serial},
             check=False,
@@ -138,9 +139,27 @@ def _read_line(fd: int) -> str | None:
     return data.decode(errors="replace")
 
 
+# What a terminal would act on: CSI (ESC [ or its C1 form), OSC up to BEL or
+# ST, and the two-character escapes (ESC and one more).
+_ESCAPES = r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b.?"
+SAID_LIMIT = 200  # characters of the command's last line shown in the error
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
+    """The last non-blank line of a command's stderr, as one printable line: the
+    error line goes to a terminal or a log, so the command's escapes, control
+    and format characters (bidi overrides) are dropped, and its length bounded."""
+    import re
+    import unicodedata
+
+    plain = re.sub(_ESCAPES, "", text, flags=re.DOTALL)
+    lines = [" ".join(line.split()) for line in plain.splitlines()]
+    lines = ["".join(char for char in line if unicodedata.category(char)[0] != "C") for line in lines]
+    lines = [line.strip() for line in lines if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    return last if len(last) <= SAID_LIMIT else last[: SAID_LIMIT - 1] + "…"
 
 
 def _hours(seconds: int) -> str:

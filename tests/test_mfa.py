@@ -246,6 +246,24 @@ def test_a_failing_mfa_process_names_the_setting(
     assert sandbox.sts.recorder.of("GetSessionToken") == []
 
 
+def test_what_a_failing_mfa_process_says_is_one_printable_line(sandbox: Sandbox) -> None:
+    """Its stderr goes into the error line: a terminal must not act on its escapes,
+    and a log must get one bounded line of text."""
+    script = sandbox.root / "noisy_mfa.py"
+    said = (
+        b"progress 1/2\r\n\x1b[1;31mError:\x1b[0m vault\tis \x07locked\x1b]0;pwned\x07\xe2\x80\xae"
+        b"\xc2\x9b2J\xff" + b"x" * 300 + b"\n\n"
+    )
+    script.write_text(f"import sys\nsys.stderr.buffer.write({said!r})\nsys.exit(3)\n")
+    sandbox.write_config(mfa_config(shlex.join([sys.executable, str(script)])))
+    result = run_detached(sandbox, "get", "dev")
+    line = assert_one_clear_error(result, "failed with exit code 3: Error: vault is locked", exit_code=8)
+    assert all(char.isprintable() for char in line), repr(line)
+    assert "pwned" not in line and "progress" not in line
+    assert line.count("x" * 150) == 1 and "x" * 200 not in line  # cut
+    assert sandbox.sts.recorder.of("GetSessionToken") == []
+
+
 def test_a_missing_mfa_process_command(sandbox: Sandbox) -> None:
     sandbox.write_config(mfa_config("no-such-mfa-tool --code"))
     result = run_detached(sandbox, "get", "dev")
