@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import memo, providers, storage
+from . import ancestry, memo, providers, storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
@@ -40,6 +40,12 @@ DEPTH_VARIABLE = "CREDPROC_DEPTH"
 # credproc inside credproc is legitimate once ([source] profile may itself be a
 # credproc profile); a second nesting can only be a loop.
 MAX_DEPTH = 1
+# The backstop when the variable was stripped on the way (ancestry.py): the
+# deepest legitimate nesting has two credprocs above the innermost one (an
+# `exec --server` or `serve` parent, whose command runs credproc, whose source
+# runs credproc once more); one more for slack, so a loop stops at the fifth.
+MAX_ANCESTORS = 3
+_DEPTH_DIGITS = 3  # CREDPROC_DEPTH holds what credproc set: str(depth), a small number
 
 MEMO_KIND = "source"  # memo.py
 
@@ -66,20 +72,42 @@ class Decision(NamedTuple):
     identity: providers.Identity
 
 
-def check_depth(env: Mapping[str, str]) -> int:
-    """The current nesting depth; raises when credproc is looping into itself."""
-    try:
-        depth = int(env.get(DEPTH_VARIABLE, "0"))
-    except ValueError:
-        depth = 0
+def check_depth(env: Mapping[str, str], ancestors: Callable[[], int] = ancestry.credproc_ancestors) -> int:
+    """The current nesting depth; raises when credproc is looping into itself.
+
+    A CREDPROC_DEPTH that is not what credproc sets (a small non-negative
+    number) counts as too deep: failing safe. ``ancestors`` counts the
+    credprocs above this process (ancestry.py), which bounds a loop whose
+    credential_process strips the variable.
+    """
+    text = env.get(DEPTH_VARIABLE, "")
+    if text and not (text.isascii() and text.isdigit() and len(text) <= _DEPTH_DIGITS):
+        raise RecursionGuardError(
+            f"{DEPTH_VARIABLE}={text[:20]!a} is not a depth credproc set (0 to {MAX_DEPTH}); "
+            f"to be safe it is taken to mean: {RecursionGuardError.LOOP}",
+            f"unset {DEPTH_VARIABLE}: credproc sets it itself for the programs it starts",
+        )
+    depth = int(text or "0")
     if depth > MAX_DEPTH:
         raise RecursionGuardError(
             f"{RecursionGuardError.LOOP}: getting the source credentials ran a credential_process "
             "that runs credproc again",
-            "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
-            "not at a profile whose credential_process is credproc",
+            _LOOP_HINT,
+        )
+    above = ancestors()
+    if above > MAX_ANCESTORS:
+        raise RecursionGuardError(
+            f"{RecursionGuardError.LOOP}: {above} credproc processes run above this one "
+            f"({DEPTH_VARIABLE} did not reach it: a credential_process that clears the environment?)",
+            _LOOP_HINT,
         )
     return depth
+
+
+_LOOP_HINT = (
+    "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
+    "not at a profile whose credential_process is credproc"
+)
 
 
 def resolve(profile: str | None, env: Mapping[str, str], aws: AwsFiles | None = None) -> Source:

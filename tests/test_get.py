@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from conftest import (
 )
 from local_sts import sts_error
 
+from credproc import source
 from credproc.cli import main
 
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"
@@ -192,6 +194,47 @@ def test_a_loop_stops_at_once_where_answers_are_remembered(sandbox: Sandbox) -> 
     assert line.count("calling itself in a loop") == 1
 
 
+def test_a_loop_that_strips_the_depth_variable_stops_without_the_cache(sandbox: Sandbox) -> None:
+    """`env -u CREDPROC_DEPTH credproc get dev` as the source's credential_process:
+    every credproc sees depth 0 and there is no lock to wait on, so only the
+    process tree can bound the loop (credproc/ancestry.py). The script gives up
+    by itself after 12 runs, so a credproc without that bound fails here
+    instead of starting credprocs for ever."""
+    runs = sandbox.root / "loop-runs.txt"
+    script = sandbox.root / "strip-depth.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {shlex.quote(str(runs))}\n"
+        f'[ "$(wc -l < {shlex.quote(str(runs))})" -le 12 ] || {{ echo "the loop ran away" >&2; exit 1; }}\n'
+        f"exec env -u CREDPROC_DEPTH {shlex.quote(credproc_executable())} get dev --no-cache\n"
+    )
+    script.chmod(0o755)
+    sandbox.write_config('[source]\nprofile = "loop"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    _write_aws_config(sandbox, f"[profile loop]\ncredential_process = {script}\n")
+    result = sandbox.run("get", "dev", "--no-cache", timeout=120)
+    line = assert_one_clear_error(result, "profile loop", exit_code=7)
+    assert line.count("calling itself in a loop") == 1
+    # the outer credproc and MAX_ANCESTORS nested ones ran; the next one stopped at once
+    assert len(runs.read_text().splitlines()) == source.MAX_ANCESTORS + 1
+    assert sandbox.sts.recorder.calls == []
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", " 1", "99999999999999999999", "2"])
+def test_a_depth_credproc_did_not_set_stops_the_run(sandbox: Sandbox, value: str) -> None:
+    """Fail safe: a CREDPROC_DEPTH that is not a small number is not read as 0."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = sandbox.run("get", "dev", env={"CREDPROC_DEPTH": value})
+    line = assert_one_clear_error(result, "calling itself in a loop", exit_code=7)
+    assert value == "2" or "unset CREDPROC_DEPTH" in line
+    assert sandbox.sts.recorder.calls == []
+
+
+def test_an_empty_depth_is_no_depth(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = sandbox.run("get", "dev", env={"CREDPROC_DEPTH": ""})
+    assert result.returncode == 0, result.stderr
+
+
 def test_source_profile_that_runs_credproc_with_its_own_source_works_cold_and_at_once(sandbox: Sandbox) -> None:
     """[source] profile runs credproc again, with a config whose source has keys: no
     lock the outer credprocs hold is one the inner one needs, so several cold runs
@@ -276,3 +319,30 @@ def test_an_id_shared_by_two_aliases_uses_the_first_in_the_file(sandbox: Sandbox
     assert [call.params["RoleArn"] for call in sandbox.sts.recorder.of("AssumeRole")] == [
         f"arn:aws:iam::{PROD_ACCOUNT}:role/Deployer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs_credproc"),
+    [
+        (["/venv/bin/python3", "/venv/bin/credproc", "get", "dev"], True),  # the console script
+        (["python3.11", "-I", "-m", "credproc", "get", "dev"], True),
+        (["python3", "-X", "importtime", "/venv/bin/credproc", "get", "dev"], True),
+        (["/usr/local/bin/credproc", "get", "dev"], True),  # a frozen build
+        (["python3", "-c", "import credproc", "credproc"], False),
+        (["python3", "-m", "pytest", "credproc"], False),
+        (["/bin/sh", "/venv/bin/credproc"], False),  # its shell, not credproc
+        (["sudo", "credproc", "get", "dev"], False),  # its child is; counting it too would count one twice
+        ([], False),
+    ],
+)
+def test_which_processes_count_as_credproc(argv: list[str], runs_credproc: bool) -> None:
+    from credproc import ancestry
+
+    assert ancestry.is_credproc(argv) is runs_credproc
+
+
+def test_the_parent_pid_is_read_past_a_command_name_with_parentheses() -> None:
+    from credproc import ancestry
+
+    assert ancestry.parent_pid(b"4242 (a) b (c)) S 17 4242 4242 0 -1") == 17
+    assert ancestry.parent_pid(b"") is None
