@@ -8,20 +8,30 @@ out a request must name this endpoint in its ``Host`` header (a web page
 reaching it by DNS rebinding names its own host), use GET, and carry the
 endpoint's random token, compared in constant time. The checks are a pure
 function (:func:`check_request`); the server only feeds it the request.
+
+Any local user can connect, so connections are bounded: at most
+:data:`MAX_CONNECTIONS` are served at once (more wait in the listen backlog),
+each gets :data:`REQUEST_DEADLINE` seconds in all to send its request and take
+the answer, and a failing ``accept`` (no file descriptor left) is retried with
+back-off instead of at once.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import secrets
+import socket
 import socketserver
+import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from . import storage
@@ -31,6 +41,9 @@ from .log import Log
 from .output import PROFILE_VARIABLES, STALE_VARIABLES
 from .refresher import Current, Failure, Session
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
 HOST = "127.0.0.1"
 PATH = "/credentials"
 TOKEN_BYTES = 32  # 256 bits
@@ -39,6 +52,18 @@ FULL_URI_VARIABLE = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 RELATIVE_URI_VARIABLE = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
 TOKEN_VARIABLE = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  # noqa: S105 - a variable name
 TOKEN_FILE_VARIABLE = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"  # noqa: S105 - a variable name
+# Connections served at once; one thread each.
+MAX_CONNECTIONS = 256
+# Descriptors kept for everything else: the refresher's STS connections, cache
+# files and locks, exec's command and its pipes.
+RESERVED_FILES = 64
+# Seconds a connection has for its whole request and answer (SDKs send a request
+# in one write; the JS SDK gives up after 1 s).
+REQUEST_DEADLINE = 5.0
+# Waits before retrying a failed accept: doubling from the first to the last.
+ACCEPT_RETRY_FIRST = 0.01
+ACCEPT_RETRY_MAX = 0.5
+
 # Every SDK's default chain prefers these to the endpoint: a command meant to
 # use it must not have them.
 STATIC_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
@@ -133,6 +158,46 @@ def write_token_file(path: Path, token: str) -> None:
     storage.write_atomic(path, token.encode("ascii"))
 
 
+def soft_file_limit(soft: int, hard: int, infinity: int) -> int:
+    """The soft limit on open files to set: enough for the connections and the
+    reserve where the hard limit allows it, never lower than now. Not the whole
+    hard limit: exec's command inherits it, and some programs misbehave with a
+    huge one (those that close every descriptor up to it, or use select)."""
+    wanted = MAX_CONNECTIONS + RESERVED_FILES
+    if soft == infinity or soft >= wanted:
+        return soft
+    return wanted if hard == infinity else max(soft, min(hard, wanted))
+
+
+def connection_cap(file_limit: int) -> int:
+    """Connections served at once under ``file_limit`` open files: leave the
+    reserve (half of a small limit) for the rest of credproc."""
+    return max(1, min(MAX_CONNECTIONS, max(file_limit - RESERVED_FILES, file_limit // 2)))
+
+
+def accept_retry_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` accepts in a row failed."""
+    return min(ACCEPT_RETRY_FIRST * 2.0 ** (failures - 1), ACCEPT_RETRY_MAX)
+
+
+def raise_file_limit() -> int:
+    """Raise the soft limit on open files as :func:`soft_file_limit` says; the
+    number of files credproc may now have open (POSIX; elsewhere as many as it wants)."""
+    wanted = MAX_CONNECTIONS + RESERVED_FILES
+    try:
+        import resource
+    except ImportError:
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = soft_file_limit(soft, hard, resource.RLIM_INFINITY)
+    if new != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        except (OSError, ValueError):  # macOS caps it below a hard limit of "unlimited"
+            new = soft
+    return wanted if new == resource.RLIM_INFINITY else new
+
+
 class Endpoint:
     """The HTTP server on 127.0.0.1 (a random port unless one is given)."""
 
@@ -151,8 +216,9 @@ class Endpoint:
         self._clock = clock
         self._log = log
         self._on_failure = on_failure
+        cap = connection_cap(raise_file_limit())
         try:
-            self._server = _Server((HOST, port), _Handler)
+            self._server = _Server((HOST, port), cap, log)
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {HOST}:{port}: {exc.strerror or exc}",
@@ -199,18 +265,97 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     endpoint: Endpoint
 
+    def __init__(self, address: tuple[str, int], cap: int, log: Log) -> None:
+        self._slots = threading.BoundedSemaphore(cap)
+        self._stopping = threading.Event()
+        self._failures = 0
+        self._log = log
+        super().__init__(address, _Handler)
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, a DNS query that can
         # take seconds; the name is never used.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = HOST, self.server_address[1]
 
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        # A slot before accept: past the cap, connections wait in the listen
+        # backlog, not in a thread. The wait is bounded so shutdown() is seen;
+        # an OSError is how serve_forever is told there is nothing to handle.
+        if not self._slots.acquire(timeout=ACCEPT_RETRY_MAX):
+            raise OSError("every connection slot is taken")
+        try:
+            accepted = super().get_request()
+        except OSError as exc:
+            self._slots.release()
+            self._failures += 1
+            if self._failures == 1:
+                self._log.step(f"endpoint: cannot accept connections ({exc.strerror or exc}): retrying")
+            # serve_forever would retry at once, a busy loop while no descriptor is free.
+            self._stopping.wait(accept_retry_delay(self._failures))
+            raise
+        self._failures = 0
+        return accepted
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        """Close a connection and free its slot (called once for every accepted one)."""
+        try:
+            super().shutdown_request(request)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # socketserver prints a traceback for a client that went away; one
+        # --verbose line is enough.
+        self._log.step(f"endpoint: a connection ended with {type(sys.exc_info()[1]).__name__}")
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """A connection whose reads and writes share one deadline (a plain socket
+    timeout starts again with every byte, so a trickling client never meets it)."""
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def _allow_what_is_left(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's deadline passed")
+        self._connection.settimeout(left)
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        self._allow_what_is_left()
+        return self._connection.recv_into(buffer)
+
+    def write(self, data: ReadableBuffer) -> int:
+        self._allow_what_is_left()
+        self._connection.sendall(data)
+        return memoryview(data).nbytes
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "credproc"
     sys_version = ""
-    timeout = 10  # a client that connects and sends nothing does not hold a thread for long
+
+    def setup(self) -> None:
+        # One request per connection (HTTP/1.0), so the connection's deadline is the request's.
+        self.connection = self.request
+        raw = _DeadlineSocket(self.connection, time.monotonic() + REQUEST_DEADLINE)
+        self.rfile = io.BufferedReader(raw)
+        self.wfile = io.BufferedWriter(raw)  # flushed after the answer (finish)
 
     def _answer(self) -> None:
         status, document = self.server.endpoint.respond(

@@ -10,7 +10,9 @@ import http.client
 import io
 import json
 import os
+import select
 import signal
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from credproc import child, refresher
+from credproc import child, endpoint, refresher
 from credproc.cache import Cache
 from credproc.chain import resolve
 from credproc.credentials import Credentials
@@ -368,6 +370,54 @@ def test_the_endpoint_answers_from_memory_and_wakes_the_refresher_when_it_has_no
         endpoint.stop()
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=5).request("GET", "/credentials")
+
+
+def test_a_client_that_trickles_bytes_is_cut_off_at_the_request_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A socket timeout alone starts again with every byte; the deadline does not.
+    monkeypatch.setattr(endpoint, "REQUEST_DEADLINE", 1.0, raising=False)
+    clock = Clock(datetime.now(UTC))
+    served = Endpoint(Current(session(3600, now=clock())), token=TOKEN, clock=clock, log=Log(stream=io.StringIO()))
+    served.start()
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as slow:
+            closed = False
+            for _ in range(60):  # a byte every 0.25 s: 15 s at most
+                try:
+                    slow.send(b"X")
+                    if select.select([slow], [], [], 0.25)[0]:
+                        closed = slow.recv(1024) == b""
+                except ConnectionResetError:
+                    closed = True
+                if closed:
+                    break
+            assert closed, "the endpoint still holds a connection that never finishes its request"
+        answer = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        answer.request("GET", "/credentials", headers={"Authorization": TOKEN})
+        assert answer.getresponse().status == 200
+        answer.close()
+    finally:
+        served.stop()
+
+
+def test_the_file_limit_is_raised_as_far_as_the_connections_need_and_the_hard_limit_allows() -> None:
+    wanted = endpoint.MAX_CONNECTIONS + endpoint.RESERVED_FILES
+    assert endpoint.soft_file_limit(64, 1 << 20, -1) == wanted  # not all of it: exec's command inherits it
+    assert endpoint.soft_file_limit(64, -1, -1) == wanted
+    assert endpoint.soft_file_limit(64, 100, -1) == 100
+    assert endpoint.soft_file_limit(4096, 1 << 20, -1) == 4096  # never lowered
+    assert endpoint.soft_file_limit(-1, -1, -1) == -1
+
+
+def test_connections_are_capped_below_the_file_limit() -> None:
+    assert endpoint.connection_cap(1 << 20) == endpoint.MAX_CONNECTIONS
+    assert endpoint.connection_cap(endpoint.MAX_CONNECTIONS + endpoint.RESERVED_FILES) == endpoint.MAX_CONNECTIONS
+    assert endpoint.connection_cap(100) == 50  # half of a small limit stays for the refresher
+    assert endpoint.connection_cap(1) == 1
+
+
+def test_failed_accepts_back_off_to_half_a_second() -> None:
+    delays = [endpoint.accept_retry_delay(n) for n in range(1, 10)]
+    assert delays[0] == endpoint.ACCEPT_RETRY_FIRST and delays == sorted(delays) and delays[-1] == 0.5
 
 
 def test_a_port_in_use_is_a_usage_error() -> None:

@@ -4,6 +4,7 @@ variables, raw HTTP for the security checks, signals to stop it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import select
@@ -12,6 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import (
@@ -25,7 +27,9 @@ from conftest import (
 )
 from endpoint_support import (
     Serving,
+    SlowClients,
     client_env,
+    cpu_seconds,
     expire_after,
     expire_get_session_token_after,
     port_is_closed,
@@ -293,3 +297,47 @@ def test_serve_says_where_it_serves_as_it_starts(sandbox: Sandbox) -> None:
         assert line == f"credproc: serving dev at {served.url} until Ctrl-C or SIGTERM\n"
         assert served.token not in line
         served.stop()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ulimit")
+def test_clients_get_credentials_while_another_user_holds_a_hundred_slow_connections(sandbox: Sandbox) -> None:
+    # The file limit the issue's report was made with: the endpoint raises it.
+    sandbox.write_config(TWO_HOP_CONFIG)
+    argv = ["sh", "-c", 'ulimit -Sn 64 && exec "$0" "$@"', credproc_executable(), "serve", "dev"]
+    clients = [boto3_client()] + [found for found in (js_client(),) if isinstance(found, Client)]
+    with Serving(argv, sandbox.env) as served, SlowClients(served.url, 100):
+        env = client_env(sandbox.env, {**served.variables, "AWS_REGION": "us-east-2"})
+        for client in clients:  # the JS SDK gives up on the endpoint after 1 s
+            result = client.whoami(env)
+            assert account_of(result) == DEV_ACCOUNT, f"{client.name}: {result.stderr}"
+        code, _, err = served.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux: prlimit and /proc")
+def test_no_free_file_descriptor_does_not_make_the_endpoint_spin(sandbox: Sandbox) -> None:
+    import resource
+
+    sandbox.write_config(TWO_HOP_CONFIG)
+    with serve(sandbox) as served:
+        pid = served.process.pid
+        assert request(served.url, served.token).status == 200
+        limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        in_use = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
+        lowest_free = min(set(range(len(in_use) + 1)) - in_use)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))  # accept fails: EMFILE
+        parts = urlsplit(served.url)
+        waiting = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=3)
+        try:
+            before = cpu_seconds(pid)
+            waiting.request("GET", parts.path, headers={"Authorization": served.token})
+            with pytest.raises(TimeoutError):  # queued while no descriptor is free: 3 s of refused accepts
+                waiting.getresponse()
+            used = cpu_seconds(pid) - before
+        finally:
+            waiting.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+        assert used < 0.3, f"the endpoint used {used:.2f} s of CPU in 3 s of failing accepts"
+        assert request(served.url, served.token).status == 200  # and serves again once one is free
+        code, _, err = served.stop()
+    assert code == 0 and "Traceback" not in err, err

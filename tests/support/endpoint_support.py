@@ -11,7 +11,9 @@ import re
 import select
 import shlex
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,3 +168,57 @@ def expire_get_session_token_after(seconds: float) -> Rewrite:
         return re.sub(rb"<Expiration>[^<]*</Expiration>", f"<Expiration>{moment}</Expiration>".encode(), body)
 
     return rewrite
+
+
+class SlowClients:
+    """``count`` connections to the endpoint, as another local user could hold
+    them: each sends a byte now and then and never finishes a request; one the
+    server closes is opened again. Bounded: stops when told or after ``rounds``."""
+
+    def __init__(self, url: str, count: int, *, interval: float = 0.2, rounds: int = 1500) -> None:
+        parts = urlsplit(url)
+        self._address = (parts.hostname or "", parts.port or 80)
+        self._sockets: list[socket.socket | None] = [self._connect() for _ in range(count)]
+        self._interval = interval
+        self._rounds = rounds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> socket.socket | None:
+        try:
+            return socket.create_connection(self._address, timeout=5)
+        except OSError:
+            return None  # the backlog is full: try again next round
+
+    def _trickle(self) -> None:
+        for _ in range(self._rounds):
+            if self._done.wait(self._interval):
+                return
+            for index, connection in enumerate(self._sockets):
+                try:
+                    if connection is None:
+                        raise OSError("not connected")
+                    connection.send(b"X")
+                except OSError:
+                    if connection is not None:
+                        connection.close()
+                    self._sockets[index] = self._connect()
+
+    def __enter__(self) -> SlowClients:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=60)
+        for connection in self._sockets:
+            if connection is not None:
+                connection.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    # utime and stime: the 14th and 15th fields, counted after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
