@@ -1,0 +1,95 @@
+"""Files credproc writes beside a user's own (~/.aws/config, the credproc
+config) and what it writes into them: no moment at which another local user
+can read a backup, no value that becomes a line of its own in ~/.aws/config,
+no alias that reads like an account id.
+
+The backup is checked at every system call rather than raced: strace records
+the mode each file in the directory is created with and every chmod and
+rename there, so the test proves that no file that becomes the backup ever
+had a looser mode than 0600 (a race by another user shows the same leak only
+when the scheduler lets it; this cannot miss it and cannot be flaky).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TWO_HOP_CONFIG, Sandbox
+
+STRACE = shutil.which("strace")
+SECRET_CONFIG = "[default]\nregion = eu-west-1\naws_secret_access_key = long-term-secret-in-config\n"
+# openat(AT_FDCWD, "/path", O_WRONLY|O_CREAT|..., 0600) and chmod/fchmodat/rename*
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+_OPEN = re.compile(r"\bopen(?:at)?\((?:AT_FDCWD|\d+)?,? ?" + _STRING + r", ([A-Z_|]+)(?:, (0\d+))?\)")
+_CHMOD = re.compile(r"\b(?:chmod|fchmodat)\((?:AT_FDCWD, )?" + _STRING + r", (0\d+)")
+_RENAME = re.compile(r"\brename(?:at2?)?\((?:AT_FDCWD, )?" + _STRING + r", (?:AT_FDCWD, )?" + _STRING)
+
+
+def strace_works(tmp_path: Path) -> bool:
+    if STRACE is None:
+        return False
+    probe = subprocess.run([STRACE, "-qq", "-o", str(tmp_path / "probe.log"), "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def modes_of_files_that_became(log: Path, directory: Path, name: str) -> tuple[list[str], list[int]]:
+    """Every file created in ``directory`` directly under its own name (looked up
+    by ``name``), and every mode a file had that was renamed to ``name`` there."""
+    created: dict[str, list[int]] = {}  # path -> modes it had (creation, then chmods)
+    direct: list[str] = []
+    became: list[int] = []
+    for line in log.read_text().splitlines():
+        if (match := _OPEN.search(line)) and "O_CREAT" in match[2] and match[1].startswith(str(directory)):
+            created[match[1]] = [int(match[3] or "0", 8)]
+            if os.path.basename(match[1]) == name:
+                direct.append(line)
+        elif (match := _CHMOD.search(line)) and match[1] in created:
+            created[match[1]].append(int(match[2], 8))
+        elif (match := _RENAME.search(line)) and os.path.basename(match[2]) == name:
+            became += created.get(match[1], [])
+    return direct, became
+
+
+def test_the_backup_of_aws_config_is_never_readable_by_others(sandbox: Sandbox, tmp_path: Path) -> None:
+    if not strace_works(tmp_path):
+        pytest.skip("strace is needed to see each file's mode at every call (apt-get install strace)")
+    sandbox.write_config(TWO_HOP_CONFIG)
+    aws_config = Path(sandbox.env["AWS_CONFIG_FILE"])
+    aws_config.write_text(SECRET_CONFIG)
+    os.chmod(aws_config, 0o644)  # the usual mode of ~/.aws/config
+    log = tmp_path / "strace.log"
+    trace = ["openat", "open", "creat", "chmod", "fchmodat", "rename", "renameat", "renameat2"]
+    prefix = [STRACE or "strace", "-f", "-qq", "-s", "4096", "-o", str(log), "-e", "trace=" + ",".join(trace)]
+
+    result = sandbox.run("profiles", "--write", prefix=prefix)
+
+    assert result.returncode == 0, result.stderr
+    backup = aws_config.with_name(aws_config.name + ".credproc-backup")
+    assert backup.read_text() == SECRET_CONFIG
+    direct, modes = modes_of_files_that_became(log, aws_config.parent, backup.name)
+    # Made whole as a 0600 temp file and renamed into place: never created
+    # under its own name (shutil.copy2 did that with 0666 minus the umask).
+    assert direct == []
+    assert modes and all(mode & ~0o600 == 0 for mode in modes), [oct(mode) for mode in modes]
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(aws_config.stat().st_mode) == 0o644  # the user's file keeps the user's mode
+
+
+@pytest.mark.parametrize(("original", "expected"), [(0o644, 0o600), (0o640, 0o600), (0o600, 0o600), (0o400, 0o400)])
+def test_a_backup_is_no_looser_than_0600_or_the_original(sandbox: Sandbox, original: int, expected: int) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    path = Path(sandbox.env["AWS_CONFIG_FILE"])
+    path.write_text(SECRET_CONFIG)
+    os.chmod(path, original)
+    result = sandbox.run("profiles", "--write")
+    assert result.returncode == 0, result.stderr
+    backup = path.with_name(path.name + ".credproc-backup")
+    assert stat.S_IMODE(backup.stat().st_mode) == expected
+    assert backup.read_text() == SECRET_CONFIG
+    assert stat.S_IMODE(path.stat().st_mode) == original
