@@ -20,7 +20,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TWO_HOP_CONFIG, Sandbox
+from botocore.configloader import raw_config_parse
+from conftest import TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
+
+from credproc.commands import profiles
+from credproc.errors import ConfigError
 
 STRACE = shutil.which("strace")
 SECRET_CONFIG = "[default]\nregion = eu-west-1\naws_secret_access_key = long-term-secret-in-config\n"
@@ -93,3 +97,70 @@ def test_a_backup_is_no_looser_than_0600_or_the_original(sandbox: Sandbox, origi
     assert stat.S_IMODE(backup.stat().st_mode) == expected
     assert backup.read_text() == SECRET_CONFIG
     assert stat.S_IMODE(path.stat().st_mode) == original
+
+
+HAND_WRITTEN = "[default]\nregion = eu-west-1\n"
+INJECTION = "\n[profile injected]\ncredential_process = /bin/sh -c id\n#"
+
+
+def aws_config_with_hand_written_text(sandbox: Sandbox) -> Path:
+    path = Path(sandbox.env["AWS_CONFIG_FILE"])
+    path.write_text(HAND_WRITTEN)
+    return path
+
+
+def assert_left_as_it_was(path: Path) -> None:
+    assert path.read_text() == HAND_WRITTEN
+    assert not path.with_name(path.name + ".credproc-backup").exists()
+    assert "injected" not in raw_config_parse(str(path))
+
+
+def test_a_config_path_with_a_line_break_cannot_inject_a_profile(sandbox: Sandbox) -> None:
+    # The path's own slashes spell the injected command: a/\n[profile injected]\n...= /bin/sh -c id\n#/config.toml
+    config = sandbox.root / ("a" + INJECTION.split("/bin/")[0]) / "bin" / ("sh -c id\n#") / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(TWO_HOP_CONFIG)
+    path = aws_config_with_hand_written_text(sandbox)
+    for command in (("profiles", "--write"), ("profiles",)):
+        result = sandbox.run(*command, "--config", str(config))
+        line = assert_one_clear_error(result, "--config", repr(str(config)), "control character", exit_code=3)
+        assert "\\n[profile injected]\\ncredential_process = /bin/sh -c id" in line
+        assert_left_as_it_was(path)
+
+
+def test_a_prefix_with_a_line_break_is_named_as_the_culprit(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    path = aws_config_with_hand_written_text(sandbox)
+    result = sandbox.run("profiles", "--write", "--prefix", "x" + INJECTION)
+    assert_one_clear_error(result, "--prefix 'x\\n[profile injected]", "control character '\\n'", exit_code=3)
+    assert_left_as_it_was(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a line break in a directory name")
+def test_credproc_installed_under_a_path_with_a_line_break_is_refused(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    path = aws_config_with_hand_written_text(sandbox)
+    program = sandbox.root / ("tools" + INJECTION.replace("/", "_")) / "credproc"
+    program.parent.mkdir()
+    shutil.copy2(credproc_executable(), program)  # the console script: its shebang is absolute
+    result = sandbox.run("profiles", "--write", program=str(program))
+    assert_one_clear_error(result, "credproc's own path", repr(str(program)), exit_code=3)
+    assert_left_as_it_was(path)
+
+
+@pytest.mark.parametrize(
+    "region",
+    ["us-east-1\n[profile injected]\ncredential_process = /bin/sh -c id", "us-east-1\rcredential_process = id"],
+)
+def test_profiles_that_would_not_read_back_as_written_are_not_written(tmp_path: Path, region: str) -> None:
+    """The last line of defence: whatever slipped past the checks of each value,
+    the merged file is parsed the way botocore parses it before it is written."""
+    path = tmp_path / "config"
+    path.write_text(HAND_WRITTEN)
+    rogue = profiles.Profile("dev", "dev", region)
+    with pytest.raises(ConfigError, match="would not read back as written"):
+        profiles.write(path, [rogue], ["/usr/bin/credproc"])
+    assert_left_as_it_was(path)
+    written = profiles.write(path, [profiles.Profile("dev", "dev", "us-east-1")], ["/usr/bin/credproc"])
+    assert written.changed
+    assert raw_config_parse(str(path))["profile dev"]["credential_process"] == "/usr/bin/credproc get dev"
