@@ -12,6 +12,7 @@ when the scheduler lets it; this cannot miss it and cannot be flaky).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,9 +22,19 @@ from pathlib import Path
 
 import pytest
 from botocore.configloader import raw_config_parse
-from conftest import TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
+from conftest import (
+    DEV_ACCOUNT,
+    HUB_ARN,
+    PROD_ACCOUNT,
+    TWO_HOP_CONFIG,
+    Sandbox,
+    assert_one_clear_error,
+    credproc_executable,
+)
 
 from credproc.commands import profiles
+from credproc.commands.discover import OrgAccount, appended_text, plan_additions
+from credproc.config import Config
 from credproc.errors import ConfigError
 
 STRACE = shutil.which("strace")
@@ -164,3 +175,39 @@ def test_profiles_that_would_not_read_back_as_written_are_not_written(tmp_path: 
     written = profiles.write(path, [profiles.Profile("dev", "dev", "us-east-1")], ["/usr/bin/credproc"])
     assert written.changed
     assert raw_config_parse(str(path))["profile dev"]["credential_process"] == "/usr/bin/credproc get dev"
+
+
+def test_an_alias_of_12_digits_is_refused_before_it_can_hide_an_account(sandbox: Sandbox) -> None:
+    # The alias is dev's account id, its table prod's account: `get <dev's id>` printed prod's keys.
+    config = sandbox.write_config(
+        TWO_HOP_CONFIG + f'\n[accounts."{DEV_ACCOUNT}"]\nid = "{PROD_ACCOUNT}"\nvia = ["{HUB_ARN}"]\n'
+    )
+    line = config.read_text().splitlines().index(f'[accounts."{DEV_ACCOUNT}"]') + 1
+    for command in (("get", DEV_ACCOUNT), ("get", PROD_ACCOUNT), ("get", "dev"), ("accounts",), ("profiles",)):
+        result = sandbox.run(*command)
+        assert_one_clear_error(
+            result,
+            f"{config}:{line}: accounts.{DEV_ACCOUNT}: the alias '{DEV_ACCOUNT}' is 12 digits",
+            f"account {PROD_ACCOUNT}",
+            "rename it",
+            exit_code=3,
+        )
+
+
+def test_discover_never_writes_an_alias_of_12_digits(sandbox: Sandbox) -> None:
+    """Accounts named by an account id (their own, another's, twice) get aliases no target can confuse."""
+    taken = {"account-111111111111": {"id": "666666666666"}}
+    config = Config(path=sandbox.config_path, exists=True, raw_accounts=taken)
+    found = [
+        OrgAccount("111111111111", "111111111111", "ACTIVE"),
+        OrgAccount("222222222222", "111111111111", "ACTIVE"),
+        OrgAccount("333333333333", "444444444444", "ACTIVE"),
+        OrgAccount("555555555555", "", "ACTIVE"),
+    ]
+    new = plan_additions(config, found).new
+    assert len(new) == len(found)
+    assert not [account.alias for account in new if account.alias.isdigit()]
+    sandbox.write_config(appended_text("", new))
+    listed = sandbox.run("accounts", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["alias"] for row in json.loads(listed.stdout)} == {account.alias for account in new}
