@@ -271,9 +271,25 @@ def _from_data(path: Path, text: str, data: dict[str, Any]) -> Config:
     config.key_store = cache.get("key_store", "auto")
     config.refresh_margin = cache.get("refresh_margin", DEFAULT_MARGIN)
     config.raw_accounts = data.get("accounts", {})
+    _refuse_id_like_aliases(config)
     organizations = _check_table(config, ("organizations",), data.get("organizations", {}), ORGANIZATIONS_KEYS)
     config.organizations_role_arn = organizations.get("role_arn")
     return config
+
+
+def _refuse_id_like_aliases(config: Config) -> None:
+    """A 12-digit alias would hide the account of that id: ``credproc get
+    111111111111`` must never give credentials for another account. Checked
+    for every alias at load (a key's length and digits: no table is parsed)."""
+    for alias, raw in config.raw_accounts.items():
+        if len(alias) == 12 and alias.isascii() and alias.isdigit():
+            named = raw.get("id") if isinstance(raw, dict) else None
+            other = f" (its table is account {named})" if isinstance(named, str) and named != alias else ""
+            raise ConfigError(
+                f"{config.where('accounts', alias)}: the alias {alias!r} is 12 digits, "
+                f"so it would read as that account id{other}",
+                f"rename it to something that is not an account id, e.g. [accounts.account-{alias}]",
+            )
 
 
 def _check_table(

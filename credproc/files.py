@@ -1,9 +1,15 @@
 """Rewriting a user's file safely: backup first, then an atomic replace that
-keeps the file's permissions (used for ~/.aws/config and the credproc config)."""
+keeps the file's permissions (used for ~/.aws/config and the credproc config).
+
+Every file written beside the user's (the backup, the temp files) goes
+through :func:`storage.write_atomic`: it exists only as a 0600 temp file
+until it is whole, so no other user can open it in between. A backup is never
+looser than 0600 nor than the original (~/.aws/config can hold long-term keys).
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
 import stat
 from pathlib import Path
 
@@ -26,7 +32,8 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
 
     A symlinked file (dotfile managers) is written through the link, so the
     link stays. The old content goes to ``<file>.credproc-backup`` first; the
-    new file gets the old one's mode (``new_file_mode`` when there was none).
+    new file gets the old one's mode (``new_file_mode`` when there was none),
+    the backup the stricter of 0600 and that mode.
     """
     target = path.resolve() if path.is_symlink() else path
     # ~/.aws is the AWS tools' directory, not credproc's: its mode is theirs to
@@ -39,9 +46,26 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
         mode = new_file_mode
     else:
         backup = target.with_name(target.name + BACKUP_SUFFIX)
-        shutil.copy2(target, backup)
+        _back_up(target, backup, mode)
     storage.write_atomic(target, text.encode("utf-8"), mode=mode)
     return backup
+
+
+def backup_mode(original: int) -> int:
+    """The backup's permissions: never more than 0600, never more than the original's."""
+    return original & 0o600
+
+
+def _back_up(original: Path, backup: Path, mode: int) -> None:
+    """Copy ``original`` to ``backup`` through the atomic write (not shutil.copy2,
+    whose copy exists under the umask's mode until it is chmod-ed)."""
+    data = original.read_bytes()
+    storage.write_atomic(backup, data, mode=backup_mode(mode))
+    times = original.stat()
+    try:
+        os.utime(backup, ns=(times.st_atime_ns, times.st_mtime_ns))  # when the previous version was made
+    except OSError:
+        pass  # a timestamp is not worth failing the write for
 
 
 def newline_of(text: str) -> str:

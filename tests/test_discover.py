@@ -4,6 +4,8 @@ Organizations (ListAccounts, paginated) turned into config tables."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,11 +100,15 @@ def test_write_appends_and_a_rerun_adds_nothing(sandbox: Sandbox, organization: 
     known_id = next(account_id for account_id in organization.accounts if account_id not in organization.closed)
     original = CONFIG + f'\n[accounts.mine]\nid = "{known_id}"\nrole = "Admin"\n'
     sandbox.write_config(original)
+    os.chmod(sandbox.config_path, 0o644)
     result = sandbox.run("accounts", "discover", "--write")
     assert result.returncode == 0, result.stderr
     text = sandbox.config_path.read_text()
     assert text.startswith(original)
-    assert Path(str(sandbox.config_path) + ".credproc-backup").read_text() == original
+    backup = Path(str(sandbox.config_path) + ".credproc-backup")
+    assert backup.read_text() == original
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600  # never more open than 0600 (issue 22)
+    assert stat.S_IMODE(sandbox.config_path.stat().st_mode) == 0o644  # the user's file keeps its mode
     assert "1 already configured" in result.stderr
     assert f"(skipped); added them to {sandbox.config_path} (previous version: " in result.stderr
 

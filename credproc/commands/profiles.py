@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import sys
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -56,10 +57,19 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .. import config as config_module
 
     config = config_module.load(args.config)
+    refuse_control_characters("--prefix", args.prefix, "use a --prefix of letters, digits and _.@+=,:/-")
     found = profiles_for(config, args.prefix)
     command = credproc_command()
+    for part in command[:1]:  # the rest is "-m credproc"
+        refuse_control_characters(
+            "credproc's own path", part, "run credproc from a directory whose path has no control characters"
+        )
     # A config named on this command line must be the one the profiles use too.
     get_options = ["--config", os.path.abspath(args.config)] if args.config else []
+    if args.config:
+        refuse_control_characters(
+            "--config", get_options[1], "move the config to a path without control characters (line breaks, tabs)"
+        )
     stdout = ""
     if not args.write:
         stdout = render_block(found, command, get_options=get_options)
@@ -80,6 +90,28 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     for name in shadowed(found, os.environ):
         log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
     return Result(stdout)
+
+
+def control_character(value: str) -> str | None:
+    """The first character of ``value`` that could end or corrupt an INI line, or None.
+
+    CR and LF would start a line of the AWS config file's own (a profile
+    header, a credential_process); the other C0/C1 controls, Unicode line and
+    paragraph separators and undecodable bytes of a file name have no place in
+    it either.
+    """
+    return next((char for char in value if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")), None)
+
+
+def refuse_control_characters(what: str, value: str, fix: str) -> None:
+    """Raise a ConfigError naming ``what`` and ``value`` if the value holds a control character."""
+    char = control_character(value)
+    if char is not None:
+        raise ConfigError(
+            f"{what} {value!r} holds the control character {char!r}, "
+            "which cannot be written into an AWS config file without changing its meaning",
+            fix,
+        )
 
 
 def profiles_for(config: Config, prefix: str) -> list[Profile]:
@@ -227,9 +259,11 @@ def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_o
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})", "check the file's permissions and encoding") from None
     block = render_block(profiles, command, files.newline_of(existing), get_options)
-    updated = merge(existing, block, path, [profile.name for profile in profiles])
+    names = [profile.name for profile in profiles]
+    updated = merge(existing, block, path, names)
     if updated == existing:
         return Written(path, False, None)
+    _check_merged(path, merge(existing, "", path, names), updated, profiles, command, get_options)
     try:
         backup = files.replace_text(path, updated)
     except OSError as exc:
@@ -237,3 +271,43 @@ def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_o
             f"{path}: cannot be written ({exc.strerror or exc})", "check the permissions of the file and its directory"
         ) from None
     return Written(path, True, backup)
+
+
+def _parsed(text: str) -> dict[str, dict[str, str]]:
+    """The sections of an AWS config file's text as botocore's parser reads them."""
+    import configparser
+
+    # No section is special ([DEFAULT] too is compared as written).
+    parser = configparser.RawConfigParser(default_section="\0")
+    # botocore reads the file in text mode, where CR alone ends a line too.
+    parser.read_string(text.replace("\r\n", "\n").replace("\r", "\n"))
+    return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
+def _check_merged(
+    path: Path,
+    without_block: str,
+    updated: str,
+    profiles: Sequence[Profile],
+    command: Sequence[str],
+    get_options: Sequence[str],
+) -> None:
+    """The written file must read back as the old sections plus exactly the managed profiles."""
+    import configparser
+
+    managed = {
+        f"profile {profile.name}": {
+            "credential_process": join_command([*command, "get", profile.target, *get_options]),
+            "region": profile.region,
+        }
+        for profile in profiles
+    }
+    try:
+        same = _parsed(updated) == {**_parsed(without_block), **managed}
+    except configparser.Error:
+        same = False
+    if not same:
+        raise ConfigError(
+            f"{path}: the profiles would not read back as written, so credproc left the file as it was",
+            "run credproc profiles (without --write) and check its output for a value that breaks a line",
+        )
