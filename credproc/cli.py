@@ -78,9 +78,11 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         log.discard()
         if verbose:
             log.traceback(error)
+        # The type only: a third-party exception's text may quote anything it
+        # read (botocore quotes a whole unparsable answer, secrets included).
         log.error(
-            f"credproc: internal error: {type(error).__name__}: {error} "
-            "(fix: rerun with --verbose and report the output without secrets)"
+            f"credproc: internal error: {type(error).__name__} "
+            "(fix: rerun with --verbose and report the output)"
         )
         return ExitCode.INTERNAL
 
