@@ -48,6 +48,16 @@ def test_a_closed_stdout_after_a_remembered_answer(sandbox: Sandbox) -> None:
     assert_one_clear_error(result, "stdout is closed", exit_code=9)
 
 
+def test_exec_runs_its_command_with_stdout_closed_as_given(sandbox: Sandbox) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    # The command's stdout is its own business: it inherits the closed fd 1.
+    command = 'echo "$AWS_ACCESS_KEY_ID" >&2; if echo x 2>/dev/null; then echo open >&2; else echo closed >&2; fi'
+    result = run_shell(sandbox, f'"$CREDPROC" exec dev -- sh -c {shlex.quote(command)} >&-')
+    assert result.returncode == 0, result.stderr
+    key, state = result.stderr.split()
+    assert key.startswith("ASIA") and state == "closed"
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 @pytest.mark.parametrize("args", [["get", "dev"], ["env", "dev"], ["cache", "list"]])
 def test_a_full_device_is_one_line_and_exit_9(sandbox: Sandbox, args: list[str]) -> None:
