@@ -206,10 +206,25 @@ def print_remembered(key: str) -> str | None:
     return output
 
 
+class StdoutFailed(Exception):
+    """stdout could not be written; the OSError's text is the message."""
+
+
 def print_output(output: str) -> None:
-    """Write an answer to stdout (a reader that went away is not an error)."""
+    """Write an answer to stdout (a reader that went away is not an error);
+    StdoutFailed when it cannot be written (a full device, an I/O error)."""
     try:
         sys.stdout.write(output)
         sys.stdout.flush()
     except BrokenPipeError:
         pass
+    except OSError as exc:
+        # What is left in the buffer would fail again at exit, with a
+        # traceback-like "Exception ignored" report: let it go to /dev/null.
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        except OSError:
+            pass
+        raise StdoutFailed(exc.strerror or type(exc).__name__) from None

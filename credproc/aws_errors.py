@@ -115,6 +115,14 @@ _UNREACHABLE = Rule(
     "could not reach {service} while {action}: {exc}",
     "check the network, proxy or {variable}, then retry",
 )
+# An answer botocore could not parse (cut off, not XML/JSON): a failing
+# service, retried like one. Its text is never shown: botocore's message
+# quotes the raw body, which holds the secrets of a cut-off AssumeRole answer.
+_UNREADABLE = Rule(
+    UnavailableError,
+    "{service} sent an answer that could not be read ({name}) while {action}",
+    "retry later; if it persists, check {variable} and any proxy between you and {service}",
+)
 # The source's own provider failed (credential_process, SSO, ...): see _source_failed.
 _SOURCE_FAILED = Rule(
     AuthError,
@@ -189,6 +197,8 @@ def transient(exc: Exception) -> Transient | None:
     if isinstance(exc, CredprocError):
         return None
     rule = _rule_of(exc)
+    if rule is _UNREADABLE:
+        return Transient(f"unreadable answer ({type(exc).__name__})", unreachable=False)
     if rule is _THROTTLED or rule is _SERVER_FAILED:
         code = code_and_message(exc)[0]
         return Transient(f"{code or 'error'} (HTTP {_status(exc)})", unreachable=False)
@@ -197,8 +207,18 @@ def transient(exc: Exception) -> Transient | None:
     return None
 
 
+def unreadable(exc: Exception) -> bool:
+    """botocore could not parse the answer (its message quotes the raw body: never show it)."""
+    from botocore.parsers import ResponseParserError
+
+    return isinstance(exc, ResponseParserError)
+
+
 def _rule_of(exc: Exception) -> Rule | None:
     from botocore import exceptions as bce
+
+    if unreadable(exc):
+        return _UNREADABLE
 
     if isinstance(exc, bce.ClientError):
         status = _status(exc)

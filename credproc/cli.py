@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .commands import NAMES, Result
 from .commands.options import Parser
-from .errors import CredprocError, ExitCode, UsageError
+from .errors import CredprocError, ExitCode, OutputError, UsageError
 from .log import Log
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         run: Run = args.run
         result = run(args, log)
         log.flush()
-        sys.stdout.write(result.stdout)
+        _print(result.stdout)
         return result.exit_code
     except CredprocError as error:
         log.discard()
@@ -78,11 +78,23 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         log.discard()
         if verbose:
             log.traceback(error)
-        log.error(
-            f"credproc: internal error: {type(error).__name__}: {error} "
-            "(fix: rerun with --verbose and report the output without secrets)"
-        )
+        # The type only: a third-party exception's text may quote anything it
+        # read (botocore quotes a whole unparsable answer, secrets included).
+        log.error(f"credproc: internal error: {type(error).__name__} (fix: rerun with --verbose and report the output)")
         return ExitCode.INTERNAL
+
+
+def _print(output: str) -> None:
+    """The command's stdout, written now: a failure is an error of this run, not of the exit."""
+    from .answers import StdoutFailed, print_output
+    from .console import OUTPUT_HINT, STDOUT_CLOSED
+
+    if sys.stdout is None:  # fd 1 closed (the console script says so before running anything)
+        raise OutputError(STDOUT_CLOSED, OUTPUT_HINT)
+    try:
+        print_output(output)
+    except StdoutFailed as exc:
+        raise OutputError(f"cannot write to stdout ({exc})", OUTPUT_HINT) from None
 
 
 def _parse(arguments: list[str]) -> argparse.Namespace:

@@ -10,8 +10,30 @@ if TYPE_CHECKING:
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
 TARGETS_WORD = "__complete-targets"
 
+# A closed or unwritable stdout (cli.py says the same on the full path):
+# errors.ExitCode.OUTPUT, which the fast path does not import.
+STDOUT_FAILED = 9
+STDOUT_CLOSED = "stdout is closed, so the output would go nowhere"
+OUTPUT_HINT = "give credproc a stdout it can write: a pipe, a file on a device with room, or >/dev/null; not >&-"
+
 
 def run() -> None:
+    # Python sets sys.stdout to None when fd 1 is closed. Nothing is fetched
+    # (no STS call, no MFA prompt) for output that has nowhere to go; `exec`
+    # prints nothing itself, and its command's stdout is the command's business.
+    if sys.stdout is None and sys.argv[1:2] != ["exec"]:
+        _fail(STDOUT_CLOSED)
+    try:
+        _run()
+    except Exception as exc:
+        from .answers import StdoutFailed  # imported by _run already
+
+        if not isinstance(exc, StdoutFailed):
+            raise
+        _fail(f"cannot write to stdout ({exc})")
+
+
+def _run() -> None:
     import os
 
     # A remembered answer first: it needs none of the modules cli loads.
@@ -68,6 +90,13 @@ def _claim_or_wait(digest: str) -> None:
     if remembered is not None:
         inflight.hand_over(digest, remembered)  # to those waiting for this process's claim, if it holds one
         _end(0)
+
+
+def _fail(message: str) -> "NoReturn":
+    """stdout failed: the one line on stderr (if there is one), exit 9."""
+    if sys.stderr is not None:
+        print(f"credproc: {message} (fix: {OUTPUT_HINT})", file=sys.stderr, flush=True)
+    sys.exit(STDOUT_FAILED)
 
 
 def _end(code: int) -> "NoReturn":

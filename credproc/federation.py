@@ -257,8 +257,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def post_form(url: str, body: bytes, wait: float) -> bytes:
-    """POST a form with urllib (proxies from the environment, certificates
-    verified, no redirects) and return the answer, at most 1 MiB."""
+    """POST a form with urllib (certificates verified, no redirects) and
+    return the answer, at most 1 MiB. https goes through the environment's
+    proxies; plain http (loopback only, see :func:`endpoint`) never does: a
+    proxy would see the session in clear text."""
     if not url.startswith(("https://", "http://")):  # endpoint() allows only these; never file: or others
         raise ExchangeError(reason=f"{url!r} is not an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 - schemes checked just above
@@ -271,7 +273,10 @@ def post_form(url: str, body: bytes, wait: float) -> bytes:
             "User-Agent": f"credproc/{__version__}",
         },
     )
-    opener = urllib.request.build_opener(_NoRedirect())
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if url.startswith("http://"):
+        handlers.append(urllib.request.ProxyHandler({}))  # replaces the default, which reads *_proxy
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=wait) as response:
             answer: bytes = response.read(MAX_ANSWER_BYTES)

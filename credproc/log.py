@@ -42,10 +42,12 @@ class Log:
         print(line, file=self.stream, flush=True)
 
     def traceback(self, error: BaseException) -> None:
-        """An error's traceback (``--verbose``), each line prefixed like every other."""
-        import traceback  # only for errors: the warm hit must not pay for it
+        """An error's traceback (``--verbose``), each line prefixed like every other.
 
-        for line in "".join(traceback.format_exception(error)).splitlines():
+        Frames and exception types only: the text of an exception that is not
+        credproc's own may quote what it read (botocore quotes an unparsable
+        answer whole, secrets included), so it is left out."""
+        for line in _traceback_lines(error):
             print(f"credproc: {line}", file=self.stream, flush=True)
 
     def _say(self, line: str) -> None:
@@ -63,3 +65,35 @@ class Log:
     def discard(self) -> None:
         """Drop what was held (the command failed: its error line says it all)."""
         self._held = []
+
+
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
+
+def _traceback_lines(error: BaseException) -> list[str]:
+    """Python's traceback of ``error`` and its chain, oldest first, with the
+    messages of exceptions other than credproc's own left out."""
+    import traceback  # only for errors: the warm hit must not pay for it
+
+    from .errors import CredprocError
+
+    chain: list[tuple[BaseException, str | None]] = []
+    current: BaseException | None = error
+    link: str | None = None
+    while current is not None and all(current is not seen for seen, _ in chain):
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    lines: list[str] = []
+    for exc, link in reversed(chain):
+        lines += ["Traceback (most recent call last):", *"".join(traceback.format_tb(exc.__traceback__)).splitlines()]
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        lines.append(f"{kind}: {exc}" if isinstance(exc, CredprocError) else f"{kind} (message not shown)")
+        if link is not None:
+            lines += ["", link, ""]
+    return lines

@@ -234,5 +234,6 @@ class Refresher:
             try:
                 self.due = self.refresh_once()
             except Exception as error:  # a bug: keep serving what there is, say so, retry later
-                self._log.warn(f"endpoint: internal error while refreshing: {type(error).__name__}: {error}")
+                # The type only: a third-party exception's text may quote secrets (credproc/log.py).
+                self._log.warn(f"endpoint: internal error while refreshing: {type(error).__name__}")
                 self.due = self._clock() + timedelta(seconds=MAX_RETRY)

@@ -490,3 +490,67 @@ def test_destination_rules() -> None:
     assert federation.destination("cn-north-1", url=page) == page
     with pytest.raises(UsageError):
         federation.destination("us-east-1", url=page)
+
+
+@dataclass
+class RecordingProxy:
+    """An HTTP proxy of the tests' own on 127.0.0.1: records each request line
+    and body it is sent (a CONNECT included) and relays nothing (502)."""
+
+    url: str = ""
+    requests: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@pytest.fixture
+def proxy() -> Iterator[RecordingProxy]:
+    recording = RecordingProxy()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace")
+            with recording.lock:
+                recording.requests.append(f"{self.requestline}\n{body}")
+            self.send_response(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_CONNECT = _record
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    recording.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield recording
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def proxy_variables(url: str) -> dict[str, str]:
+    return {name: url for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")}
+
+
+def test_a_plain_http_endpoint_bypasses_proxies(sandbox: Sandbox, fake: FakeFederation, proxy: RecordingProxy) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert sandbox.run("get", "dev").returncode == 0  # the session is cached: STS is not called through the proxy
+    result = sandbox.run("console", "dev", "--print", env=proxy_variables(proxy.url))
+    assert result.returncode == 0, result.stderr
+    assert proxy.requests == []  # the session went only to the loopback endpoint
+    assert len(fake.received) == 1
+
+
+def test_an_https_endpoint_goes_through_the_proxy(sandbox: Sandbox, proxy: RecordingProxy) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)
+    assert sandbox.run("get", "dev").returncode == 0
+    url = "https://signin.federation.invalid/federation"
+    result = sandbox.run(
+        "console", "dev", "--print", env={**proxy_variables(proxy.url), "CREDPROC_FEDERATION_URL": url}
+    )
+    assert_one_clear_error(result, "cannot reach the federation endpoint", url, exit_code=5)
+    # Only the tunnel's host was asked for: the session stays inside TLS.
+    assert [request.split(" ")[:2] for request in proxy.requests] == [["CONNECT", "signin.federation.invalid:443"]]

@@ -160,6 +160,7 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
     """A botocore error of ListAccounts as one clear credproc error (sts decides what is unavailability)."""
     from botocore import exceptions as bce
 
+    from ..aws_errors import unreadable
     from ..sts import unavailable
 
     hint = (
@@ -173,8 +174,9 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
             return UnavailableError(f"Organizations {code} while listing accounts: {message}", "retry in a minute")
         return AuthError(f"Organizations refused ListAccounts as {identity}: {code}: {message}", hint)
     if unavailable(exc):
+        # An unreadable answer's text quotes the raw body: only its type is shown.
         return UnavailableError(
-            f"could not reach AWS Organizations: {exc}",
+            f"could not reach AWS Organizations: {type(exc).__name__ if unreadable(exc) else exc}",
             "check the network, proxy or AWS_ENDPOINT_URL_ORGANIZATIONS, then retry",
         )
     if isinstance(exc, bce.BotoCoreError):

@@ -177,8 +177,9 @@ def run_command(
         raise _start_error("''", FileNotFoundError())
     if windows:
         return _run_child(command, env, spawn)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:  # None: closed by the caller (>&-), which the command inherits as it is
+            stream.flush()
     restore_default_signals()
     try:
         execvpe(command[0], list(command), dict(env))
