@@ -122,14 +122,9 @@ def answer_name(argv: Sequence[str], inputs: memo.Inputs, env: Mapping[str, str]
 
 
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The name of the answer to ``argv`` in ``env`` (what its claim is named after, inflight.py); None: not rememberable."""
+    """The name of the answer to ``argv`` in ``env`` (what its claim is named after,
+    inflight.py); None: not rememberable. :func:`request`'s second half, for tests and tools."""
     found = request(argv, env)
-    return None if found is None else found[1]
-
-
-def digest_or_none(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """:func:`request_digest`, or None on any error."""
-    found = request_or_none(argv, env)
     return None if found is None else found[1]
 
 

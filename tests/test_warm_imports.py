@@ -287,8 +287,8 @@ def fast_path_answer(argv: list[str], env: dict[str, str], now: float) -> str | 
     """What the fast path would print for ``argv`` at ``now`` (None: the full path runs)."""
     from credproc import answers
 
-    digest = answers.digest_or_none(argv, env)
-    return None if digest is None else answers.answer_for(digest, env, now)
+    found = answers.request_or_none(argv, env)  # as the console script asks
+    return None if found is None else answers.answer_for(found[1], env, now)
 
 
 def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
