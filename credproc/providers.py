@@ -108,6 +108,7 @@ def _role_source(look: Lookup, name: str, seen: tuple[str, ...]) -> tuple[object
     canonical = section.get("credential_source")
     if canonical is not None:
         row = CREDENTIAL_SOURCES.get(canonical.lower())
+        # botocore's sourcer has an EnvProvider of its own, even when the session was given a profile.
         found = row(look._replace(env_enabled=True)) if row is not None else None
         return {"credential_source": canonical, "found": found and found.identity}, found.files if found else ()
     parent = section.get("source_profile")
@@ -266,7 +267,7 @@ CHAIN: tuple[tuple[str, Provider], ...] = (
 
 # A role profile's credential_source (CanonicalNameCredentialSourcer, case-insensitive).
 CREDENTIAL_SOURCES: dict[str, Provider] = {
-    "environment": lambda look: environment_keys(look._replace(env_enabled=True)),
+    "environment": environment_keys,  # read even for a given profile: _role_source enables it
     "ecscontainer": container,
     "ec2instancemetadata": instance_metadata,
 }
