@@ -82,14 +82,18 @@ def test_chain_from_stored_keys_and_a_new_key_is_a_new_identity(sandbox: Sandbox
     assert hub.access_key_id == KEY_ID
     assert first["AccountId"] == DEV_ACCOUNT
     assert sandbox.get_json("dev") == first  # cached: no new call
-    assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 1
+    verbose = sandbox.run("get", "dev", "--refresh", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "source keys 'default' (AKIA…0001) from the keychain" in verbose.stderr
+    assert_no_secret(verbose.stderr)
+    assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 2
 
     removed = sandbox.run("source", "remove", "default", "--yes")
     assert removed.returncode == 0, removed.stderr
     add(sandbox, OTHER_KEY_ID, OTHER_SECRET)
     second = sandbox.get_json("dev")
     hubs = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
-    assert [call.access_key_id for call in hubs] == [KEY_ID, OTHER_KEY_ID]
+    assert [call.access_key_id for call in hubs] == [KEY_ID, KEY_ID, OTHER_KEY_ID]
     assert second["AccessKeyId"] != first["AccessKeyId"]
 
 
