@@ -279,3 +279,13 @@ def test_a_bad_stored_name_is_a_config_error(sandbox: Sandbox) -> None:
     sandbox.write_config('[source]\nstored = "../etc"\n\n[defaults]\nrole = "Deployer"\n')
     result = sandbox.run("get", DEV_ACCOUNT)
     assert_one_clear_error(result, f"{sandbox.config_path}:2: source.stored", "credproc source list", exit_code=3)
+
+
+def test_doctor_checks_the_stored_source(sandbox: Sandbox) -> None:
+    without_env_keys(sandbox)
+    add(sandbox)
+    sandbox.write_config(STORED_CONFIG)
+    result = sandbox.run("doctor")
+    assert "from stored keys default" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_no_secret(result.stdout, result.stderr)
