@@ -98,9 +98,8 @@ def read_stdin(text: str) -> tuple[str, str]:
     """The key id and the secret from stdin: two lines, or the lines of
     ``aws-vault export --format=env --no-session`` (``AWS_ACCESS_KEY_ID=...``)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    assigned = dict(
-        line.removeprefix("export ").split("=", 1) for line in lines if line.startswith(("AWS_", "export "))
-    )
+    pairs = (line.removeprefix("export ").partition("=") for line in lines if line.startswith(("AWS_", "export ")))
+    assigned = {name: value for name, equals, value in pairs if equals}
     if assigned:
         if assigned.get("AWS_SESSION_TOKEN") or assigned.get("AWS_SECURITY_TOKEN"):
             raise UsageError(
