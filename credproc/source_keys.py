@@ -354,7 +354,7 @@ def load(name: str, env: Mapping[str, str], log: Log) -> StoredKey:
         if entry is None or _index_entry(found) != _index_entry(entry):
             _repair_index(env, log, found)
         return found
-    raise AuthError(f"no stored source keys named {name!r}", f"credproc source add {name}")
+    raise AuthError(f"no stored source keys named {name}", f"credproc source add {name}")
 
 
 def indexed_key_id(name: str, env: Mapping[str, str]) -> str:

@@ -124,7 +124,7 @@ def test_replace_then_remove(store: str, request: pytest.FixtureRequest, log: Lo
     with pytest.raises(AuthError) as raised:
         source_keys.load("default", env, log)
     assert raised.value.one_line() == (
-        "credproc: no stored source keys named 'default' (fix: credproc source add default)"
+        "credproc: no stored source keys named default (fix: credproc source add default)"
     )
 
 
