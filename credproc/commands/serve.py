@@ -44,13 +44,15 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def start_endpoint(args: argparse.Namespace, log: Log) -> Running:
-    """Obtain the target's credentials (failing as ``get`` does), then serve them."""
+def start_endpoint(args: argparse.Namespace, log: Log, first: Obtained | None = None) -> Running:
+    """Obtain the target's credentials (failing as ``get`` does), then serve them;
+    ``first``: credentials obtained already (``each`` fetches every account's at once)."""
     from ..obtain import utc_now
     from ..serving import Running
 
     config = load_config(args)
-    first = obtain_target(args, log, config=config)
+    if first is None:
+        first = obtain_target(args, log, config=config)
     margin = config.refresh_margin
     # Later refreshes print as they happen: the command's run is not over.
     background = Log(verbose=log.verbose)
