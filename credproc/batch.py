@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from . import config as config_module
-from . import source
+from . import memo, source
 from .cache import Cache
 from .credentials import Credentials
 from .errors import CredprocError, UsageError
@@ -133,7 +133,8 @@ class Batch:
     """Obtains credentials for many targets, as ``credproc get`` does for one.
 
     ``config_path``: the config file (default: ``$CREDPROC_CONFIG`` or the
-    user's, as for ``get``), read once, now; ``env``: the environment to read
+    user's, as for ``get``), read once, now; ``config``: one loaded already
+    (config.load, with ``env``) instead; ``env``: the environment to read
     settings from (default: ``os.environ``; botocore reads ``os.environ``
     whatever this is); ``log``: where steps and warnings go (default: the
     ``credproc`` logger of the standard library: nothing is printed);
@@ -145,6 +146,7 @@ class Batch:
         self,
         config_path: str | os.PathLike[str] | None = None,
         *,
+        config: Config | None = None,
         env: Mapping[str, str] | None = None,
         log: Log | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -153,9 +155,11 @@ class Batch:
         self.log = LoggingLog() if log is None else log
         self.clock = clock
         self.depth = source.check_depth(self.env)
-        self.config: Config = config_module.load(Path(config_path) if config_path else None, self.env)
-        self._inputs = self.config.inputs
-        assert self._inputs is not None  # config.load's digest
+        if config is None:
+            config = config_module.load(Path(config_path) if config_path else None, self.env)
+        self.config = config
+        # The request digest config.load computed (memo.py), naming the memos of the source and endpoint.
+        self._inputs = config.inputs or memo.inputs(self.env, os.path.abspath(config.path))
         self._aws = source.AwsFiles(self.env)
         self._lock = threading.Lock()  # the cache's opening and the routes' making
         self._cache: Cache | None = None
@@ -244,7 +248,6 @@ class Batch:
         with self._lock:
             route = self._routes.get(key)
             if route is None:
-                assert self._inputs is not None
                 src = source_of(profile, self.env, cache, self._aws, self._inputs, self.log)
                 shared = botocore_session(src, self.depth, region)
 
