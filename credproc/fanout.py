@@ -32,6 +32,10 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 READ_SIZE = 65536
 
 
+class Stopped(Exception):
+    """A stop signal arrived while :attr:`Runner.raising` was set."""
+
+
 class Job(NamedTuple):
     """One account to run the command for; ``error``: why its credentials could not be had (then it is not run)."""
 
@@ -131,25 +135,28 @@ class Runner:
         self._running: dict[int, _Active] = {}
         self._passed: list[int] = []  # signals passed on: a command started meanwhile gets them too
         self._selector = selectors.DefaultSelector()
+        self._wakeup: int | None = None  # the signal wakeup pipe's read end, inside signals()
+        self.raising = False  # a stop signal raises Stopped (nothing runs yet: the credentials are being fetched)
 
     def run(self, jobs: Sequence[Job]) -> Outcome:
         rows: dict[str, Row] = {}
         pending = deque(jobs)
         # --fail-fast: an account without credentials is a failure found before anything starts.
         self.failed = self.fail_fast and any(job.error is not None for job in jobs)
-        with self._signals() as wakeup:
-            self._selector.register(wakeup, selectors.EVENT_READ, None)
-            while True:
-                while pending and len(self._running) < self.parallel and not self._stopping():
-                    job = pending.popleft()
-                    row = self._start(job) if job.error is None else Row(job.alias, job.account_id, error=job.error)
-                    if row is not None:
-                        self._record(rows, row)
-                if not self._running:
-                    break
-                self._wait(wakeup)
-                for active in [active for active in self._running.values() if self._ended(active)]:
-                    self._record(rows, self._finish(active))
+        wakeup = self._wakeup
+        assert wakeup is not None, "Runner.run belongs inside Runner.signals()"
+        self._selector.register(wakeup, selectors.EVENT_READ, None)
+        while True:
+            while pending and len(self._running) < self.parallel and not self._stopping():
+                job = pending.popleft()
+                row = self._start(job) if job.error is None else Row(job.alias, job.account_id, error=job.error)
+                if row is not None:
+                    self._record(rows, row)
+            if not self._running:
+                break
+            self._wait(wakeup)
+            for active in [active for active in self._running.values() if self._ended(active)]:
+                self._record(rows, self._finish(active))
         self._selector.close()
         return Outcome([rows.get(job.alias) or Row(job.alias, job.account_id) for job in jobs], self.signal)
 
@@ -226,6 +233,9 @@ class Runner:
     def _pass_on(self, number: int, _frame: FrameType | None) -> None:
         if self.signal is None:
             self.signal = number
+        if self.raising:
+            self.raising = False
+            raise Stopped(number)
         if number in _terminal_signals() and self.from_terminal():
             return  # the terminal sent it to the whole foreground group: the commands have it
         self._passed.append(number)
@@ -234,8 +244,10 @@ class Runner:
                 active.process.send_signal(number)
 
     @contextlib.contextmanager
-    def _signals(self) -> Iterator[int]:
-        """Stop signals passed on, SIGCHLD and every caught signal waking the loop; yields the wakeup pipe's read end."""
+    def signals(self) -> Iterator[None]:
+        """Stop signals caught for the whole block (the credentials' fetch, then :meth:`run`): while
+        ``raising`` is set, the first raises :class:`Stopped`; later ones are passed on to the running
+        commands. SIGCHLD and every caught signal wake the loop."""
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
@@ -245,9 +257,11 @@ class Runner:
         }
         for number in _numbers(STOP_SIGNALS):
             previous[number] = signal.signal(number, self._pass_on)
+        self._wakeup = read_fd
         try:
-            yield read_fd
+            yield
         finally:
+            self._wakeup = None
             for number, handler in previous.items():
                 signal.signal(number, handler)
             signal.set_wakeup_fd(previous_fd)

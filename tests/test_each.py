@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from cache_support import assume_calls
 from conftest import HUB_ARN, SUPPORT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 from endpoint_support import expire_after, kill_if_running
 from local_sts import sts_error
+from test_cache_concurrency import hold_assume_role
 from test_exec_server import OUTLIVE_THE_SESSION, SIGNALS_THEN_77, signals_seen
 
 HEAD = """[source]
@@ -311,6 +313,44 @@ def test_ctrl_c_in_the_terminal_is_not_passed_on_again(sandbox: Sandbox) -> None
     finally:
         os.close(master)
         os.close(slave)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_while_credentials_are_fetched_starts_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.write_config(hub_config(["one", "two"]))
+    arrived, release = threading.Event(), threading.Event()
+    sandbox.sts.recorder.faults.append(hold_assume_role(HUB_ARN, arrived, release))
+    report = tmp_path / "summary.json"
+    process = sandbox.start("each", "--all", "--summary-json", str(report), "--", "echo", "ran", new_session=True)
+    try:
+        assert arrived.wait(timeout=60)  # the hub's AssumeRole is parked: no account has credentials yet
+        process.send_signal(signal.SIGTERM)
+        release.set()
+        out, err = process.communicate(timeout=60)
+    finally:
+        release.set()
+        kill_if_running(process)
+    assert process.returncode == 143, err
+    assert out == ""
+    rows = summary(report)
+    assert rows[""]["signal"] == "SIGTERM"
+    assert rows["one"]["status"] == rows["two"]["status"] == "not started"
+    assert "2 accounts: 2 not started" in err
+
+
+def test_stdin_goes_to_the_commands_only_one_at_a_time(sandbox: Sandbox) -> None:
+    sandbox.write_config(hub_config(["first", "second"]))
+    script = 'echo "$CREDPROC_ACCOUNT read: $(cat)"'
+    for parallel, expected in (
+        ("1", {"first": ["first read: typed"], "second": ["second read: "]}),
+        ("2", {"first": ["first read: "], "second": ["second read: "]}),
+    ):
+        process = sandbox.start(
+            "each", "--all", "--parallel", parallel, "--", "sh", "-c", script, stdin=subprocess.PIPE
+        )
+        out, err = process.communicate("typed\n", timeout=60)
+        assert process.returncode == 0, err
+        assert by_prefix(out) == expected  # the first command read it all; in parallel none reads the terminal's
 
 
 def test_server_commands_outlive_a_short_session(sandbox: Sandbox) -> None:

@@ -15,13 +15,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import CommandError, CredprocError, ExitCode, UsageError
+from ..fanout import Stopped
 from ..log import Log
 from . import Result
 from .options import Subparsers, add_common, add_hop_options
@@ -29,7 +28,7 @@ from .options import Subparsers, add_common, add_hop_options
 if TYPE_CHECKING:
     from ..config import Account, Config
     from ..credentials import Credentials
-    from ..fanout import Job, Launched, Outcome, Row
+    from ..fanout import Job, Launched, Outcome, Row, Runner
 
 DEFAULT_PARALLEL = 8
 ACCOUNT_VARIABLE = "CREDPROC_ACCOUNT"
@@ -91,26 +90,26 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     from .options import load_config
 
     command = _check_command(args.exec_command)
-    if args.output_dir is not None:
-        _output_dir(args.output_dir)
     _check_summary_path(args.summary_json)
     config = load_config(args)
     accounts = select(config, args.selectors, args.label, args.all_accounts)
     if args.output_dir is not None:
         _check_file_names(accounts)
-    with _stop_raises() as stopped:
+        _output_dir(args.output_dir)
+    found: dict[str, Fetched | CredprocError] = {}
+    runner = _runner(args, command, [account.alias for account in accounts], found, log)
+    with runner.signals():
+        runner.raising = True  # a signal now stops the fetch: no command has started
         try:
-            found = fetch_credentials(accounts, args, config, log)
-        except _Stopped:
-            found = []
-    jobs = _jobs(accounts, found)
-    log.flush()  # warnings about the cache or the source: before the commands' output
-    if stopped:
-        from ..fanout import Outcome, Row
-
-        outcome = Outcome([Row(account.alias, account.id) for account in accounts], stopped[0])
-    else:
-        outcome = _run_commands(args, command, jobs, dict(zip((a.alias for a in accounts), found, strict=True)), log)
+            fetched = fetch_credentials(accounts, args, config, log)
+            runner.raising = False  # from here signals are passed on to the commands
+        except Stopped:  # (the handler has cleared raising)
+            fetched = []
+        found.update(zip((account.alias for account in accounts), fetched, strict=False))
+        log.flush()  # warnings about the cache or the source: before the commands' output
+        if args.server and runner.signal is None:
+            _warn_if_shadowed(log)
+        outcome = runner.run(_jobs(accounts, found))  # after a signal: starts none
     return _finish(outcome, args.summary_json, log)
 
 
@@ -163,48 +162,44 @@ def account_args(args: argparse.Namespace, target: str) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "target": target, "port": 0, "token_file": None})
 
 
-def _jobs(accounts: Sequence[Account], found: Sequence[Fetched | CredprocError]) -> list[Job]:
+def _jobs(accounts: Sequence[Account], found: Mapping[str, Fetched | CredprocError]) -> list[Job]:
     from ..fanout import Job, summary_text
 
     jobs = []
-    for account, result in zip(accounts, found, strict=False):
+    for account in accounts:
+        result = found.get(account.alias)
         error = summary_text(result) if isinstance(result, CredprocError) else None
         jobs.append(Job(account.alias, account.id, error))
     return jobs
 
 
-def _run_commands(
+def _runner(
     args: argparse.Namespace,
     command: list[str],
-    jobs: list[Job],
-    found: dict[str, Fetched | CredprocError],
+    aliases: list[str],
+    found: Mapping[str, Fetched | CredprocError],
     log: Log,
-) -> Outcome:
+) -> Runner:
     from .. import lines
     from ..fanout import Relay, Runner
 
     relay = None
     if args.output_dir is None:
-        aliases = [job.alias for job in jobs]
         prefixes = None if args.no_prefix else lines.prefixes(aliases, colour=_colour())
         relay = Relay(prefixes)
-    if args.server:
-        _warn_if_shadowed(log)
-    launch = _launcher(args, found, log)
-    runner = Runner(
+    return Runner(
         command,
         parallel=args.parallel,
-        launch=launch,
+        launch=_launcher(args, found, log),
         relay=relay,
         output_dir=args.output_dir,
         fail_fast=args.fail_fast,
         start_error=_start_error,
     )
-    return runner.run(jobs)
 
 
 def _launcher(
-    args: argparse.Namespace, found: dict[str, Fetched | CredprocError], log: Log
+    args: argparse.Namespace, found: Mapping[str, Fetched | CredprocError], log: Log
 ) -> Callable[[Job], Launched]:
     """What starts one account's command: its environment (and its endpoint, with --server)."""
     from ..fanout import Launched
@@ -302,35 +297,6 @@ def _check_summary_path(path: Path | None) -> None:
         raise UsageError(f"--summary-json: {parent} is not a directory", "give a path in an existing directory")
     if path.is_dir():
         raise UsageError(f"--summary-json: {path} is a directory", "give the path of a file")
-
-
-class _Stopped(Exception):
-    pass
-
-
-@contextmanager
-def _stop_raises() -> Iterator[list[int]]:
-    """While credentials are fetched: SIGINT, SIGTERM or SIGHUP stop it (no command has started);
-    the list yielded gets the signal's number."""
-    import signal
-
-    stopped: list[int] = []
-
-    def stop(number: int, _frame: FrameType | None) -> None:
-        if not stopped:
-            stopped.append(number)
-            raise _Stopped
-
-    previous = {}
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            number = getattr(signal, name)
-            previous[number] = signal.signal(number, stop)
-    try:
-        yield stopped
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> Result:
