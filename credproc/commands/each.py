@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import CommandError, CredprocError, ExitCode, UsageError
-from ..fanout import Stopped
 from ..log import Log
 from . import Result
 from .options import Subparsers, add_common, add_hop_options
@@ -86,6 +85,7 @@ def _count(text: str) -> int:
 
 
 def run(args: argparse.Namespace, log: Log) -> Result:
+    from ..fanout import Stopped
     from ..selection import select
     from .options import load_config
 
