@@ -150,6 +150,14 @@ def test_parallel_output_comes_in_whole_aligned_lines(sandbox: Sandbox) -> None:
     )
 
 
+def test_a_line_without_end_is_relayed_in_pieces_each_under_the_prefix(sandbox: Sandbox) -> None:
+    sandbox.write_config(hub_config(["a"]))
+    result = sandbox.run("each", "a", "--", sys.executable, "-c", "import sys; sys.stdout.write('y' * 200000)")
+    assert result.returncode == 0, result.stderr
+    assert [len(line) for line in result.stdout.splitlines()] == [4 + 65536] * 3 + [4 + 200000 - 3 * 65536]
+    assert all(line.startswith("a | y") for line in result.stdout.splitlines())
+
+
 def test_prefixes_are_coloured_on_a_terminal_unless_no_color(sandbox: Sandbox) -> None:
     sandbox.write_config(hub_config(["a", "bb"]))
 
