@@ -151,7 +151,7 @@ class Batch:
         log: Log | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.env: Mapping[str, str] = dict(os.environ if env is None else env)
+        self.env: Mapping[str, str] = source.environ_copy() if env is None else dict(env)
         self.log = LoggingLog() if log is None else log
         self.clock = clock
         self.depth = source.check_depth(self.env)
