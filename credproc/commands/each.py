@@ -3,9 +3,10 @@ account, each with that account's credentials in its environment as ``exec``
 sets them, a bounded number at a time, with every output line under the
 account's alias and a summary at the end.
 
-Every account's credentials are fetched first (:func:`fetch_credentials`), so
-a role chain's shared hops are fetched once and an MFA prompt comes before
-any command runs; then the commands run (fanout.py).
+Every account's credentials are fetched first, by one engine
+(:func:`fetch_credentials`, batch.py), so a role chain's shared hops are
+fetched once and an MFA prompt comes before any command runs; then the
+commands run (fanout.py).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import CommandError, CredprocError, ExitCode, UsageError
 from ..log import Log
 from . import Result
-from .options import Subparsers, add_common, add_hop_options, run_inputs
+from .options import Subparsers, add_common, add_hop_options
 
 if TYPE_CHECKING:
     from ..config import Account, Config
+    from ..credentials import Credentials
     from ..fanout import Job, Launched, Outcome, Row
-    from ..obtain import Obtained
 
 DEFAULT_PARALLEL = 8
 ACCOUNT_VARIABLE = "CREDPROC_ACCOUNT"
@@ -113,21 +114,48 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     return _finish(outcome, args.summary_json, log)
 
 
+class Fetched(NamedTuple):
+    """One account's credentials, and the account and region they are for."""
+
+    credentials: Credentials
+    account_id: str
+    region: str
+
+
 def fetch_credentials(
     accounts: Sequence[Account], args: argparse.Namespace, config: Config, log: Log
-) -> list[Obtained | CredprocError]:
+) -> list[Fetched | CredprocError]:
     """Each account's credentials with at least half the session left (as ``exec``
-    gets them), or why they could not be had; in the order of ``accounts``."""
-    from .exec import fresh_for_a_command
+    gets them), or why they could not be had; in the order of ``accounts``.
 
-    run_inputs(args)  # the request digest, computed once and shared by every account's request
-    found: list[Obtained | CredprocError] = []
-    for account in accounts:
+    One engine (batch.py) fetches them a bounded number at a time: the cache is
+    opened and each source resolved once, and accounts behind one hub share
+    one hub session (single flight between the threads).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..batch import DEFAULT_WORKERS, Batch
+    from ..obtain import Request, plan_for
+    from .exec import start_margin
+    from .options import overrides
+
+    engine = Batch(config=config, log=log)
+    hops = overrides(args)
+
+    def fetch(account: Account) -> Fetched | CredprocError:
+        request = Request(account.alias, hops, use_cache=not args.no_cache, force_refresh=args.refresh)
         try:
-            found.append(fresh_for_a_command(account_args(args, account.alias), log))
+            needed = start_margin(plan_for(config, request, engine.env).hops[-1].duration)
+            result = engine.obtain(request._replace(min_remaining=needed))
         except CredprocError as error:
-            found.append(error)
-    return found
+            return error
+        return Fetched(result.credentials, result.account_id, result.region)
+
+    pool = ThreadPoolExecutor(max_workers=min(DEFAULT_WORKERS, len(accounts) or 1), thread_name_prefix="credproc")
+    try:
+        return list(pool.map(fetch, accounts))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # stopped by a signal: no fetch starts after it
 
 
 def account_args(args: argparse.Namespace, target: str) -> argparse.Namespace:
@@ -135,7 +163,7 @@ def account_args(args: argparse.Namespace, target: str) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "target": target, "port": 0, "token_file": None})
 
 
-def _jobs(accounts: Sequence[Account], found: Sequence[Obtained | CredprocError]) -> list[Job]:
+def _jobs(accounts: Sequence[Account], found: Sequence[Fetched | CredprocError]) -> list[Job]:
     from ..fanout import Job, summary_text
 
     jobs = []
@@ -149,7 +177,7 @@ def _run_commands(
     args: argparse.Namespace,
     command: list[str],
     jobs: list[Job],
-    found: dict[str, Obtained | CredprocError],
+    found: dict[str, Fetched | CredprocError],
     log: Log,
 ) -> Outcome:
     from .. import lines
@@ -176,7 +204,7 @@ def _run_commands(
 
 
 def _launcher(
-    args: argparse.Namespace, found: dict[str, Obtained | CredprocError], log: Log
+    args: argparse.Namespace, found: dict[str, Fetched | CredprocError], log: Log
 ) -> Callable[[Job], Launched]:
     """What starts one account's command: its environment (and its endpoint, with --server)."""
     from ..fanout import Launched
@@ -184,17 +212,14 @@ def _launcher(
     from .serve import start_endpoint
 
     def launch(job: Job) -> Launched:
-        obtained = found[job.alias]
-        assert not isinstance(obtained, CredprocError)  # a job without credentials is never launched
-        extra = {
-            ACCOUNT_VARIABLE: job.alias,
-            ACCOUNT_ID_VARIABLE: obtained.plan.account_id,
-            "AWS_REGION": obtained.plan.region,
-        }
+        fetched = found[job.alias]
+        assert not isinstance(fetched, CredprocError)  # a job without credentials is never launched
+        extra = {ACCOUNT_VARIABLE: job.alias, ACCOUNT_ID_VARIABLE: fetched.account_id, "AWS_REGION": fetched.region}
         if not args.server:
-            env = command_environment(os.environ, obtained.outcome.credentials, obtained.plan.region)
+            env = command_environment(os.environ, fetched.credentials, fetched.region)
             return Launched({**env, **extra}, lambda: None)
-        running = start_endpoint(account_args(args, job.alias), log, first=obtained)
+        # The endpoint's first credentials are the ones just fetched (from the cache); it refreshes them later.
+        running = start_endpoint(account_args(args, job.alias), log)
         env = with_variables(os.environ, *running.variables())
         return Launched({**env, **extra}, running.stop)
 

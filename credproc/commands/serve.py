@@ -44,15 +44,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def start_endpoint(args: argparse.Namespace, log: Log, first: Obtained | None = None) -> Running:
-    """Obtain the target's credentials (failing as ``get`` does), then serve them;
-    ``first``: credentials obtained already (``each`` fetches every account's at once)."""
+def start_endpoint(args: argparse.Namespace, log: Log) -> Running:
+    """Obtain the target's credentials (failing as ``get`` does), then serve them."""
     from ..obtain import utc_now
     from ..serving import Running
 
     config = load_config(args)
-    if first is None:
-        first = obtain_target(args, log, config=config)
+    first = obtain_target(args, log, config=config)
     margin = config.refresh_margin
     # Later refreshes print as they happen: the command's run is not over.
     background = Log(verbose=log.verbose)
