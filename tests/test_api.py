@@ -344,3 +344,10 @@ def test_the_example_script_lists_each_account_s_buckets(sandbox: Sandbox, monke
     unknown = subprocess.run([sys.executable, script, "staging"], env=env, capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 3 and unknown.stdout == ""
     assert unknown.stderr.startswith("credproc: 'staging' is neither") and unknown.stderr.count("\n") == 1
+
+    # The README's script (its "From Python" section), as a user would paste it.
+    readme = (CONTRIB.parent / "README.md").read_text()
+    pasted = readme.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```\n", 1)[0]
+    listed = subprocess.run([sys.executable, "-c", pasted], env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert (listed.stdout, listed.stderr) == (f"prod-eu {account_id(1)} eu-open\n", "")
