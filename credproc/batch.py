@@ -112,12 +112,8 @@ def request(target: str, options: Options, *, min_remaining: int = 0) -> Request
 def _check_type(options: Options, name: str, kind: type | tuple[type, ...]) -> None:
     value = options.get(name)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise UsageError(f"{name}: expected {_kind_name(kind)}, got {type(value).__name__}", f"pass {name} as a string")
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise UsageError(f"{name}: expected {expected}, got {type(value).__name__}", f"pass {name} as {expected}")
 
 
 class _Route(NamedTuple):

@@ -351,3 +351,23 @@ def test_the_example_script_lists_each_account_s_buckets(sandbox: Sandbox, monke
     listed = subprocess.run([sys.executable, "-c", pasted], env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert (listed.stdout, listed.stderr) == (f"prod-eu {account_id(1)} eu-open\n", "")
+
+
+def test_get_s_options_as_keywords_reach_sts_as_get_s_flags_do(sandbox: Sandbox) -> None:
+    sandbox.write_config(LABELLED)
+    got = credproc.credentials(
+        "444444444444", role="Auditor", via=[HUB_ARN], duration=900, session_name="audit-{alias}", external_id="ext-42"
+    )
+    (call,) = sandbox.sts.recorder.of("AssumeRole", "arn:aws:iam::444444444444:role/Auditor")
+    assert call.params["DurationSeconds"] == "900" and call.params["RoleSessionName"] == "audit-444444444444"
+    assert call.params["ExternalId"] == "ext-42"
+    # The same request on the command line is the same cache entry.
+    printed = sandbox.get_json(
+        "444444444444", "--role", "Auditor", "--via", HUB_ARN, "--duration", "15m", "--session-name", "audit-{alias}",
+        "--external-id", "ext-42",
+    )  # fmt: skip
+    assert printed["AccessKeyId"] == got.access_key_id
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
+    with pytest.raises(UsageError) as wrong:
+        credproc.credentials("dev", duration=True)
+    assert wrong.value.message == "duration: expected str or int, got bool"
