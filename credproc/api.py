@@ -50,15 +50,16 @@ _engine: tuple[str, Batch] | None = None  # the request digest it was made for, 
 def engine() -> Batch:
     """The engine for the current config and environment (see the module's docstring)."""
     global _engine
-    from . import memo, storage
+    from . import memo, source, storage
 
-    path = memo.config_path(os.environ, None) or os.path.abspath(storage.config_file(os.environ))
-    inputs = memo.inputs(os.environ, path)
+    env = source.environ_copy()
+    path = memo.config_path(env, None) or os.path.abspath(storage.config_file(env))
+    inputs = memo.inputs(env, path)
     with _engine_lock:
         if _engine is None or _engine[0] != inputs.digest:
             from . import config as config_module
 
-            batch = Batch(config=config_module.load(None, inputs=inputs))
+            batch = Batch(config=config_module.load(None, env, inputs=inputs), env=env)
             _engine = (inputs.digest, batch)
         return _engine[1]
 

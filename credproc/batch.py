@@ -112,12 +112,8 @@ def request(target: str, options: Options, *, min_remaining: int = 0) -> Request
 def _check_type(options: Options, name: str, kind: type | tuple[type, ...]) -> None:
     value = options.get(name)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise UsageError(f"{name}: expected {_kind_name(kind)}, got {type(value).__name__}", f"pass {name} as a string")
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise UsageError(f"{name}: expected {expected}, got {type(value).__name__}", f"pass {name} as {expected}")
 
 
 class _Route(NamedTuple):
@@ -151,7 +147,7 @@ class Batch:
         log: Log | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.env: Mapping[str, str] = dict(os.environ if env is None else env)
+        self.env: Mapping[str, str] = source.environ_copy() if env is None else dict(env)
         self.log = LoggingLog() if log is None else log
         self.clock = clock
         self.depth = source.check_depth(self.env)
