@@ -1,6 +1,6 @@
 """credproc's speed against its targets and against the alternatives.
 
-    python benchmarks/run.py [--runs N] [--markdown FILE] [--only endpoint|concurrent]
+    python benchmarks/run.py [--runs N] [--markdown FILE] [--only endpoint|concurrent|each|api]
 
 Uses the credproc installed next to this interpreter (``pip install -e
 '.[test]'``), moto's STS on 127.0.0.1 (tests/support/local_sts.py), and
@@ -309,8 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the results as Markdown to this file")
     parser.add_argument(
         "--only",
-        choices=["endpoint", "concurrent"],
-        help="endpoint: only its row (and the warm get beside it); concurrent: only the cold rows and the fan-outs",
+        choices=["endpoint", "concurrent", "each", "api"],
+        help="endpoint: only its row (and the warm get beside it); concurrent: only the cold rows and the fan-outs; "
+        "each: only credproc each against a shell loop of exec; api: only the Python API's row",
     )
     args = parser.parse_args(argv)
     runs, warmups = args.runs, args.warmups
@@ -372,6 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if credproc != installed_credproc:
             group += [installed_bare, installed_warm]
 
+        if args.only == "each":
+            rows.append(each_row(credproc, base_dir, sts, runs))
+            return _report(args, rows, notes, started, credproc, installed_credproc, runs)
+        if args.only == "api":
+            rows.append(api_row(python, credproc, two, sts, runs))
+            return _report(args, rows, notes, started, credproc, installed_credproc, runs)
         if args.only is not None:
             group = [warm]
         print("1/5 warm hits ...", flush=True)
@@ -508,13 +515,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(
             ratio_row("boto3 role profile vs credproc", resolve, warm, None, "higher is better; 2 STS calls per run")
         )
+        print("Python API ...", flush=True)
+        rows.append(api_row(python, credproc, two, sts, runs))
         print("5/5 credential endpoint ...", flush=True)
         rows.append(Row(*latency_row(credproc, two.env, warm.median_ms)))
+        rows.append(each_row(credproc, base_dir, sts, runs))
         print("done", flush=True)
     finally:
         sts.stop()
         shutil.rmtree(base_dir, ignore_errors=True)
     return _report(args, rows, notes, started, credproc, installed_credproc, runs)
+
+
+API_CALLS = 200
+# credproc.credentials API_CALLS times in one process, as a script over many accounts calls it.
+API_SCRIPT = f"""
+import credproc
+for _ in range({API_CALLS}):
+    credproc.credentials("dev")
+"""
+
+
+def api_row(python: str, credproc: str, user: User, sts: LocalSts, runs: int) -> Row:
+    """API_CALLS warm ``credproc.credentials`` calls in one process (its start
+    included) against API_CALLS warm ``credproc get`` processes (a shell loop)."""
+    in_process = Command(f"{API_CALLS} credproc.credentials calls", [python, "-c", API_SCRIPT], user.env)
+    loop = f'for i in $(seq {API_CALLS}); do "$0" get dev >/dev/null || exit 1; done'
+    processes = Command(f"{API_CALLS} credproc get processes", ["sh", "-c", loop, credproc], user.env)
+    print(f"Python API: {API_CALLS} calls in one process vs {API_CALLS} processes ...", flush=True)
+    interleave([in_process, processes], max(runs // 10, 3), 1)  # the cache is warm after the warm-ups
+    calls_before = len(sts.recorder.of("AssumeRole"))
+    in_process.run_once(timed=False)
+    assert len(sts.recorder.of("AssumeRole")) == calls_before, "a warm API call called STS"
+    per_call = f"per call {in_process.median_ms / API_CALLS:.2f} ms vs {processes.median_ms / API_CALLS:.2f} ms"
+    return ratio_row(f"{API_CALLS} warm credproc.credentials in one process", in_process, processes, None, per_call)
+
+
+EACH_ACCOUNTS = 200
+
+
+def each_row(credproc: str, base_dir: Path, sts: LocalSts, runs: int) -> Row:
+    """``credproc each --all -- true`` over 200 warm accounts behind one hub,
+    against a shell loop of ``credproc exec ALIAS -- true`` over the same ones."""
+    print(f"each over {EACH_ACCOUNTS} warm accounts ...", flush=True)
+    aliases = [f"e{index:03d}" for index in range(EACH_ACCOUNTS)]
+    tables = [
+        f'\n[accounts.{alias}]\nid = "{200000000000 + index}"\nvia = ["{HUB_ARN}"]\n'
+        for index, alias in enumerate(aliases)
+    ]
+    user = make_user(base_dir, "each", sts.url, CONFIG_HEAD + '\n[cache]\nkey_store = "file"\n' + "".join(tables))
+    each = Command(
+        f"credproc each --all -- true ({EACH_ACCOUNTS})", [credproc, "each", "--all", "--", "true"], user.env
+    )
+    loop = 'for alias in "$@"; do "$CREDPROC" exec "$alias" -- true || exit 1; done'
+    shell = Command(
+        f"a shell loop of {EACH_ACCOUNTS} credproc exec",
+        ["sh", "-c", loop, "sh", *aliases],
+        {**user.env, "CREDPROC": credproc},
+    )
+    each.run_once(timed=False)  # every account's session in the cache: both run warm
+    # A loop run takes seconds: fewer rounds than the per-process rows.
+    interleave([each, shell], max(3, runs // 6), 1)
+    return ratio_row(
+        f"each over {EACH_ACCOUNTS} warm accounts, vs a shell loop of exec", each, shell, 0.2, "--parallel 8 (default)"
+    )
 
 
 def _report(

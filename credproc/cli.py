@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
     """Run credproc; returns the exit code (only the console script exits).
     ``inputs``: the run's request digest, when the console script computed it already."""
     arguments, command = list(sys.argv[1:] if argv is None else argv), None
-    if arguments[:1] == ["exec"]:  # the one command that runs a command (and its own module only then)
+    if arguments[:1] in (["exec"], ["each"]):  # the commands that run a command (and exec's module only then)
         from .commands.exec import split_command
 
         arguments, command = split_command(arguments)

@@ -81,12 +81,12 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
 
 
 def _annotate(parser: argparse.ArgumentParser, files: object) -> None:
-    """Tell shtab what completes where: targets for TARGET, file names for paths."""
+    """Tell shtab what completes where: targets for TARGET and each's SELECTOR, file names for paths."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for subparser in action.choices.values():
                 _annotate(subparser, files)
-        elif not action.option_strings and action.dest == "target":
+        elif not action.option_strings and action.dest in ("target", "selectors"):  # selectors: each
             action.complete = _TARGETS  # type: ignore[attr-defined]
         elif action.type is Path:
             action.complete = files  # type: ignore[attr-defined]

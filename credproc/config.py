@@ -50,6 +50,7 @@ class Account(NamedTuple):
     alias: str
     id: str
     settings: Settings
+    labels: tuple[str, ...] = ()  # `labels = [...]`: what selection.py's --label picks by
 
 
 class Config:
@@ -131,7 +132,8 @@ class Config:
                 f'add id = "123456789012" under [accounts.{alias}]',
             )
         account_id = values.pop("id")
-        return Account(alias=alias, id=account_id, settings=Settings(**values))
+        labels = values.pop("labels", ())
+        return Account(alias=alias, id=account_id, settings=Settings(**values), labels=labels)
 
 
 class LazyWhere:

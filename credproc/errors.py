@@ -21,7 +21,9 @@ class ExitCode(IntEnum):
     OUTPUT = 9  #: stdout is closed or cannot be written (console.STDOUT_FAILED on the fast path)
     COMMAND_NOT_EXECUTABLE = 126  #: `exec`: the command exists but cannot be run (as a shell says)
     COMMAND_NOT_FOUND = 127  #: `exec`: no such command (as a shell says)
+    SOME_FAILED = 10  #: `each`: a command exited non-zero, or an account's credentials could not be had
     INTERRUPTED = 130  #: Ctrl-C
+    TERMINATED = 143  #: `each`: SIGTERM (128 + 15, as a shell reports it)
 
 
 class CredprocError(Exception):

@@ -67,6 +67,39 @@ class Log:
         self._held = []
 
 
+class LoggingLog(Log):
+    """A Log for the Python API (credproc.api), which never prints: steps and
+    warnings go to the standard library's ``credproc`` logger instead, to be
+    shown only where the program configures logging."""
+
+    def __init__(self) -> None:
+        import logging
+
+        super().__init__()
+        self._logger = logging.getLogger("credproc")
+        # Without a handler of its own, logging's last resort would print warnings on stderr.
+        if not self._logger.handlers:
+            self._logger.addHandler(logging.NullHandler())
+
+    def step(self, message: str) -> None:
+        self._logger.debug(message)
+
+    def warn(self, message: str) -> None:
+        self._logger.warning(message)
+
+    def notice(self, message: str) -> None:
+        self._logger.info(message)
+
+    def error(self, line: str) -> None:
+        self._logger.error(line.removeprefix("credproc: "))
+
+    def traceback(self, error: BaseException) -> None:
+        pass  # the API raises the error itself
+
+    def flush(self) -> None:
+        pass
+
+
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 

@@ -18,7 +18,7 @@ from .log import Log
 from .plan import MfaSession, Overrides, Plan, make_plan
 
 if TYPE_CHECKING:
-    from .sts import StsCaller
+    from .sts import SourceSession, StsCaller
 
 
 # Beyond the longest a lock holder may call STS: time to start, write the entry, release.
@@ -144,24 +144,79 @@ def obtain(
     inputs: memo.Inputs | None = None,
 ) -> Obtained:
     """Credentials for ``request.target``: from the cache when fresh, else from STS.
-    ``inputs``: the run's request digest (memo.py; computed here when not given)."""
+    ``inputs``: the run's request digest (memo.py; computed here when not given).
+
+    The steps are shared with credproc.batch, which takes each of them once
+    for many requests: :func:`plan_for`, :func:`open_cache`, :func:`source_of`,
+    :func:`endpoint_of` and :func:`walk`.
+    """
     env = os.environ if env is None else env
     depth = source.check_depth(env)
-    plan = make_plan(config, request.target, request.overrides, machine_fields(env))
+    plan = plan_for(config, request, env)
     cache = open_cache(config, env, log) if request.use_cache else None
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
     aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
-    src = source.resolve_remembered(plan.source_profile, env, cache, aws, inputs, stored=config.source_stored)
+    src = source_of(plan.source_profile, env, cache, aws, inputs, log, stored=config.source_stored)
+    caller = functools.cache(functools.partial(sts_caller, src, depth, plan.sts_region, log, env))
+    endpoint_url = endpoint_of(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
+    return walk(
+        request, plan, src, endpoint_url, caller, config=config, cache=cache, log=log, env=env, depth=depth, clock=clock
+    )
+
+
+def plan_for(config: Config, request: Request, env: Mapping[str, str]) -> Plan:
+    """The request's plan (raises for a bad target or option before any key is read)."""
+    return make_plan(config, request.target, request.overrides, machine_fields(env))
+
+
+def source_of(
+    profile: str | None,
+    env: Mapping[str, str],
+    cache: Cache | None,
+    aws: source.AwsFiles,
+    inputs: memo.Inputs,
+    log: Log,
+    *,
+    stored: str | None,
+) -> source.Source:
+    """The source identity of ``profile`` (the plan's source profile), or of the
+    keys ``[source] stored`` names, remembered in the cache."""
+    src = source.resolve_remembered(profile, env, cache, aws, inputs, stored=stored)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
-    caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
+    return src
+
+
+def endpoint_of(
+    cache: Cache | None,
+    inputs: memo.Inputs,
+    aws: source.AwsFiles,
+    src: source.Source,
+    region: str,
+    ask_botocore: Callable[[], str],
+) -> str:
+    """The STS endpoint in the cache keys of ``src`` in ``region`` (sts_endpoint.py)."""
     # Without a cache there are no keys, so no endpoint to put in them.
-    endpoint_url = (
-        sts_endpoint.current(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
-        if cache is not None
-        else ""
-    )
+    return sts_endpoint.current(cache, inputs, aws, src, region, ask_botocore) if cache is not None else ""
+
+
+def walk(
+    request: Request,
+    plan: Plan,
+    src: source.Source,
+    endpoint_url: str,
+    caller: Callable[[], chain.HopCaller],
+    *,
+    config: Config,
+    cache: Cache | None,
+    log: Log,
+    env: Mapping[str, str],
+    depth: int,
+    clock: Callable[[], datetime],
+) -> Obtained:
+    """Walk the plan's chain (chain.py) from ``src``; ``caller`` makes the STS
+    caller when the walk first needs one."""
 
     def mfa_code(mfa: MfaSession, target: str) -> str:
         from .mfa import CodeSource  # only when a code is really needed
@@ -197,12 +252,25 @@ def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     depth = source.check_depth(env)
     src = source.resolve(config.source_profile, env, stored=config.source_stored)
-    return _sts_caller(src, depth, config.source_region or DEFAULT_REGION, log, env)
+    return sts_caller(src, depth, config.source_region or DEFAULT_REGION, log, env)
 
 
-def _sts_caller(src: source.Source, depth: int, region: str, log: Log, env: Mapping[str, str]) -> StsCaller:
+def sts_caller(
+    src: source.Source, depth: int, region: str, log: Log, env: Mapping[str, str], shared: SourceSession | None = None
+) -> StsCaller:
+    """STS as ``src`` (and the hops assumed from it); ``shared``: the botocore
+    session to make its clients with (default: one of its own)."""
     from .sts import StsCaller
+
+    if shared is None:
+        shared = botocore_session(src, depth, region)
+    return StsCaller(src, region, log, env, shared=shared)
+
+
+def botocore_session(src: source.Source, depth: int, region: str) -> SourceSession:
+    """The botocore session of ``src`` (sts.SourceSession), made when first used."""
+    from .sts import SourceSession
 
     # Whatever botocore starts (a source profile's credential_process) runs
     # one level deeper, so a loop back into credproc stops.
-    return StsCaller(src, region, log, env, environment=functools.partial(source.botocore_environment, src, depth))
+    return SourceSession(src, region, functools.partial(source.botocore_environment, src, depth))

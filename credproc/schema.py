@@ -7,6 +7,7 @@ needs the account or partition, and takes its fixes from :func:`hint_for`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -70,6 +71,22 @@ def _command(value: Any) -> str:
     if not words:
         raise ValueError(f"{text!r} holds no command")
     return text
+
+
+LABEL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
+MAX_LABELS = 50
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    """``labels = ["prod", "eu"]``: short words that ``each --label`` selects by (order kept, repeats dropped)."""
+    if not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list of labels")
+    if len(value) > MAX_LABELS:
+        raise ValueError(f"lists {len(value)} labels; at most {MAX_LABELS} are allowed")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not re.fullmatch(LABEL_PATTERN, item):
+            raise ValueError(f"item {index + 1} ({item!r}) is not a label of 1-64 letters, digits and _.:-")
+    return tuple(dict.fromkeys(value))
 
 
 class NestedValueError(ValueError):
@@ -146,7 +163,12 @@ DEFAULT_KEYS: dict[str, Checker] = {
     "region": rules.region,
     "via": _via,
 }
-ACCOUNT_KEYS: dict[str, Checker] = {"id": rules.account_id, **DEFAULT_KEYS, "mfa_serial": rules.mfa_serial}
+ACCOUNT_KEYS: dict[str, Checker] = {
+    "id": rules.account_id,
+    **DEFAULT_KEYS,
+    "mfa_serial": rules.mfa_serial,
+    "labels": _labels,  # [accounts.X] only: what `each --label` selects by (Account.labels, not Settings)
+}
 VIA_KEYS: dict[str, Checker] = {"role_arn": _string, **SESSION_KEYS}
 CACHE_KEYS: dict[str, Checker] = {
     "enabled": _boolean,
@@ -200,6 +222,7 @@ _HINTS = {
     "enabled": "use enabled = true or enabled = false",
     "key_store": 'use one of "auto", "keyring", "file", "env"',
     "refresh_margin": 'use e.g. refresh_margin = "15m"',
+    "labels": 'list short words, e.g. labels = ["prod", "eu"] (each 1-64 letters, digits and _.:-, starting with a letter or digit)',
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -420,6 +421,12 @@ def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, s
     return number, " ".join(str(exc).split())
 
 
+# botocore_environment changes os.environ, which every thread shares: it holds
+# this while it does, and whoever copies os.environ meanwhile (credproc.batch,
+# credproc.api) takes it too, so no copy holds the raised depth.
+ENVIRON_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def botocore_environment(source: Source, depth: int) -> Iterator[None]:
     """``os.environ`` as botocore must see it for ``source``, restored on the way out.
@@ -429,12 +436,19 @@ def botocore_environment(source: Source, depth: int) -> Iterator[None]:
     the raised depth, so a loop back into credproc stops.
     """
     changes = _child_changes(source, depth)
-    saved = {name: os.environ.get(name) for name in changes}
-    _apply(os.environ, changes)
-    try:
-        yield
-    finally:
-        _apply(os.environ, saved)
+    with ENVIRON_LOCK:
+        saved = {name: os.environ.get(name) for name in changes}
+        _apply(os.environ, changes)
+        try:
+            yield
+        finally:
+            _apply(os.environ, saved)
+
+
+def environ_copy() -> dict[str, str]:
+    """``os.environ`` as it is outside :func:`botocore_environment`."""
+    with ENVIRON_LOCK:
+        return dict(os.environ)
 
 
 def child_environment(env: Mapping[str, str], source: Source, depth: int) -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -52,8 +53,68 @@ def retrying(env: Mapping[str, str], log: Log) -> retry.Retrying:
     return retry.Retrying(retry.limits(env).budget, log)
 
 
+class SourceSession:
+    """The botocore session of one source identity, and the credentials its
+    provider chain finds: every STS client acting as the source, or as a hop
+    assumed from it, comes from here.
+
+    Safe to share between threads (a batch of requests in one process,
+    credproc.batch): botocore clients are, botocore sessions are not, and
+    ``environment`` changes ``os.environ`` while it is entered; so whatever
+    touches the session holds one lock. Botocore's errors are raised as they
+    are (:class:`StsCaller` says what they mean).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        region: str,
+        environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
+        self.source = source
+        self.region = region
+        self._environment = environment
+        self._lock = threading.RLock()
+        self._session: BotocoreSession | None = None
+
+    def session(self) -> BotocoreSession:
+        """The session: the source profile's settings and provider chain (made once)."""
+        with self._lock:
+            if self._session is None:
+                with self._environment():
+                    self._session = new_session(self.source.profile, self.region)
+            return self._session
+
+    def frozen_credentials(self) -> Credentials | None:
+        """The source's credentials as they are now (botocore refreshes the
+        ones that expire, e.g. an SSO role's); None when its chain found none."""
+        with self._lock, self._environment():
+            found = self.session().get_credentials()
+            frozen = found.get_frozen_credentials() if found is not None else None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            return None
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def client(self, config: BotoConfig, credentials: Credentials) -> Any:
+        """An STS client of the session acting as ``credentials``."""
+        with self._lock, self._environment():
+            return self.session().create_client(
+                "sts",
+                region_name=self.region,
+                config=config,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
+
+
 class StsCaller:
-    """Makes AssumeRole calls, from the source identity or from a hop's credentials."""
+    """Makes AssumeRole calls, from the source identity or from a hop's credentials.
+
+    One per run (its retries share one budget); ``shared``: the source's
+    botocore session to use (default: one of its own), which a batch's
+    callers share.
+    """
 
     def __init__(
         self,
@@ -63,6 +124,7 @@ class StsCaller:
         env: Mapping[str, str] | None = None,
         *,
         environment: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        shared: SourceSession | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self.source = source
@@ -71,29 +133,25 @@ class StsCaller:
         self._env = env
         self._config = client_config(env, region)
         self._retrying = retrying(env, log)
-        self._session: BotocoreSession | None = None
+        # ``environment`` is entered around everything botocore does with the
+        # session: botocore reads os.environ, and may start the source's credential_process.
+        self._botocore = shared if shared is not None else SourceSession(source, region, environment)
         self._source_credentials: Credentials | None = None
-        # Entered around every botocore session made here: botocore reads
-        # os.environ, and may start the source's credential_process.
-        self._environment = environment
 
     def _source_session(self) -> BotocoreSession:
-        """The one botocore session: the source profile's settings and provider chain."""
-        if self._session is None:
-            try:
-                with self._environment():
-                    self._session = new_session(self.source.profile, self.region)
-            except Exception as exc:  # ProfileNotFound and friends
-                from botocore.exceptions import ProfileNotFound
+        """The botocore session, its errors said in credproc's terms."""
+        try:
+            return self._botocore.session()
+        except Exception as exc:  # ProfileNotFound and friends
+            from botocore.exceptions import ProfileNotFound
 
-                if isinstance(exc, ProfileNotFound) and not self.source.profile:
-                    # botocore follows AWS_PROFILE even when keys are in the environment.
-                    raise ConfigError(
-                        f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}",
-                        "unset AWS_PROFILE, or name a profile that exists in ~/.aws/config",
-                    ) from exc
-                raise translate(exc, "reading the source profile", self.source.label) from exc
-        return self._session
+            if isinstance(exc, ProfileNotFound) and not self.source.profile:
+                # botocore follows AWS_PROFILE even when keys are in the environment.
+                raise ConfigError(
+                    f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}",
+                    "unset AWS_PROFILE, or name a profile that exists in ~/.aws/config",
+                ) from exc
+            raise translate(exc, "reading the source profile", self.source.label) from exc
 
     def prepare_source(self) -> None:
         """Resolve and freeze the source credentials once."""
@@ -102,19 +160,18 @@ class StsCaller:
         if self.source.stored:
             self._source_credentials = self._stored_credentials(self.source.stored)
             return
+        self._source_session()
         try:
-            with self._environment():
-                found = self._source_session().get_credentials()
-                frozen = found.get_frozen_credentials() if found is not None else None
+            frozen = self._botocore.frozen_credentials()
         except Exception as exc:
             if _is_sso_token_error(exc):
                 raise self._sso_token_error(exc) from exc
             raise translate(exc, "getting the source credentials", self.source.label) from exc
-        if frozen is None or not frozen.access_key or not frozen.secret_key:
+        if frozen is None:
             from botocore.exceptions import NoCredentialsError
 
             raise translate(NoCredentialsError(), "getting the source credentials", self.source.label)
-        self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        self._source_credentials = frozen
 
     def _stored_credentials(self, name: str) -> Credentials:
         """The keys ``[source] stored`` names (source_keys.py): static credentials for
@@ -151,16 +208,8 @@ class StsCaller:
             self.prepare_source()
             credentials = self._source_credentials
             assert credentials is not None
-        session = self._source_session()
-        with self._environment():
-            return session.create_client(
-                "sts",
-                region_name=self.region,
-                config=self._config,
-                aws_access_key_id=credentials.access_key_id,
-                aws_secret_access_key=credentials.secret_access_key,
-                aws_session_token=credentials.session_token,
-            )
+        self._source_session()
+        return self._botocore.client(self._config, credentials)
 
     def endpoint_url(self) -> str:
         """The URL botocore sends this caller's STS requests to (no request is made).

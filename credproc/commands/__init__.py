@@ -21,6 +21,7 @@ from ..errors import ExitCode
 NAMES = (
     "get",
     "exec",
+    "each",
     "serve",
     "env",
     "console",

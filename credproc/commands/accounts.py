@@ -39,7 +39,8 @@ def account_rows(config: Config) -> list[dict[str, Any]]:
     """One row per configured account (validates every account table).
 
     The JSON form is a contract with the CDK plugin: a list of objects with
-    ``alias``, ``id``, ``role`` (name or ARN, or null), ``region`` and ``via``.
+    ``alias``, ``id``, ``role`` (name or ARN, or null), ``region`` and ``via``
+    (and ``labels``, which the plugin ignores).
     """
     from ..config import DEFAULT_REGION
 
@@ -56,6 +57,7 @@ def account_rows(config: Config) -> list[dict[str, Any]]:
                     entry.role_arn
                     for entry in (settings.via if settings.via is not None else config.defaults.via or ())
                 ],
+                "labels": list(account.labels),
             }
         )
     return rows
@@ -68,6 +70,16 @@ def render_accounts(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no accounts configured\n"
     return table(
-        ("ALIAS", "ACCOUNT", "ROLE", "REGION", "HOPS"),
-        ((row["alias"], row["id"], row["role"] or "-", row["region"], str(len(row["via"]) + 1)) for row in rows),
+        ("ALIAS", "ACCOUNT", "ROLE", "REGION", "HOPS", "LABELS"),
+        (
+            (
+                row["alias"],
+                row["id"],
+                row["role"] or "-",
+                row["region"],
+                str(len(row["via"]) + 1),
+                ",".join(row["labels"]),
+            )
+            for row in rows
+        ),
     )

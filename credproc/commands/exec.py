@@ -37,12 +37,12 @@ if TYPE_CHECKING:
 
 
 def split_command(arguments: list[str]) -> tuple[list[str], list[str] | None]:
-    """``exec TARGET [options] -- COMMAND...``: everything after the first ``--`` is the command.
+    """``exec TARGET [options] -- COMMAND...`` (and ``each``): everything after the first ``--`` is the command.
 
     Split before argparse sees it, because argparse cannot tell the command's
     options from ours.
     """
-    if arguments[:1] == ["exec"] and "--" in arguments:
+    if arguments[:1] in (["exec"], ["each"]) and "--" in arguments:
         cut = arguments.index("--")
         return arguments[:cut], arguments[cut + 1 :]
     return arguments, None

@@ -79,6 +79,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     """TARGET and the options that shape how its credentials are obtained."""
     parser.add_argument("target", help="12-digit account id or an alias from the config")
+    add_hop_options(parser)
+
+
+def add_hop_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape how a target's credentials are obtained (``each`` applies them to every account)."""
     parser.add_argument("--role", help="role name or ARN in the target account")
     parser.add_argument("--via", action="append", metavar="ROLE_ARN", help="intermediate role (repeat for more hops)")
     parser.add_argument("--region", help="STS region for the hops (also the region emitted)")
