@@ -314,6 +314,19 @@ def sso_login_command(aws: AwsFiles, name: str) -> str | None:
     return None
 
 
+def login_profile(aws: AwsFiles, name: str) -> str | None:
+    """The profile holding the ``login_session`` (``aws login``) behind profile
+    ``name``, following source_profile; None when no such profile is behind it."""
+    seen: list[str] = []
+    while name and name not in seen:
+        seen.append(name)
+        section = aws.merged(name)
+        if section.get("login_session"):
+            return name
+        name = section.get("source_profile", "")
+    return None
+
+
 def _parse(path: Path, data: bytes | None) -> configparser.RawConfigParser:
     """An AWS file's sections from its bytes (None: missing or unreadable), read as
     ``open(path, encoding="utf-8")`` would (universal newlines)."""

@@ -105,6 +105,9 @@ class StsCaller:
         except Exception as exc:
             if _is_sso_token_error(exc):
                 raise self._sso_token_error(exc) from exc
+            login = self._login_error(exc)
+            if login is not None:
+                raise login from exc
             raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             from botocore.exceptions import NoCredentialsError
@@ -126,6 +129,14 @@ class StsCaller:
             f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
             f"run {command}, then retry",
         )
+
+    def _login_error(self, exc: Exception) -> AuthError | None:
+        """An ``aws login`` source botocore could not use: the exact command that fixes it (login.py)."""
+        from . import login
+        from .source import AwsFiles, login_profile
+
+        profile = login_profile(AwsFiles(os.environ), self._source_session().profile or "default")
+        return None if profile is None else login.failure(exc, profile, self.source.label, os.environ)
 
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client of this caller's session acting as ``credentials`` (None: the source identity)."""
