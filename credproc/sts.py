@@ -206,7 +206,7 @@ class StsCaller:
                 lambda: client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration),
             )
         except Exception as exc:
-            raise _mfa_refused(exc, mfa, self.source.label) from exc
+            raise mfa_refused(exc, mfa, self.source.label) from exc
         return _credentials(response, None)
 
     def source_credentials(self) -> Credentials:
@@ -264,7 +264,7 @@ def _service_names(search_paths: list[str]) -> list[str]:
     return sorted(names)
 
 
-def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
+def mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
     """A failed GetSessionToken: MFA errors say what to do about the code or the source."""
     code_name, message = code_and_message(exc)
     if code_name == "AccessDenied" and "session credentials" in message.lower():
