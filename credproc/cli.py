@@ -101,6 +101,7 @@ def _parse(arguments: list[str]) -> argparse.Namespace:
     args, unknown = build_parser(arguments[0] if arguments else None).parse_known_args(arguments)
     if unknown:
         # Name the subcommand whose options were wrong, not the top level.
-        where = " ".join(filter(None, [args.command, getattr(args, "cache_command", None)]))
+        subcommand = getattr(args, "cache_command", None) or getattr(args, "source_command", None)
+        where = " ".join(filter(None, [args.command, subcommand]))
         raise UsageError(f"{where}: unrecognized arguments: {' '.join(unknown)}", f"see credproc {where} --help")
     return args

@@ -74,6 +74,7 @@ class Config:
         self.organizations_role_arn: str | None = None  # [organizations] role_arn
         # [source], [defaults] and [cache], as load() finds them
         self.source_profile: str | None = None
+        self.source_stored: str | None = None  # [source] stored: keys kept by `credproc source`
         self.source_region: str | None = None
         self.mfa_serial: str | None = None
         self.mfa_duration: int = DEFAULT_MFA_DURATION
@@ -261,6 +262,12 @@ def _from_data(path: Path, text: str, data: dict[str, Any]) -> Config:
             raise ConfigError(f"{config.where(table)}: must be a table", f"write it as [{table}]")
     source = _check_table(config, ("source",), data.get("source", {}), SOURCE_KEYS)
     config.source_profile = source.get("profile")
+    config.source_stored = source.get("stored")
+    if config.source_stored and config.source_profile:
+        raise ConfigError(
+            f"{config.where('source', 'stored')}: [source] stored and profile both name the source",
+            "keep one: stored for keys kept by credproc source, profile for an AWS profile",
+        )
     config.source_region = source.get("region")
     config.mfa_serial = source.get("mfa_serial")
     config.mfa_duration = source.get("mfa_duration", DEFAULT_MFA_DURATION)

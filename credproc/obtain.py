@@ -152,7 +152,7 @@ def obtain(
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
     aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
-    src = source.resolve_remembered(plan.source_profile, env, cache, aws, inputs)
+    src = source.resolve_remembered(plan.source_profile, env, cache, aws, inputs, stored=config.source_stored)
     if src.ignore_env_profile:
         log.step("AWS_PROFILE names a profile that runs credproc; using the default profile as the source instead")
     caller = functools.cache(functools.partial(_sts_caller, src, depth, plan.sts_region, log, env))
@@ -196,7 +196,7 @@ def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None
     """STS as the source identity itself (doctor, account discovery), with the recursion guard."""
     env = os.environ if env is None else env
     depth = source.check_depth(env)
-    src = source.resolve(config.source_profile, env)
+    src = source.resolve(config.source_profile, env, stored=config.source_stored)
     return _sts_caller(src, depth, config.source_region or DEFAULT_REGION, log, env)
 
 

@@ -38,6 +38,16 @@ def _key_store(value: Any) -> str:
     return str(value)
 
 
+def _stored(value: Any) -> str:
+    from .source_keys import name_problem  # only when the key is set
+
+    text = _string(value)
+    problem = name_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def _role(value: Any) -> str:
     # Fully checked once the account and partition are known (plan.py).
     return _string(value)
@@ -113,6 +123,7 @@ def _via_entry(index: int, raw: dict[str, Any]) -> ViaEntry:
 
 SOURCE_KEYS: dict[str, Checker] = {
     "profile": _string,
+    "stored": _stored,  # keys kept by `credproc source` (source_keys.py), instead of a profile
     "region": rules.region,
     "mfa_serial": rules.mfa_serial,
     "mfa_duration": rules.mfa_duration,
@@ -185,6 +196,7 @@ _HINTS = {
     "policy": "give a JSON policy document as a string of at most 2048 characters (whitespace not counted)",
     "policy_arns": 'list at most 10 policy ARNs, e.g. policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]',
     "profile": 'name a profile from ~/.aws/config, e.g. profile = "shared"',
+    "stored": 'name keys stored with credproc source add, e.g. stored = "default" (see credproc source list)',
     "enabled": "use enabled = true or enabled = false",
     "key_store": 'use one of "auto", "keyring", "file", "env"',
     "refresh_margin": 'use e.g. refresh_margin = "15m"',

@@ -60,6 +60,7 @@ class Source(NamedTuple):
     access_key: str | None = None  # the access key id, when the source is static keys
     # Each file the fingerprint read (a token), with the digest of its bytes then (storage.digest_part).
     files: tuple[tuple[str, str], ...] = ()
+    stored: str | None = None  # [source] stored: the name of keys kept by `credproc source` (source_keys.py)
 
 
 class Decision(NamedTuple):
@@ -110,9 +111,33 @@ _LOOP_HINT = (
 )
 
 
-def resolve(profile: str | None, env: Mapping[str, str], aws: AwsFiles | None = None) -> Source:
-    """Decide the source profile and fingerprint it (files and env only, no network)."""
+def resolve(
+    profile: str | None, env: Mapping[str, str], aws: AwsFiles | None = None, *, stored: str | None = None
+) -> Source:
+    """Decide the source profile and fingerprint it (files and env only, no network);
+    ``stored``: ``[source] stored``, which replaces botocore's chain (:func:`stored_source`)."""
+    if stored:
+        return stored_source(stored, env)
     return _source(decide(profile, env, AwsFiles(env) if aws is None else aws))
+
+
+def stored_source(name: str, env: Mapping[str, str]) -> Source:
+    """The source when ``[source] stored`` names keys kept by ``credproc source``.
+
+    Its identity is the name and the access key id, read from source_keys'
+    index (the keychain is opened only when STS is called, sts.py). The
+    index is also one of the source's files: a remembered answer holds only
+    while its bytes are the same, so a key stored anew under the name is
+    another identity from the next run on, on the fast path too.
+    """
+    from . import source_keys
+
+    key_id = source_keys.indexed_key_id(name, env)
+    inputs = storage.digest(json.dumps(["stored", name, key_id]).encode())
+    fingerprint, _ = providers.fingerprint(providers.Identity("stored", inputs, (), key_id), storage.read_file)
+    index = os.fspath(source_keys.index_path(env))
+    files = ((index, storage.digest(storage.digest_part(index))),)
+    return Source(None, False, fingerprint, f"stored keys {name}", key_id, files, stored=name)
 
 
 def decide(profile: str | None, env: Mapping[str, str], aws: AwsFiles) -> Decision:
@@ -161,15 +186,21 @@ def keys_in_environment(configured: str | None, env: Mapping[str, str]) -> bool:
 
 
 def resolve_remembered(
-    profile: str | None, env: Mapping[str, str], cache: Cache | None, aws: AwsFiles, inputs: Inputs
+    profile: str | None,
+    env: Mapping[str, str],
+    cache: Cache | None,
+    aws: AwsFiles,
+    inputs: Inputs,
+    *,
+    stored: str | None = None,
 ) -> Source:
     """:func:`resolve`, its decision remembered in ``cache`` (see the module's
-    docstring); without a cache, or with keys in the environment (nothing to
-    parse), it is :func:`resolve` itself. ``aws``: the AWS files of ``env``,
-    read once for every digest of them in this run; ``inputs``: the run's
-    request digest."""
-    if cache is None or keys_in_environment(profile, env):
-        return resolve(profile, env, aws)
+    docstring); without a cache, with keys in the environment (nothing to
+    parse) or with stored keys (no AWS file counts), it is :func:`resolve`
+    itself. ``aws``: the AWS files of ``env``, read once for every digest of
+    them in this run; ``inputs``: the run's request digest."""
+    if cache is None or stored or keys_in_environment(profile, env):
+        return resolve(profile, env, aws, stored=stored)
     parsed = storage.hasher()
     aws.add_contents(parsed)
     name = memo.name(MEMO_KIND, inputs.digest, profile, parsed.hexdigest())
@@ -258,6 +289,12 @@ class AwsFiles:
     def profile_names(self) -> list[str]:
         """Every profile of the config file, in file order."""
         return list(self._maps()[0])
+
+    def credentials_names(self) -> list[str]:
+        """Every section of the credentials file, in file order."""
+        if self._credentials is None:
+            self._credentials = self._parsed(self.credentials_path)
+        return self._credentials.sections()
 
     def credentials(self, name: str) -> dict[str, str] | None:
         """The ``[NAME]`` section of the credentials file."""

@@ -357,6 +357,16 @@ def load(name: str, env: Mapping[str, str], log: Log) -> StoredKey:
     raise AuthError(f"no stored source keys named {name!r}", f"credproc source add {name}")
 
 
+def indexed_key_id(name: str, env: Mapping[str, str]) -> str:
+    """The access key id stored under ``name``, from the index (no keychain
+    prompt); from the record itself when the index lacks it (which rewrites
+    the index). AuthError (exit 4) when there are no such keys."""
+    entry = _from_index(name, _read_index(env, Log(defer=True)).get(name))
+    if entry is not None:
+        return entry.access_key_id
+    return load(name, env, Log(defer=True)).access_key_id
+
+
 def _repair_index(env: Mapping[str, str], log: Log, key: StoredKey) -> None:
     """Best effort: the index follows the record (a save interrupted between the two)."""
     try:

@@ -68,6 +68,7 @@ class StsCaller:
         self.source = source
         self.region = region
         self.log = log
+        self._env = env
         self._config = client_config(env, region)
         self._retrying = retrying(env, log)
         self._session: BotocoreSession | None = None
@@ -98,6 +99,9 @@ class StsCaller:
         """Resolve and freeze the source credentials once."""
         if self._source_credentials is not None:
             return
+        if self.source.stored:
+            self._source_credentials = self._stored_credentials(self.source.stored)
+            return
         try:
             with self._environment():
                 found = self._source_session().get_credentials()
@@ -114,6 +118,20 @@ class StsCaller:
 
             raise translate(NoCredentialsError(), "getting the source credentials", self.source.label)
         self._source_credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _stored_credentials(self, name: str) -> Credentials:
+        """The keys ``[source] stored`` names (source_keys.py): static credentials for
+        botocore's clients, never in an environment or on a command line."""
+        from . import source_keys
+
+        key = source_keys.load(name, self._env, self.log)
+        if self.source.access_key and key.access_key_id != self.source.access_key:
+            # The fingerprint was made from another key: its cached sessions are not this key's.
+            raise AuthError(
+                f"the stored source keys {name!r} changed while credproc ran (now {key.masked()})", "run it again"
+            )
+        self.log.step(f"source keys {name!r} ({key.masked()}) from the {key.where}")
+        return Credentials(key.access_key_id, key.secret_access_key)
 
     def _sso_token_error(self, exc: Exception) -> AuthError:
         """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
@@ -234,6 +252,32 @@ class StsCaller:
             return f"{self.client(None).get_caller_identity()['Arn']} ({caller})"
         except Exception:
             return caller
+
+
+def caller_identity(credentials: Credentials, region: str, env: Mapping[str, str], log: Log, who: str) -> str:
+    """GetCallerIdentity as ``credentials`` (keys about to be stored: ``credproc
+    source``), retried like every call; the identity's ARN. The STS endpoint is
+    chosen as for the chain (AWS_ENDPOINT_URL_STS, the config file's settings)."""
+    try:
+        session = new_session(None, region)
+        client = session.create_client(
+            "sts",
+            region_name=region,
+            config=client_config(env, region),
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )
+        response = retrying(env, log).call(client.get_caller_identity, transient, "GetCallerIdentity")
+    except Exception as exc:
+        from botocore.exceptions import ProfileNotFound
+
+        if isinstance(exc, ProfileNotFound):
+            raise ConfigError(
+                f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}", "unset AWS_PROFILE, or name a profile that exists"
+            ) from exc
+        raise translate(exc, "GetCallerIdentity", who) from exc
+    return str(response["Arn"])
 
 
 def new_session(profile: str | None, region: str) -> BotocoreSession:

@@ -18,7 +18,20 @@ from typing import NamedTuple
 from ..errors import ExitCode
 
 # The order `credproc --help` lists them in.
-NAMES = ("get", "exec", "serve", "env", "console", "accounts", "cache", "profiles", "doctor", "demo", "completion")
+NAMES = (
+    "get",
+    "exec",
+    "serve",
+    "env",
+    "console",
+    "accounts",
+    "cache",
+    "profiles",
+    "source",
+    "doctor",
+    "demo",
+    "completion",
+)
 
 
 class Result(NamedTuple):

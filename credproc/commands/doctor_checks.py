@@ -267,7 +267,9 @@ def source_runs_credproc(config: Config, env: Mapping[str, str]) -> bool:
 
 
 def _source_profile(config: Config, env: Mapping[str, str], aws: AwsFiles) -> tuple[str | None, str]:
-    """The profile the source credentials come from (None: keys in env), and how it was chosen."""
+    """The profile the source credentials come from (None: keys in env or stored keys), and how it was chosen."""
+    if config.source_stored:
+        return None, f"{config.where('source', 'stored')} = {config.source_stored!r}"
     chosen, _passed_over = choose_profile(config.source_profile, env, aws)
     if config.source_profile:
         return chosen, f"{config.where('source', 'profile')} = {chosen!r}"

@@ -1,0 +1,407 @@
+"""``credproc source add|list|remove|import``: the source identity's long-term
+keys, kept by source_keys.py (the OS keychain, or a sealed file), never in
+plaintext. ``[source] stored = "NAME"`` makes them the chain's first credentials.
+
+Each action has its own ``register_*`` function, listed in :data:`ACTIONS`
+(the order ``credproc source --help`` shows them in); another action is one
+more function there. Secrets are read from the terminal without echo (or from
+stdin with ``--stdin``) and go nowhere but the store and STS: never stdout,
+stderr, a command line or a log line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AuthError, UsageError
+from ..log import Log
+from . import Result
+from .options import Parser, Subparsers, add_common
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..source_keys import StoredKey
+
+TTY_PATH = "/dev/tty"
+DEFAULT_NAME = "default"
+
+
+def register(commands: Subparsers) -> None:
+    parser = commands.add_parser("source", help="keep the source identity's long-term keys out of plaintext files")
+    actions = parser.add_subparsers(dest="source_command", metavar="ACTION", parser_class=Parser)
+    actions.required = True
+    for register_action in ACTIONS:
+        register_action(actions)
+
+
+def register_add(actions: Subparsers) -> None:
+    add = actions.add_parser("add", help="store an access key (asked on the terminal, never echoed)")
+    add.add_argument("name", nargs="?", default=DEFAULT_NAME, help="name of the stored keys (default: default)")
+    add.add_argument("--stdin", action="store_true", help="read the key id and the secret from stdin, one a line")
+    add.add_argument("--no-verify", action="store_true", help="store without checking them with GetCallerIdentity")
+    add_common(add)
+    add.set_defaults(run=run_add)
+
+
+def register_list(actions: Subparsers) -> None:
+    listing = actions.add_parser("list", help="list the stored keys (never secrets)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    add_common(listing)
+    listing.set_defaults(run=run_list)
+
+
+def register_remove(actions: Subparsers) -> None:
+    remove = actions.add_parser("remove", help="forget stored keys (the IAM key itself stays)")
+    remove.add_argument("name", help="name of the stored keys")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_common(remove)
+    remove.set_defaults(run=run_remove)
+
+
+def register_import(actions: Subparsers) -> None:
+    imp = actions.add_parser("import", help="move a profile's keys from ~/.aws/credentials into the store")
+    imp.add_argument("--profile", required=True, help="the AWS profile whose keys to move")
+    imp.add_argument("name", nargs="?", help="name of the stored keys (default: the profile's name)")
+    imp.add_argument("--force", action="store_true", help="import even when other profiles use it as source_profile")
+    imp.add_argument("--no-verify", action="store_true", help="store without checking them with GetCallerIdentity")
+    add_common(imp)
+    imp.set_defaults(run=run_import)
+
+
+# The actions of `credproc source`, in help order; `rotate` is registered by one more function here.
+ACTIONS: tuple[Callable[[Subparsers], None], ...] = (register_add, register_list, register_remove, register_import)
+
+
+# -- add -----------------------------------------------------------------------------------------
+
+
+def run_add(args: argparse.Namespace, log: Log) -> Result:
+    from .. import source_keys
+
+    name = source_keys.check_name(args.name)
+    config = _config(args)
+    _refuse_existing(name, log)
+    key_id, secret = read_stdin(sys.stdin.read()) if args.stdin else read_terminal()
+    key = _verified(name, key_id, secret, config, log, verify=not args.no_verify)
+    saved = source_keys.save(key, os.environ, log)
+    log.notice(f"stored source keys {name!r} ({saved.masked()}) in the {_place(saved)}")
+    _say_how_to_use(config, name, log)
+    return Result()
+
+
+def read_stdin(text: str) -> tuple[str, str]:
+    """The key id and the secret from stdin: two lines, or the lines of
+    ``aws-vault export --format=env --no-session`` (``AWS_ACCESS_KEY_ID=...``)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assigned = dict(
+        line.removeprefix("export ").split("=", 1) for line in lines if line.startswith(("AWS_", "export "))
+    )
+    if assigned:
+        if assigned.get("AWS_SESSION_TOKEN") or assigned.get("AWS_SECURITY_TOKEN"):
+            raise UsageError(
+                "source add --stdin: a session token was given: these are temporary credentials",
+                "give an IAM user's long-term keys (aws-vault export --no-session)",
+            )
+        lines = [assigned.get("AWS_ACCESS_KEY_ID", ""), assigned.get("AWS_SECRET_ACCESS_KEY", "")]
+    if len(lines) != 2 or not all(lines):
+        raise UsageError(
+            "source add --stdin: expected two lines, the access key id then the secret access key",
+            'printf \'%s\\n%s\\n\' "$KEY_ID" "$SECRET" | credproc source add NAME --stdin',
+        )
+    return lines[0], lines[1]
+
+
+def read_terminal() -> tuple[str, str]:
+    """Both keys typed on the controlling terminal, never echoed (getpass)."""
+    if not _has_terminal():
+        raise UsageError(
+            "source add: there is no terminal to type the keys on", "pipe them in with --stdin (two lines)"
+        )
+    import getpass
+
+    key_id = getpass.getpass("AWS access key id (not shown): ").strip()
+    secret = getpass.getpass("AWS secret access key (not shown): ").strip()
+    return key_id, secret
+
+
+def _has_terminal() -> bool:
+    if os.name == "nt":
+        return sys.stdin is not None and sys.stdin.isatty()
+    try:
+        os.close(os.open(TTY_PATH, os.O_RDWR | getattr(os, "O_NOCTTY", 0)))
+    except OSError:
+        return False
+    return True
+
+
+def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, verify: bool) -> StoredKey:
+    """The pair checked (its form; unless ``verify`` is off, one GetCallerIdentity), ready to store."""
+    from .. import source_keys
+    from ..config import DEFAULT_REGION
+
+    for problem in (source_keys.key_id_problem(key_id), source_keys.secret_problem(secret)):
+        if problem:
+            raise UsageError(problem, "paste the key exactly as IAM showed it")
+    if key_id.startswith("ASIA"):
+        raise UsageError(
+            f"{source_keys.mask(key_id)} is a temporary key (ASIA...): it expires and needs a session token",
+            "store an IAM user's long-term access key (AKIA...)",
+        )
+    arn = None
+    if verify:
+        from ..credentials import Credentials
+        from ..sts import caller_identity
+
+        region = config.source_region or DEFAULT_REGION
+        who = f"the access key {source_keys.mask(key_id)}"
+        arn = caller_identity(Credentials(key_id, secret), region, os.environ, log, who)
+        log.notice(f"verified: {source_keys.mask(key_id)} is {arn}")
+    return source_keys.StoredKey(name, key_id, secret, arn, "", "")
+
+
+def _refuse_existing(name: str, log: Log) -> None:
+    """Never replace a stored key by accident: it may be the only copy of a working one."""
+    from .. import source_keys
+
+    found = {key.name: key for key in source_keys.stored(os.environ, log)}
+    if name in found:
+        raise UsageError(
+            f"stored source keys {name!r} exist already ({found[name].masked()})",
+            f"choose another name, or credproc source remove {name} first (credproc source rotate replaces a key)",
+        )
+
+
+def _place(key: StoredKey) -> str:
+    from .. import source_keys
+
+    return "OS keychain" if key.where == "keychain" else f"sealed file {source_keys.sealed_path(os.environ, key.name)}"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from .. import config as config_module
+
+    return config_module.load(args.config)
+
+
+def _say_how_to_use(config: Config, name: str, log: Log) -> None:
+    if config.source_stored != name:
+        log.notice(f'to use them as the source: set stored = "{name}" under [source] in {config.path}')
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+
+def run_list(args: argparse.Namespace, log: Log) -> Result:
+    import json
+
+    rows = list_rows(os.environ, log)
+    if args.json:
+        return Result(json.dumps(rows, indent=2) + "\n")
+    if not rows:
+        log.notice("no stored source keys (add some: credproc source add, or credproc source import --profile P)")
+        return Result()
+    from ..output import table
+
+    cells = ((row["name"], row["access_key_id"], row["arn"] or "-", row["where"], row["age"]) for row in rows)
+    return Result(table(("NAME", "ACCESS KEY", "ARN", "WHERE", "AGE"), cells))
+
+
+def list_rows(env: Mapping[str, str], log: Log) -> list[dict[str, Any]]:
+    """One row per stored key: name, masked key id, ARN, where, created and age. Never a secret."""
+    from .. import source_keys
+
+    rows = []
+    for key in source_keys.stored(env, log):
+        rows.append(
+            {
+                "name": key.name,
+                "access_key_id": key.masked(),
+                "arn": key.arn,
+                "where": key.where,
+                "created": key.created,
+                "age": age(key.created),
+            }
+        )
+    return rows
+
+
+def age(created: str, now: float | None = None) -> str:
+    """``42m``, ``5h``, ``12d`` since ``created`` (ISO-8601 UTC); ``?`` when unreadable."""
+    import time
+    from datetime import datetime
+
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "?"
+    seconds = max(0, int((time.time() if now is None else now) - then))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+# -- remove --------------------------------------------------------------------------------------
+
+
+def run_remove(args: argparse.Namespace, log: Log) -> Result:
+    from .. import source_keys
+
+    name = source_keys.check_name(args.name)
+    found = {key.name: key for key in source_keys.stored(os.environ, log)}
+    shown = f" ({found[name].masked()})" if name in found else ""
+    if not args.yes and not confirm(f"credproc: forget the stored source keys {name!r}{shown}? [y/N] ", name):
+        log.notice("nothing removed")
+        return Result()
+    if not source_keys.remove(name, os.environ, log):
+        raise AuthError(f"no stored source keys named {name!r}", "credproc source list shows the names")
+    log.notice(f"removed the stored source keys {name!r}{shown} (the IAM access key itself still exists)")
+    config = _config(args)
+    if config.source_stored == name:
+        log.warn(
+            f"{config.where('source', 'stored')} still names them: no credentials until credproc source add {name}"
+        )
+    return Result()
+
+
+def confirm(prompt: str, name: str) -> bool:
+    """y/N on the controlling terminal; UsageError when there is none."""
+    try:
+        fd = os.open(TTY_PATH, os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        raise UsageError("source remove: no terminal to confirm on", f"credproc source remove {name} --yes") from None
+    with open(fd, "r+", encoding="utf-8", errors="replace") as terminal:
+        terminal.write(prompt)
+        terminal.flush()
+        return terminal.readline().strip().lower() in ("y", "yes")
+
+
+# -- import --------------------------------------------------------------------------------------
+
+
+def run_import(args: argparse.Namespace, log: Log) -> Result:
+    from .. import files, source_keys
+
+    profile = args.profile
+    name = source_keys.check_name(args.name or profile)
+    config = _config(args)
+    _refuse_existing(name, log)
+    found = profile_keys(profile, os.environ)
+    _guard_dependents(profile, os.environ, log, force=args.force)
+    key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
+    saved = source_keys.save(key, os.environ, log)
+    backup = files.replace_text(found.path, found.without)
+    log.notice(
+        f"moved the keys of profile {profile!r} ({saved.masked()}) into the {_place(saved)}; "
+        f"removed them from {found.path} (backup: {backup})"
+    )
+    if found.elsewhere is not None:
+        log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
+    _use_imported(config, profile, name, log)
+    return Result()
+
+
+class ProfileKeys:
+    """A profile's keys, the file they are in and that file's text without them."""
+
+    def __init__(self, path: Path, access_key_id: str, secret: str, without: str, elsewhere: Path | None) -> None:
+        self.path = path
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret
+        self.without = without
+        self.elsewhere = elsewhere
+
+    def __repr__(self) -> str:
+        return f"ProfileKeys(path={self.path!r}, access_key_id={self.access_key_id!r})"
+
+
+def profile_keys(profile: str, env: Mapping[str, str]) -> ProfileKeys:
+    """The keys of ``profile`` as botocore would read them (the credentials file
+    first, then the config file), and that file's text with them removed."""
+    from .. import files, source_import, storage
+
+    config_path, credentials_path = (Path(path) for path in storage.aws_files(env))
+    held: list[tuple[Path, str, dict[str, str], str]] = []
+    for path, kind in ((credentials_path, "credentials"), (config_path, "config")):
+        text = files.read_text(path)
+        if text is None:
+            continue
+        try:
+            sections = source_import.sections(text)
+        except Exception:
+            raise UsageError(
+                f"{path}: cannot be parsed", "fix its INI syntax (credproc doctor names the line)"
+            ) from None
+        for header, options in sections.items():
+            if source_import.profile_of(header, kind) == profile and "aws_access_key_id" in options:
+                held.append((path, kind, options, text))
+                break
+    if not held:
+        raise UsageError(
+            f"profile {profile!r} has no aws_access_key_id in {credentials_path} or {config_path}",
+            "name a profile with long-term keys (aws configure list-profiles lists them)",
+        )
+    path, kind, options, text = held[0]
+    if options.get("aws_session_token") or options.get("aws_security_token"):
+        raise UsageError(
+            f"profile {profile!r} in {path} holds temporary credentials (a session token)",
+            "import a profile with an IAM user's long-term keys",
+        )
+    without = source_import.without_keys(text, kind, profile)
+    if not source_import.only_keys_removed(text, without, kind, profile):
+        raise UsageError(
+            f"{path}: the keys of profile {profile!r} cannot be removed line by line",
+            f"copy them with: credproc source add {profile}, then delete them from {path} by hand",
+        )
+    elsewhere = held[1][0] if len(held) > 1 else None
+    return ProfileKeys(path, options["aws_access_key_id"], options.get("aws_secret_access_key", ""), without, elsewhere)
+
+
+def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: bool) -> None:
+    """Profiles whose source_profile is ``profile`` would lose their keys: refuse unless ``force``."""
+    from .. import source_import
+    from ..source import AwsFiles
+
+    aws = AwsFiles(env)
+    names = [*aws.profile_names(), *aws.credentials_names()]
+    users = source_import.dependents(((name, aws.merged(name)) for name in names), profile)
+    if not users:
+        return
+    listed = ", ".join(users)
+    if not force:
+        raise UsageError(
+            f"profiles {listed} name {profile!r} as source_profile: they would lose their keys",
+            "point them at another source first, or re-run with --force (they then fail until you do)",
+        )
+    log.warn(f"profiles {listed} name {profile!r} as source_profile: they have no keys any more")
+
+
+def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
+    """Make the stored keys credproc's source when they were its source already; else say how."""
+    from .. import files, source_import
+    from ..source import AwsFiles, choose_profile, keys_in_environment
+
+    current = config.source_profile
+    if current is None and not keys_in_environment(None, os.environ):
+        current = choose_profile(None, os.environ, AwsFiles(os.environ))[0]
+    if config.source_stored == name:
+        return
+    how = f'set stored = "{name}" under [source] in {config.path}'
+    if current != profile or config.source_stored:
+        log.notice(
+            f"to use them as credproc's source: {how}" + (" (and remove profile)" if config.source_profile else "")
+        )
+        return
+    text = files.read_text(config.path)
+    new = source_import.config_with_stored(text, name, profile)
+    if new is None:
+        log.warn(f"credproc's source was profile {profile!r}, which has no keys now: {how} (and remove profile)")
+        return
+    if new != text:
+        files.replace_text(config.path, new)
+    log.notice(f'credproc now uses them: [source] stored = "{name}" in {config.path}')

@@ -1,0 +1,167 @@
+"""`credproc source import --profile P`: a profile's keys move from the AWS
+files into the store, every other byte of the file kept, a 0600 backup, the
+chain working from the store; the source_profile guard; and the text edits
+themselves (credproc/source_import.py)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import HUB_ARN, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error
+
+from credproc import source_import
+
+CI_KEY = "AKIACIPROFILEKEY0001"
+CI_SECRET = "ci-profile-secret-0000000000000001"
+CREDENTIALS = (
+    "# keys of this laptop\n"
+    "[default]\n"
+    "aws_access_key_id = AKIADEFAULTPROFILE01\n"
+    "aws_secret_access_key = default-profile-secret-0000000001\n"
+    "\n"
+    "[ci]\n"
+    "region = eu-west-1\n"
+    f"aws_access_key_id={CI_KEY}\n"
+    f"AWS_Secret_Access_Key =  {CI_SECRET}\n"
+    "; the CI user, made 2024\n"
+    "\n"
+    "[other]\n"
+    "aws_access_key_id = AKIAOTHERPROFILE0001\n"
+    "aws_secret_access_key = other-profile-secret-000000000001\n"
+)
+WITHOUT_CI = CREDENTIALS.replace(f"aws_access_key_id={CI_KEY}\n", "").replace(
+    f"AWS_Secret_Access_Key =  {CI_SECRET}\n", ""
+)
+AWS_CONFIG = (
+    "[profile deploy]\n"
+    "role_arn = arn:aws:iam::111111111111:role/Deployer\n"
+    "source_profile = other\n"
+    "\n"
+    "[profile ci]\n"
+    "region = eu-west-1\n"
+)
+
+
+@pytest.fixture
+def files(sandbox: Sandbox) -> tuple[Path, Path]:
+    """The sandbox's AWS files, without keys in the environment."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        sandbox.env.pop(name)
+    credentials = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(CREDENTIALS)
+    os.chmod(credentials, 0o600)
+    config = Path(sandbox.env["AWS_CONFIG_FILE"])
+    config.write_text(AWS_CONFIG)
+    return credentials, config
+
+
+def test_import_moves_the_keys_and_the_chain_works_from_the_store(sandbox: Sandbox, files: tuple[Path, Path]) -> None:
+    credentials, _ = files
+    sandbox.write_config(
+        TWO_HOP_CONFIG.replace('[source]\nregion = "us-east-1"', '[source]\nprofile = "ci"\nregion = "us-east-1"')
+    )
+    result = sandbox.run("source", "import", "--profile", "ci")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert CI_SECRET not in result.stderr
+    assert credentials.read_text() == WITHOUT_CI  # every other byte kept
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    backup = credentials.with_name(credentials.name + ".credproc-backup")
+    assert backup.read_text() == CREDENTIALS
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    # credproc's source was that profile: it now names the stored keys instead
+    source = tomllib.loads(sandbox.config_path.read_text())["source"]
+    assert source == {"stored": "ci", "region": "us-east-1"}
+    assert 'credproc now uses them: [source] stored = "ci"' in result.stderr
+    sandbox.get_json("dev")
+    assert [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)] == [CI_KEY]
+    assert "ci" in sandbox.run("source", "list").stdout
+
+
+def test_import_of_a_profile_others_use_as_source_profile_needs_force(
+    sandbox: Sandbox, files: tuple[Path, Path]
+) -> None:
+    credentials, _ = files
+    refused = sandbox.run("source", "import", "--profile", "other")
+    assert_one_clear_error(refused, "profiles deploy name 'other' as source_profile", "--force", exit_code=2)
+    assert credentials.read_text() == CREDENTIALS
+    assert sandbox.run("source", "list", "--json").stdout == "[]\n"
+    forced = sandbox.run("source", "import", "--profile", "other", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "warning: profiles deploy name 'other' as source_profile" in forced.stderr
+    assert "AKIAOTHERPROFILE0001" not in credentials.read_text()
+
+
+def test_import_of_a_profile_that_is_not_the_source_says_what_to_set(
+    sandbox: Sandbox, files: tuple[Path, Path]
+) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG)  # the source: the default profile
+    before = sandbox.config_path.read_text()
+    result = sandbox.run("source", "import", "--profile", "ci", "build")
+    assert result.returncode == 0, result.stderr
+    assert sandbox.config_path.read_text() == before
+    assert f'set stored = "build" under [source] in {sandbox.config_path}' in result.stderr
+    assert "build" in sandbox.run("source", "list").stdout
+
+
+def test_import_of_a_profile_without_keys_is_a_clear_error(sandbox: Sandbox, files: tuple[Path, Path]) -> None:
+    result = sandbox.run("source", "import", "--profile", "deploy")
+    assert_one_clear_error(result, "profile 'deploy' has no aws_access_key_id", exit_code=2)
+
+
+# -- the text edits ------------------------------------------------------------------------------
+
+
+def test_without_keys_keeps_line_endings_comments_and_other_sections() -> None:
+    text = (
+        "[profile ci]\r\n"
+        "aws_access_key_id = AKIACIPROFILEKEY0001\r\n"
+        "aws_secret_access_key =\r\n"
+        "    continued-secret\r\n"
+        "# aws_access_key_id = a comment stays\r\n"
+        "region = eu-west-1\r\n"
+        "[profile cix]\r\n"
+        "aws_access_key_id = AKIAKEPTKEY000000001\r\n"
+    )
+    new = source_import.without_keys(text, "config", "ci")
+    assert new == (
+        "[profile ci]\r\n"
+        "# aws_access_key_id = a comment stays\r\n"
+        "region = eu-west-1\r\n"
+        "[profile cix]\r\n"
+        "aws_access_key_id = AKIAKEPTKEY000000001\r\n"
+    )
+    assert source_import.only_keys_removed(text, new, "config", "ci")
+    assert not source_import.only_keys_removed(text, new.replace("eu-west-1", "us-east-1"), "config", "ci")
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, '[source]\nstored = "ci"\n'),
+        ('[defaults]\nrole = "R"\n', '[defaults]\nrole = "R"\n\n[source]\nstored = "ci"\n'),
+        ('[source]\nregion = "us-east-1"\n', '[source]\nstored = "ci"\nregion = "us-east-1"\n'),
+        ('[source]\nprofile = "ci"  # the CI user\nregion = "x"\n', '[source]\nstored = "ci"\nregion = "x"\n'),
+        ('[source]\nstored = "ci"\n', '[source]\nstored = "ci"\n'),
+        ('[source]\nprofile = "other"\n', None),
+        ('[source]\nstored = "another"\n', None),
+        ('source = { profile = "ci" }\n', None),
+        ('source.region = "us-east-1"\n', None),
+    ],
+)
+def test_config_with_stored_only_when_it_is_a_plain_safe_edit(before: str | None, after: str | None) -> None:
+    assert source_import.config_with_stored(before, "ci", "ci") == after
+
+
+def test_dependents_are_the_profiles_naming_it_as_source_profile() -> None:
+    profiles = [
+        ("a", {"source_profile": "ci"}),
+        ("ci", {"source_profile": "ci"}),
+        ("b", {}),
+        ("c", {"source_profile": "x"}),
+    ]
+    assert source_import.dependents(profiles, "ci") == ["a"]
