@@ -177,6 +177,8 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
 
 def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
     """The chain does not start from an IAM user's long-term keys in a plaintext AWS file."""
+    if config.source_stored:
+        return Check("source keys", OK, f"stored keys {config.source_stored!r} (credproc source), not in plaintext")
     found = plaintext_keys(config.source_profile, env, AwsFiles(env))
     if found is None:
         return Check("source keys", OK, "the source is not long-term keys in a plaintext AWS file")
