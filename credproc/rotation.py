@@ -5,7 +5,7 @@ The steps, each signed with the stored key (or, with ``[source] mfa_serial``,
 with one MFA session made from it, since IAM policies often demand MFA):
 
 1. GetCallerIdentity with the stored key: it works, and whose it is (the IAM user);
-2. IAM CreateAccessKey for that user;
+2. IAM ListAccessKeys (best effort: not every user may), then CreateAccessKey for that user;
 3. store the new pair under the same name (the secret is shown once: keep it at once);
 4. GetCallerIdentity with the new key until it answers as the same user
    (IAM is eventually consistent: a new key can take seconds to work),
@@ -15,7 +15,9 @@ with one MFA session made from it, since IAM policies often demand MFA):
 What a failure at each step leaves (the stored key always works, and every
 key IAM holds besides it is named in the message):
 
-- 1, 2: nothing changed;
+- 1, 2: nothing changed. CreateAccessKey is retried only when throttled: a
+  failed or unreadable answer may hide a key IAM made all the same, whose
+  secret no one has; listing the keys again finds it, and it is deleted;
 - 3 (the store refused): the new key is deleted again;
 - 4 (the new key never worked): the old key is stored again, the new one deleted;
 - 5: the new key is stored and works; the old key is named, with the
@@ -116,8 +118,9 @@ def rotate(name: str, store: Store, aws: Aws, timing: Timing, log: Log, mfa: Mfa
     if mfa is not None:
         log.step(f"GetSessionToken with MFA device {mfa.serial}")
         signer = aws.session(old_pair, mfa.serial, mfa.code())
+    before = _key_ids(aws, signer, user)
     log.step(f"CreateAccessKey for {arn}")
-    new = _create(aws, signer, user, old)
+    new = _create(aws, signer, user, old, before)
     new_pair = Pair(new.access_key_id, new.secret_access_key)
     try:
         saved = store.save(StoredKey(name, new.access_key_id, new.secret_access_key, arn, new.created, ""))
@@ -182,23 +185,40 @@ def verify(aws: Aws, keys: Pair, arn: str, timing: Timing, log: Log) -> None:
         return
 
 
-def _create(aws: Aws, signer: Pair, user: str | None, old: StoredKey) -> NewKey:
+def _key_ids(aws: Aws, signer: Pair, user: str | None) -> list[str] | None:
+    """The user's keys before CreateAccessKey (None when IAM will not list them: not every user may)."""
+    try:
+        return aws.key_ids(signer, user)
+    except CredprocError:
+        return None
+
+
+def _create(aws: Aws, signer: Pair, user: str | None, old: StoredKey, before: list[str] | None) -> NewKey:
     try:
         return aws.create_key(signer, user)
     except KeyLimitError as error:
-        raise _limit(aws, signer, user, old, error) from None
+        raise _limit(user, old, error, before) from None
     except CredprocError as error:
-        raise _restated(
-            error, f"no new access key was created ({error.message}); the stored key is unchanged", error.hint
-        ) from None
+        unseen = _unseen_keys(aws, signer, user, before)
+        if unseen is None:
+            raise _restated(
+                error, f"no new access key was created ({error.message}); the stored key is unchanged", error.hint
+            ) from None
+        why = f"CreateAccessKey failed ({error.message}), yet IAM holds the key {unseen} it made"
+        _discard(aws, signer, user, unseen, why, error)
 
 
-def _limit(aws: Aws, signer: Pair, user: str | None, old: StoredKey, error: CredprocError) -> CredprocError:
+def _unseen_keys(aws: Aws, signer: Pair, user: str | None, before: list[str] | None) -> str | None:
+    """The key a failed CreateAccessKey made all the same (its answer lost or
+    unreadable: no one has its secret), or None: none, or no way to tell."""
+    after = _key_ids(aws, signer, user) if before is not None else None
+    made = [key for key in after or [] if key not in (before or [])]
+    return made[0] if len(made) == 1 else None
+
+
+def _limit(user: str | None, old: StoredKey, error: CredprocError, before: list[str] | None) -> CredprocError:
     """Two keys already: name the one that is not stored, and how to delete it."""
-    try:
-        others = [key for key in aws.key_ids(signer, user) if key != old.access_key_id]
-    except CredprocError:
-        others = []
+    others = [key for key in before or [] if key != old.access_key_id]
     who = f"the IAM user {user}" if user else "the root user"
     if len(others) == 1:
         return KeyLimitError(

@@ -6,12 +6,13 @@ told by credproc.aws_errors. AWS_ENDPOINT_URL_IAM / _STS point them elsewhere.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from . import sts
-from .aws_errors import STS, Service, code_and_message, transient, translate
+from . import retry, sts
+from .aws_errors import STS, Service, code_and_message, throttled, transient, translate
 from .errors import CredprocError
 from .log import Log
 from .plan import MfaSession
@@ -32,10 +33,19 @@ MFA_DURATION = 900  # the shortest session GetSessionToken gives: a rotation tak
 class BotocoreAws:
     """rotation.Aws with botocore clients made from one session."""
 
-    def __init__(self, env: Mapping[str, str], region: str, log: Log) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        region: str,
+        log: Log,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._region = region
         self._config = sts.client_config(env, region)
-        self._retrying = sts.retrying(env, log)
+        # The retries of throttled or failing calls wait on ``clock`` and ``sleep`` (tests pass their own).
+        self._retrying = retry.Retrying(retry.limits(env).budget, log, clock=clock, sleep=sleep)
         self._session: BotocoreSession | None = None
 
     def _client(self, service: str, keys: Pair) -> Any:
@@ -89,7 +99,9 @@ class BotocoreAws:
         client = self._client("iam", signer)
         kwargs = {"UserName": user} if user else {}
         try:
-            response = self._retrying.call(lambda: client.create_access_key(**kwargs), transient, "CreateAccessKey")
+            # Retried only when throttled: a failed or unreadable answer may hide a key IAM
+            # created, and another attempt would create one more (rotation.py looks for it).
+            response = self._retrying.call(lambda: client.create_access_key(**kwargs), throttled, "CreateAccessKey")
         except CredprocError:
             raise
         except Exception as exc:
@@ -104,8 +116,15 @@ class BotocoreAws:
     def delete_key(self, signer: Pair, user: str | None, access_key_id: str) -> None:
         client = self._client("iam", signer)
         kwargs = {"AccessKeyId": access_key_id, **({"UserName": user} if user else {})}
-        action = f"deleting the access key {access_key_id}"
-        self._call("DeleteAccessKey", lambda: client.delete_access_key(**kwargs), action, _who(user), IAM)
+        try:
+            self._retrying.call(lambda: client.delete_access_key(**kwargs), transient, "DeleteAccessKey")
+        except CredprocError:
+            raise
+        except Exception as exc:
+            code, message = code_and_message(exc)
+            if code == "NoSuchEntity" and access_key_id in message:
+                return  # gone already: an earlier attempt whose answer was lost deleted it
+            raise translate(exc, f"deleting the access key {access_key_id}", _who(user), IAM) from exc
 
     def key_ids(self, signer: Pair, user: str | None) -> list[str]:
         client = self._client("iam", signer)
