@@ -354,7 +354,7 @@ def load(name: str, env: Mapping[str, str], log: Log) -> StoredKey:
         if entry is None or _index_entry(found) != _index_entry(entry):
             _repair_index(env, log, found)
         return found
-    raise AuthError(f"no stored source keys named {name!r}", f"credproc source add {name}")
+    raise AuthError(f"no stored source keys named {name}", f"credproc source add {name}")
 
 
 def indexed_key_id(name: str, env: Mapping[str, str]) -> str:
@@ -370,6 +370,7 @@ def indexed_key_id(name: str, env: Mapping[str, str]) -> str:
 def _repair_index(env: Mapping[str, str], log: Log, key: StoredKey) -> None:
     """Best effort: the index follows the record (a save interrupted between the two)."""
     try:
+        _private_directory(env)
         with _locked(env):
             _update_index(env, log, key.name, key)
     except (OSError, CacheError, locking.LockTimeout):
@@ -391,15 +392,23 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
     where = "keychain" if keystore.keyring_usable(env) else "file"
     key = key._replace(where=where, created=key.created or now_iso())
     _private_directory(env)
-    with _locked(env):
-        before = _from_index(key.name, _read_index(env, log).get(key.name))
-        if where == "keychain":
-            _keychain_set(key)
-        else:
-            _sealed_set(env, key)
-        _update_index(env, log, key.name, key)
-        if before is not None and before.where != where:
-            _delete(env, key.name, before.where)
+    try:
+        with _locked(env):
+            before = _from_index(key.name, _read_index(env, log).get(key.name))
+            if where == "keychain":
+                _keychain_set(key)
+            else:
+                _sealed_set(env, key)
+            _update_index(env, log, key.name, key)
+            if before is not None and before.where != where:
+                _delete(env, key.name, before.where)
+    except storage.UntrustedError as exc:
+        raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
+    except OSError as exc:  # a full disk, a read-only directory: whatever was stored before still is
+        raise CacheError(
+            f"cannot store the source keys {key.name!r} in {directory(env)} ({exc.strerror or exc})",
+            f"free some space or make {directory(env)} writable, then retry",
+        ) from None
     if where == "file":
         log.notice(
             f"no OS keychain here: the source keys {key.name!r} are sealed in {sealed_path(env, key.name)} "

@@ -264,9 +264,9 @@ def test_remove_asks_unless_yes(sandbox: Sandbox) -> None:
     assert removed.returncode == 0, removed.stderr
     assert "source.stored still names them" in removed.stderr  # said, with the fix
     gone = sandbox.run("source", "remove", "default", "--yes")
-    assert_one_clear_error(gone, "no stored source keys named 'default'", exit_code=4)
+    assert_one_clear_error(gone, "no stored source keys named default", exit_code=4)
     failed = sandbox.run("get", "dev")
-    assert_one_clear_error(failed, "no stored source keys named 'default'", "credproc source add default", exit_code=4)
+    assert_one_clear_error(failed, "no stored source keys named default", "credproc source add default", exit_code=4)
 
 
 def test_stored_and_profile_together_are_a_config_error(sandbox: Sandbox) -> None:
@@ -289,3 +289,25 @@ def test_doctor_checks_the_stored_source(sandbox: Sandbox) -> None:
     assert "from stored keys default" in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
     assert_no_secret(result.stdout, result.stderr)
+
+
+def test_stored_keys_win_over_keys_in_the_environment(sandbox: Sandbox) -> None:
+    add(sandbox)  # the sandbox's environment holds other keys: botocore's chain would pick those
+    sandbox.write_config(STORED_CONFIG)
+    sandbox.get_json("dev")
+    assert [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)] == [KEY_ID]
+
+
+def test_mfa_works_from_stored_keys(sandbox: Sandbox) -> None:
+    without_env_keys(sandbox)
+    add(sandbox)
+    serial = "arn:aws:iam::123456789012:mfa/tester"
+    code = sandbox.root / "code.py"
+    code.write_text("print('493817')\n")
+    mfa = f'mfa_serial = "{serial}"\nmfa_process = {json.dumps(f"{sys.executable} {code}")}'
+    sandbox.write_config(STORED_CONFIG.replace('stored = "default"', f'stored = "default"\n{mfa}'))
+    sandbox.get_json("dev")
+    [token] = sandbox.sts.recorder.of("GetSessionToken")
+    assert (token.access_key_id, token.params["SerialNumber"], token.params["TokenCode"]) == (KEY_ID, serial, "493817")
+    [hub] = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
+    assert hub.access_key_id != KEY_ID  # signed with the MFA session's keys

@@ -64,10 +64,11 @@ def test_import_moves_the_keys_and_the_chain_works_from_the_store(sandbox: Sandb
     sandbox.write_config(
         TWO_HOP_CONFIG.replace('[source]\nregion = "us-east-1"', '[source]\nprofile = "ci"\nregion = "us-east-1"')
     )
-    result = sandbox.run("source", "import", "--profile", "ci")
+    result = sandbox.run("source", "import", "--profile", "ci", "--verbose")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert CI_SECRET not in result.stderr
+    assert "verified: AKIA…0001 is arn:aws:" in result.stderr
     assert credentials.read_text() == WITHOUT_CI  # every other byte kept
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     backup = credentials.with_name(credentials.name + ".credproc-backup")

@@ -124,7 +124,7 @@ def test_replace_then_remove(store: str, request: pytest.FixtureRequest, log: Lo
     with pytest.raises(AuthError) as raised:
         source_keys.load("default", env, log)
     assert raised.value.one_line() == (
-        "credproc: no stored source keys named 'default' (fix: credproc source add default)"
+        "credproc: no stored source keys named default (fix: credproc source add default)"
     )
 
 
@@ -163,3 +163,50 @@ def test_bad_keys_are_refused_without_quoting_the_secret(no_keychain: dict[str, 
         assert getattr(raised.value, "exit_code", None) == ExitCode.USAGE
         assert "short secret" not in str(raised.value)
     assert not source_keys.sealed_path(no_keychain, "default").exists()
+
+
+def _no_room() -> None:
+    """No file can grow (RLIMIT_FSIZE 0: the kernel answers EFBIG, as a full disk answers ENOSPC)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+REPLACE = """
+import sys
+from credproc import source_keys
+from credproc.errors import CredprocError
+from credproc.log import Log
+env = {"HOME": sys.argv[1], "CREDPROC_DATA_DIR": sys.argv[2]}
+key = source_keys.StoredKey("default", "AKIASTOREDKEY0000002", "another-secret-0000000000002", None, "", "")
+try:
+    source_keys.save(key, env, Log())
+except CredprocError as error:
+    print(error.exit_code, error.one_line())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="resource limits of a child: POSIX")
+def test_a_replacement_that_cannot_be_written_leaves_the_old_key_working(no_keychain: dict[str, str], log: Log) -> None:
+    import subprocess
+    import sys
+
+    source_keys.save(pair(), no_keychain, log)
+    result = subprocess.run(
+        [sys.executable, "-c", REPLACE, no_keychain["HOME"], no_keychain["CREDPROC_DATA_DIR"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_no_room,  # only setrlimit and a signal: safe
+        check=False,
+    )
+    code, line = result.stdout.strip().split(" ", 1)
+    assert int(code) == ExitCode.CACHE, result.stdout + result.stderr
+    assert "cannot store the source keys 'default'" in line and "(fix: " in line
+    assert "another-secret" not in result.stdout + result.stderr
+    loaded = source_keys.load("default", no_keychain, log)
+    assert (loaded.access_key_id, loaded.secret_access_key) == (KEY_ID, SECRET)
+    leftovers = [path.name for path in source_keys.directory(no_keychain).iterdir() if path.name.endswith(".tmp")]
+    assert leftovers == []

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthError, UsageError
+from ..errors import AuthError, CommandError, ExitCode, UsageError
 from ..log import Log
 from . import Result
 from .options import Parser, Subparsers, add_common
@@ -111,9 +111,8 @@ def read_stdin(text: str) -> tuple[str, str]:
     """The key id and the secret from stdin: two lines, or the lines of
     ``aws-vault export --format=env --no-session`` (``AWS_ACCESS_KEY_ID=...``)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    assigned = dict(
-        line.removeprefix("export ").split("=", 1) for line in lines if line.startswith(("AWS_", "export "))
-    )
+    pairs = (line.removeprefix("export ").partition("=") for line in lines if line.startswith(("AWS_", "export ")))
+    assigned = {name: value for name, equals, value in pairs if equals}
     if assigned:
         if assigned.get("AWS_SESSION_TOKEN") or assigned.get("AWS_SECURITY_TOKEN"):
             raise UsageError(
@@ -272,7 +271,7 @@ def run_remove(args: argparse.Namespace, log: Log) -> Result:
         log.notice("nothing removed")
         return Result()
     if not source_keys.remove(name, os.environ, log):
-        raise AuthError(f"no stored source keys named {name!r}", "credproc source list shows the names")
+        raise AuthError(f"no stored source keys named {name}", "credproc source list shows the names")
     log.notice(f"removed the stored source keys {name!r}{shown} (the IAM access key itself still exists)")
     config = _config(args)
     if config.source_stored == name:
@@ -308,7 +307,15 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
     _guard_dependents(profile, os.environ, log, force=args.force)
     key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
     saved = source_keys.save(key, os.environ, log)
-    backup = files.replace_text(found.path, found.without)
+    try:
+        backup = files.replace_text(found.path, found.without)
+    except OSError as exc:  # storage.UntrustedError included
+        raise CommandError(
+            f"stored the keys of profile {profile!r} as {name!r}, but could not remove them from {found.path} "
+            f"({exc.strerror or exc})",
+            f"delete the aws_access_key_id and aws_secret_access_key lines of [{profile}] there by hand",
+            ExitCode.CONFIG,
+        ) from None
     log.notice(
         f"moved the keys of profile {profile!r} ({saved.masked()}) into the {_place(saved)}; "
         f"removed them from {found.path} (backup: {backup})"
@@ -416,7 +423,11 @@ def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
         log.warn(f"credproc's source was profile {profile!r}, which has no keys now: {how} (and remove profile)")
         return
     if new != text:
-        files.replace_text(config.path, new)
+        try:
+            files.replace_text(config.path, new)
+        except OSError as exc:
+            log.warn(f"could not write {config.path} ({exc.strerror or exc}): {how}")
+            return
     log.notice(f'credproc now uses them: [source] stored = "{name}" in {config.path}')
 
 
