@@ -121,5 +121,5 @@ def test_with_mfa_serial_one_code_from_mfa_process_signs_the_iam_calls(sandbox: 
 
 def test_unknown_stored_keys_are_one_line(sandbox: Sandbox, user: User) -> None:
     result = sandbox.run("source", "rotate", "nosuch")
-    assert_one_clear_error(result, "no stored source keys named 'nosuch'", "credproc source add nosuch", exit_code=4)
+    assert_one_clear_error(result, "no stored source keys named nosuch", "credproc source add nosuch", exit_code=4)
     assert user.keys() == {user.first_key}
