@@ -19,7 +19,9 @@ key IAM holds besides it is named in the message):
   failed or unreadable answer may hide a key IAM made all the same, whose
   secret no one has; listing the keys again finds it, and it is deleted;
 - 3 (the store refused): the new key is deleted again;
-- 4 (the new key never worked): the old key is stored again, the new one deleted;
+- 4 (the new key never worked): the old key is stored again, the new one
+  deleted (should the store refuse the old key, the new one stays stored and
+  the old one is named: its secret is gone);
 - 5: the new key is stored and works; the old key is named, with the
   ``aws iam delete-access-key`` command that removes it.
   If deleting a key fails on the way (3, 4), that key is named the same way.
@@ -233,16 +235,17 @@ def _limit(user: str | None, old: StoredKey, error: CredprocError, before: list[
 
 
 def _restore(store: Store, old: StoredKey, new_key_id: str, user: str | None, error: CredprocError) -> None:
-    """Put the old key back under its name (the new one did not work)."""
+    """Put the old key back under its name (the new one did not work). If the
+    store refuses, the new key stays stored (the old secret is nowhere else now)."""
     try:
         store.save(old)
     except (CredprocError, OSError) as failed:
         why = failed.message if isinstance(failed, CredprocError) else str(failed)
         raise _restated(
             error,
-            f"the new key {new_key_id} did not work ({error.message}) and the old key {old.access_key_id}, "
-            f"which still works, could not be stored again ({why}); both are in IAM",
-            f"store the old key again (credproc source add {old.name}), then {delete_command(user, new_key_id)}",
+            f"the stored key is now the new key {new_key_id}, which did not work ({error.message}); the old key "
+            f"{old.access_key_id} could not be stored again ({why}) and no copy of its secret is left",
+            f"check the new key later (credproc doctor), then {delete_command(user, old.access_key_id)}",
         ) from None
 
 
