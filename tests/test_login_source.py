@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -191,7 +192,7 @@ def _without_awscrt(sandbox: Sandbox) -> dict[str, str]:
     shadow = sandbox.root / "no-awscrt" / "awscrt"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'awscrt\'", name="awscrt")\n')
-    return {"PYTHONPATH": f"{shadow.parent}:{SUPPORT}"}
+    return {"PYTHONPATH": os.pathsep.join((str(shadow.parent), str(SUPPORT)))}
 
 
 def test_without_awscrt_the_login_extra_is_named(sandbox: Sandbox, signin: SignIn) -> None:
