@@ -207,6 +207,14 @@ def transient(exc: Exception) -> Transient | None:
     return None
 
 
+def throttled(exc: Exception) -> Transient | None:
+    """:func:`transient`, for throttling only: the one failure that certainly did
+    nothing, so the only one to retry a call that must not run twice (IAM CreateAccessKey)."""
+    if isinstance(exc, CredprocError) or _rule_of(exc) is not _THROTTLED:
+        return None
+    return transient(exc)
+
+
 def unreadable(exc: Exception) -> bool:
     """botocore could not parse the answer (its message quotes the raw body: never show it)."""
     from botocore.parsers import ResponseParserError

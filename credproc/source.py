@@ -352,6 +352,57 @@ def sso_login_command(aws: AwsFiles, name: str) -> str | None:
     return None
 
 
+def plaintext_keys(configured: str | None, env: Mapping[str, str], aws: AwsFiles) -> tuple[str, Path] | None:
+    """The profile and AWS file holding, in plaintext, the IAM user's long-term
+    access key (``AKIA...``) the chain starts from: the source profile's own,
+    or the one its role profiles' source_profile chain is signed with. None for
+    any other source (environment keys, SSO, a process, temporary keys...)."""
+    chosen, _passed_over = choose_profile(configured, env, aws)
+    identity = providers.identify(chosen, env, aws, profile_given=bool(configured))
+    provider, key = identity.provider, identity.access_key
+    if provider == "assume-role":
+        found = _signing_profile(aws, chosen)
+        if found is None:
+            return None
+        chosen = found
+        walked = providers.walk(providers.PROFILE_PROVIDERS, providers.Lookup(chosen, env, aws, env_enabled=False))
+        provider, key = walked.provider, walked.access_key
+    if not (key or "").startswith("AKIA"):
+        return None
+    files = {"shared-credentials-file": aws.credentials_path, "config-file": aws.config_path}
+    return (chosen, files[provider]) if provider in files else None
+
+
+def _signing_profile(aws: AwsFiles, name: str) -> str | None:
+    """The profile whose own credentials sign the first AssumeRole of role
+    profile ``name`` (providers._role_source's walk); None: a credential_source or a loop."""
+    seen = [name]
+    while True:
+        section = aws.merged(name)
+        parent = section.get("source_profile")
+        if "credential_source" in section or parent is None or (parent != name and parent in seen):
+            return None
+        parent_section = aws.merged(parent)
+        is_role = "role_arn" in parent_section and "web_identity_token_file" not in parent_section
+        if parent == name or "aws_access_key_id" in parent_section or not is_role:
+            return parent
+        seen.append(parent)
+        name = parent
+
+
+def login_profile(aws: AwsFiles, name: str) -> str | None:
+    """The profile holding the ``login_session`` (``aws login``) behind profile
+    ``name``, following source_profile; None when no such profile is behind it."""
+    seen: list[str] = []
+    while name and name not in seen:
+        seen.append(name)
+        section = aws.merged(name)
+        if section.get("login_session"):
+            return name
+        name = section.get("source_profile", "")
+    return None
+
+
 def _parse(path: Path, data: bytes | None) -> configparser.RawConfigParser:
     """An AWS file's sections from its bytes (None: missing or unreadable), read as
     ``open(path, encoding="utf-8")`` would (universal newlines)."""

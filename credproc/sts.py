@@ -166,6 +166,9 @@ class StsCaller:
         except Exception as exc:
             if _is_sso_token_error(exc):
                 raise self._sso_token_error(exc) from exc
+            login = self._login_error(exc)
+            if login is not None:
+                raise login from exc
             raise translate(exc, "getting the source credentials", self.source.label) from exc
         if frozen is None:
             from botocore.exceptions import NoCredentialsError
@@ -201,6 +204,14 @@ class StsCaller:
             f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
             f"run {command}, then retry",
         )
+
+    def _login_error(self, exc: Exception) -> AuthError | None:
+        """An ``aws login`` source botocore could not use: the exact command that fixes it (login.py)."""
+        from . import login
+        from .source import AwsFiles, login_profile
+
+        profile = login_profile(AwsFiles(os.environ), self._source_session().profile or "default")
+        return None if profile is None else login.failure(exc, profile, self.source.label, os.environ)
 
     def client(self, credentials: Credentials | None) -> Any:
         """An STS client of this caller's session acting as ``credentials`` (None: the source identity)."""
@@ -262,7 +273,7 @@ class StsCaller:
                 lambda: client.get_session_token(SerialNumber=mfa.serial, TokenCode=code, DurationSeconds=mfa.duration),
             )
         except Exception as exc:
-            raise _mfa_refused(exc, mfa, self.source.label) from exc
+            raise mfa_refused(exc, mfa, self.source.label) from exc
         return _credentials(response, None)
 
     def source_credentials(self) -> Credentials:
@@ -346,7 +357,7 @@ def _service_names(search_paths: list[str]) -> list[str]:
     return sorted(names)
 
 
-def _mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
+def mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:
     """A failed GetSessionToken: MFA errors say what to do about the code or the source."""
     code_name, message = code_and_message(exc)
     if code_name == "AccessDenied" and "session credentials" in message.lower():

@@ -13,7 +13,16 @@ from local_sts import sts_error
 from credproc.commands import doctor, doctor_checks
 from credproc.log import Log
 
-CHECKS = ["config", "aws profiles", "key store", "cache directory", "refresh margin", "source identity", "clock"]
+CHECKS = [
+    "config",
+    "aws profiles",
+    "source keys",
+    "key store",
+    "cache directory",
+    "refresh margin",
+    "source identity",
+    "clock",
+]
 
 
 def lines_of(stdout: str) -> dict[str, tuple[str, str]]:
@@ -205,3 +214,63 @@ def test_an_aws_config_file_botocore_cannot_parse_fails_the_profiles_check(sandb
     assert result.returncode == 3
     status, detail = lines_of(result.stdout)["aws profiles"]
     assert status == "failed" and str(aws_config) in detail and "INI syntax" in detail
+
+
+NO_ENV_KEYS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+PLAINTEXT = "aws_access_key_id = AKIAPLAINTEXTKEY0001\naws_secret_access_key = plaintext-secret\n"
+
+
+def _source_keys(sandbox: Sandbox, source_profile: str | None = None) -> tuple[int, str, str]:
+    """doctor's exit code and its source keys line (status, detail with the fix)."""
+    config = TWO_HOP_CONFIG
+    if source_profile:
+        config = config.replace("[source]\n", f'[source]\nprofile = "{source_profile}"\n', 1)
+    sandbox.write_config(config)
+    result = sandbox.run("doctor", env=NO_ENV_KEYS)
+    status, detail = lines_of(result.stdout)["source keys"]
+    assert "plaintext-secret" not in result.stdout + result.stderr
+    return result.returncode, status, detail
+
+
+def test_long_term_keys_in_the_credentials_file_are_a_warning_naming_the_import(sandbox: Sandbox) -> None:
+    credentials = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text("[default]\n" + PLAINTEXT)
+    code, status, detail = _source_keys(sandbox)
+    assert code == 0  # a warning: the chain still works
+    assert status == "warning" and f"access key of profile 'default', in plaintext in {credentials}" in detail
+    assert detail.endswith("(fix: credproc source import --profile default)")
+
+
+def test_keys_behind_the_source_role_profile_are_the_ones_named(sandbox: Sandbox) -> None:
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/Deploy\nsource_profile = middle\n"
+        "[profile middle]\nrole_arn = arn:aws:iam::123456789012:role/Middle\nsource_profile = base\n"
+    )
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[base]\n" + PLAINTEXT)
+    _code, status, detail = _source_keys(sandbox, "deploy")
+    assert status == "warning" and detail.endswith("(fix: credproc source import --profile base)")
+
+
+def test_keys_in_the_config_file_name_that_file(sandbox: Sandbox) -> None:
+    config = Path(sandbox.env["AWS_CONFIG_FILE"])
+    config.write_text("[profile 'my keys']\n".replace("'", '"') + PLAINTEXT)
+    _code, status, detail = _source_keys(sandbox, "my keys")
+    assert status == "warning" and f"in plaintext in {config}" in detail
+    assert detail.endswith("(fix: credproc source import --profile 'my keys')")
+
+
+def test_other_sources_are_no_plaintext_keys(sandbox: Sandbox) -> None:
+    """Keys in the environment, temporary keys in the file, keys not on the
+    source's path, a credential_process: no warning."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    found = lines_of(sandbox.run("doctor").stdout)  # the sandbox's keys in the environment
+    assert found["source keys"][0] == "ok"
+    credentials = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(
+        "[default]\naws_access_key_id = ASIATEMPORARYKEY0001\naws_secret_access_key = s\naws_session_token = t\n"
+        "[unused]\n" + PLAINTEXT
+    )
+    assert _source_keys(sandbox)[1] == "ok"
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile proc]\ncredential_process = /bin/false\n")
+    credentials.write_text("[proc]\n" + PLAINTEXT.replace("aws_", "x_aws_"))
+    assert _source_keys(sandbox, "proc")[1] == "ok"

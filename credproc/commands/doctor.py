@@ -70,6 +70,7 @@ def run_checks(
     profiles_check = checks.check_aws_profiles(config, env)
     results += [
         profiles_check,
+        checks.check_source_keys(config, env),
         checks.check_key_store(config, env, log),
         checks.check_cache_directory(env),
         checks.check_margins(config, plans),

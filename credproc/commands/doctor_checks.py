@@ -18,7 +18,7 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile, keys_in_environment
+from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile, keys_in_environment, plaintext_keys
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -172,6 +172,23 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
         or Check(
             "aws profiles", OK, f"{len(ours)} credproc profile(s) in {aws.config_path}, none makes credproc call itself"
         )
+    )
+
+
+def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
+    """The chain does not start from an IAM user's long-term keys in a plaintext AWS file."""
+    if config.source_stored:
+        return Check("source keys", OK, f"stored keys {config.source_stored!r} (credproc source), not in plaintext")
+    found = plaintext_keys(config.source_profile, env, AwsFiles(env))
+    if found is None:
+        return Check("source keys", OK, "the source is not long-term keys in a plaintext AWS file")
+    profile, path = found
+    return Check(
+        "source keys",
+        WARNING,
+        f"the source is the long-term access key of profile {profile!r}, in plaintext in {path}: "
+        "whatever reads that file (backups, dotfile syncs, malware) can use it",
+        f"credproc source import --profile {shlex.quote(profile)}",
     )
 
 

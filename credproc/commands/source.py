@@ -73,8 +73,21 @@ def register_import(actions: Subparsers) -> None:
     imp.set_defaults(run=run_import)
 
 
-# The actions of `credproc source`, in help order; `rotate` is registered by one more function here.
-ACTIONS: tuple[Callable[[Subparsers], None], ...] = (register_add, register_list, register_remove, register_import)
+def register_rotate(actions: Subparsers) -> None:
+    rotate = actions.add_parser("rotate", help="replace a stored access key by a new one, then delete the old (IAM)")
+    rotate.add_argument("name", nargs="?", help="name of the stored keys (default: [source] stored, else default)")
+    add_common(rotate)
+    rotate.set_defaults(run=run_rotate)
+
+
+# The actions of `credproc source`, in help order.
+ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
+    register_add,
+    register_list,
+    register_remove,
+    register_import,
+    register_rotate,
+)
 
 
 # -- add -----------------------------------------------------------------------------------------
@@ -416,3 +429,70 @@ def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
             log.warn(f"could not write {config.path} ({exc.strerror or exc}): {how}")
             return
     log.notice(f'credproc now uses them: [source] stored = "{name}" in {config.path}')
+
+
+# -- rotate --------------------------------------------------------------------------------------
+
+
+def run_rotate(args: argparse.Namespace, log: Log) -> Result:
+    """credproc/rotation.py does the work; here: the store, botocore, the MFA code and the clock."""
+    import time
+
+    from .. import rotation, source_keys
+    from ..config import DEFAULT_REGION
+    from ..rotation_aws import BotocoreAws
+
+    config = _config(args)
+    name = source_keys.check_name(args.name or config.source_stored or DEFAULT_NAME)
+    mfa = rotation.Mfa(config.mfa_serial, _rotation_code(config)) if config.mfa_serial else None
+    aws = BotocoreAws(os.environ, config.source_region or DEFAULT_REGION, log)
+    done = rotation.rotate(name, _KeyStore(log), aws, rotation.Timing(time.monotonic, time.sleep), log, mfa)
+    log.notice(
+        f"rotated the stored source keys {name!r} ({done.arn}): {source_keys.mask(done.old_key_id)} is deleted, "
+        f"{done.new.masked()} is stored in the {_place(done.new)}"
+    )
+    return Result()
+
+
+class _KeyStore:
+    """rotation.Store: source_keys with this run's environment and log."""
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+
+    def load(self, name: str) -> StoredKey:
+        from .. import source_keys
+
+        return source_keys.load(name, os.environ, self._log)
+
+    def save(self, key: StoredKey) -> StoredKey:
+        from .. import source_keys
+
+        return source_keys.save(key, os.environ, self._log)
+
+
+def _rotation_code(config: Config) -> Callable[[], str]:
+    """One MFA code for the rotation's session: mfa_process, else the terminal."""
+    from .. import mfa, source
+    from ..errors import MfaError
+    from ..plan import MfaSession
+
+    serial = config.mfa_serial or ""
+
+    def code() -> str:
+        # What mfa_process runs is one level deeper: a loop back into credproc stops (source.py).
+        env = {**os.environ, source.DEPTH_VARIABLE: str(source.check_depth(os.environ) + 1)}
+        if config.mfa_process:
+            import subprocess
+
+            origin = config.where("source", "mfa_process")
+            return mfa.code_from_process(config.mfa_process, origin, serial, env, subprocess.run)
+        found = mfa.code_from_terminal(MfaSession(serial, 900))
+        if found is None:
+            raise MfaError(
+                f"rotating needs an MFA code for {serial} ([source] mfa_serial), and there is no terminal to ask on",
+                "run credproc source rotate in a terminal, or set [source] mfa_process",
+            )
+        return found
+
+    return code
