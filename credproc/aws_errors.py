@@ -21,12 +21,13 @@ from .retry import Transient
 
 
 def code_and_message(exc: Exception) -> tuple[str, str]:
-    """The error code and message of an AWS answer (("", str(exc)) for other exceptions)."""
+    """The error code and message of an AWS answer (("", "") for other
+    exceptions: their text is never shown)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         error = response.get("Error", {})
         return str(error.get("Code", "")), str(error.get("Message", ""))
-    return "", str(exc)
+    return "", ""
 
 
 class Service(NamedTuple):
@@ -42,8 +43,7 @@ STS = Service("STS", "AWS_ENDPOINT_URL_STS")
 
 class Rule(NamedTuple):
     """How one kind of AWS error is told: the error class, and message and hint
-    templates (``str.format`` fields: service, code, message, status, action,
-    identity, exc, name, variable)."""
+    templates (``str.format`` fields: see _fields; never the exception's text)."""
 
     error: type[CredprocError]
     message: str
@@ -112,7 +112,7 @@ _OTHER_REFUSAL = Rule(
 
 _UNREACHABLE = Rule(
     UnavailableError,
-    "could not reach {service} while {action}: {exc}",
+    "could not reach {service} while {action} ({detail})",
     "check the network, proxy or {variable}, then retry",
 )
 # An answer botocore could not parse (cut off, not XML/JSON): a failing
@@ -124,14 +124,18 @@ _UNREADABLE = Rule(
     "retry later; if it persists, check {variable} and any proxy between you and {service}",
 )
 # The source's own provider failed (credential_process, SSO, ...): see _source_failed.
+# Its text is never shown: for a credential_process it is that program's
+# stderr, which may hold anything.
 _SOURCE_FAILED = Rule(
     AuthError,
-    "could not get the source credentials ({identity}): {exc}",
-    "fix the source profile, e.g. run aws sso login",
+    "could not get the source credentials ({identity}): {provider} failed ({name})",
+    "run {check} to see the source's own error, then fix the source profile (e.g. aws sso login)",
 )
 
 # botocore exceptions without an AWS answer, by class name (so that botocore
-# is imported only once a call failed); the first match wins.
+# is imported only once a call failed); the first match wins. Messages are
+# made of the fields botocore keeps (exc.kwargs), never of the exception's
+# text: a third-party message may quote anything it was handed.
 EXCEPTIONS: tuple[tuple[tuple[str, ...], Rule], ...] = (
     (
         ("NoCredentialsError",),
@@ -145,21 +149,108 @@ EXCEPTIONS: tuple[tuple[tuple[str, ...], Rule], ...] = (
     (
         ("ProfileNotFound",),
         Rule(
-            ConfigError, "[source] profile: {exc}", "name a profile that exists in ~/.aws/config or ~/.aws/credentials"
+            ConfigError,
+            "[source] profile: the AWS profile {profile} does not exist",
+            "name a profile that exists in ~/.aws/config or ~/.aws/credentials",
         ),
     ),
     # Not the source's fault: botocore cannot read the AWS config files at all.
-    (("ConfigParseError",), Rule(ConfigError, "{exc}", "fix that file's INI syntax (every AWS tool reads it)")),
+    (
+        ("ConfigParseError",),
+        Rule(
+            ConfigError,
+            "{path}: not a valid AWS config file ({name})",
+            "fix that file's INI syntax (every AWS tool reads it)",
+        ),
+    ),
     # No answer (retried, fewer times): refused or dropped connections, timeouts.
     (("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError", "HTTPClientError"), _UNREACHABLE),
     (("CredentialRetrievalError", "InvalidConfigError", "SSOError", "TokenRetrievalError"), _SOURCE_FAILED),
     (
         ("BotoCoreError",),
         Rule(
-            AuthError, "{name} while {action} as {identity}: {exc}", "check the source profile and the AWS config files"
+            AuthError,
+            "{name} while {action} as {identity}",
+            "check the source profile and the AWS config files (rerun with --verbose to see where it failed)",
         ),
     ),
 )
+
+# What a source provider is called in messages, by botocore's name for it.
+_PROVIDERS = {
+    "custom-process": "its credential_process",
+    "sso": "its IAM Identity Center (SSO) sign-in",
+    "assume-role": "its role assumption",
+    "assume-role-with-web-identity": "its web identity role assumption",
+    "container-role": "the container credentials",
+    "iam-role": "the instance metadata credentials",
+    "login": "its aws login session",
+}
+
+
+def describe(exc: BaseException) -> str:
+    """A botocore exception told by type and the fields botocore keeps: the
+    endpoint or proxy it could not reach, and the OS's reason. Never its
+    text, which may quote a server's answer or a program's output."""
+    kwargs = _kwargs(exc)
+    text = type(exc).__name__
+    endpoint, proxy = kwargs.get("endpoint_url"), kwargs.get("proxy_url")
+    if isinstance(endpoint, str):
+        text += f" at {_without_userinfo(endpoint)}"
+    elif isinstance(proxy, str):
+        text += f" through the proxy {_without_userinfo(proxy)}"
+    reason = _os_reason(kwargs.get("error"))
+    return f"{text}: {reason}" if reason else text
+
+
+def _kwargs(exc: BaseException) -> dict[str, object]:
+    kwargs = getattr(exc, "kwargs", None)
+    return kwargs if isinstance(kwargs, dict) else {}
+
+
+def _without_userinfo(url: str) -> str:
+    """A URL without any user:password@ (a proxy URL may hold one, and a
+    password may hold a slash): everything up to the last @ goes."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if sep else url
+
+
+def _os_reason(error: object) -> str:
+    """The OS's words (strerror) for why a connection failed, found in the
+    exception botocore wraps or what caused it; "" when there are none."""
+    seen = 0
+    while isinstance(error, BaseException) and seen < 8:
+        if isinstance(error, OSError) and error.strerror:
+            return str(error.strerror)
+        if isinstance(error, TimeoutError) or type(error).__name__.endswith("TimeoutError"):
+            return "timed out"
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return ""
+
+
+def _fields(exc: Exception, service: Service, action: str, identity: str) -> dict[str, object]:
+    """The fields of the rules' templates: all told from the exception's type and kwargs."""
+    code, message = code_and_message(exc)
+    kwargs = _kwargs(exc)
+    profile, path, provider = kwargs.get("profile"), kwargs.get("path"), kwargs.get("provider")
+    named = identity.removeprefix("profile ") if identity.startswith("profile ") else ""
+    return {
+        "service": service.name,
+        "action": action,
+        "identity": identity,
+        "name": type(exc).__name__,
+        "detail": describe(exc),
+        "profile": repr(profile) if isinstance(profile, str) else "named there",
+        "path": path if isinstance(path, str) else "an AWS config file",
+        "provider": _PROVIDERS.get(provider, f"its {provider} provider")
+        if isinstance(provider, str)
+        else "its provider",
+        "check": f"aws sts get-caller-identity --profile {named}" if named else "aws sts get-caller-identity",
+        "variable": service.endpoint_variable,
+        "code": code,
+        "message": message,
+        "status": _status(exc),
+    }
 
 
 def translate(exc: Exception, action: str, identity: str, service: Service = STS) -> CredprocError:
@@ -172,18 +263,7 @@ def translate(exc: Exception, action: str, identity: str, service: Service = STS
     rule = _rule_of(exc)
     if rule is None:
         raise exc
-    code, message = code_and_message(exc)
-    fields = {
-        "service": service.name,
-        "action": action,
-        "identity": identity,
-        "exc": exc,
-        "name": type(exc).__name__,
-        "variable": service.endpoint_variable,
-        "code": code,
-        "message": message,
-        "status": _status(exc),
-    }
+    fields = _fields(exc, service, action, identity)
     if rule is _SOURCE_FAILED:
         return _source_failed(exc, identity, fields)
     if service.refusal_hint and issubclass(rule.error, AuthError):
@@ -255,11 +335,7 @@ def _source_failed(exc: Exception, identity: str, fields: dict[str, object]) -> 
             "point [source] profile at a profile with its own credentials (keys, SSO or a role), "
             "not at a profile whose credential_process is credproc",
         )
-    # A nested credproc already said what to fix; do not say it twice.
-    error = _apply(_SOURCE_FAILED, fields)
-    if "(fix: " in str(exc):
-        error.hint = None
-    return error
+    return _apply(_SOURCE_FAILED, fields)
 
 
 def _apply(rule: Rule, fields: dict[str, object]) -> CredprocError:

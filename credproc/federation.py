@@ -26,6 +26,7 @@ import http.client
 import ipaddress
 import json
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -286,7 +287,23 @@ def post_form(url: str, body: bytes, wait: float) -> bytes:
         raise ExchangeError(status=error.code) from None
     except urllib.error.URLError as error:
         reason = error.reason
-        raise ExchangeError(reason=str(reason), timed_out=isinstance(reason, TimeoutError)) from None
+        raise ExchangeError(reason=_reason(reason), timed_out=isinstance(reason, TimeoutError)) from None
     except (OSError, http.client.HTTPException) as error:  # timed out, or a broken answer, after connecting
-        reason = str(error) or type(error).__name__
-        raise ExchangeError(reason=reason, timed_out=isinstance(error, TimeoutError)) from None
+        raise ExchangeError(reason=_reason(error), timed_out=isinstance(error, TimeoutError)) from None
+
+
+def _reason(error: object) -> str:
+    """Why an exchange failed, by type: the OS's words for a socket error; for
+    anything else (a broken status line, a cut-off answer) the type only, as
+    its text may quote what the server sent."""
+    if isinstance(error, ssl.SSLError):
+        # OpenSSL's words (e.g. "certificate has expired"), not the server's.
+        said = getattr(error, "verify_message", None) or error.reason or type(error).__name__
+        return f"TLS failed ({said})"
+    if isinstance(error, OSError) and error.strerror:
+        return str(error.strerror)
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, str):  # urllib's own words (an unknown scheme, ...)
+        return error
+    return type(error).__name__

@@ -135,6 +135,18 @@ def _stored_keyring_key() -> tuple[bytes | None, bool]:
     return key, key is None and bool(stored)
 
 
+def _keychain_failure(exc: Exception) -> str:
+    """A keychain failure told by its type and the backend's name only: a
+    keyring exception's text is whatever its backend (or a program it ran) said."""
+    loaded = sys.modules.get("keyring")
+    try:
+        backend = loaded.get_keyring() if loaded is not None else None
+        name = str(getattr(backend, "name", "")) if backend is not None else ""
+    except Exception:  # no backend at all: the type says enough
+        name = ""
+    return f"{type(exc).__name__} from the {name} backend" if name else type(exc).__name__
+
+
 def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
@@ -157,7 +169,7 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except Exception as exc:
         raise CacheError(
-            f"the OS keychain could not be used ({type(exc).__name__}: {exc})",
+            f"the OS keychain could not be used ({_keychain_failure(exc)})",
             'unlock the keychain, or set [cache] key_store = "file" (or "env" with CREDPROC_CACHE_KEY)',
         ) from None
 
@@ -245,6 +257,6 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
             pass  # nothing stored: already forgotten
         except Exception as exc:
             raise CacheError(
-                f"the OS keychain could not be used to delete the cache key ({type(exc).__name__}: {exc})",
+                f"the OS keychain could not be used to delete the cache key ({_keychain_failure(exc)})",
                 f"unlock the keychain and retry, or delete the {SERVICE} / {USERNAME} item by hand",
             ) from None

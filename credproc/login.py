@@ -65,5 +65,6 @@ def failure(exc: Exception, profile: str, label: str, env: Mapping[str, str]) ->
     elif isinstance(exc, bce.LoginTokenLoadError):  # none cached, or unreadable: a new sign-in replaces it
         why = "no usable sign-in is cached for it on this machine"
     else:
-        why = f"its sign-in cannot be used: {exc}"
+        # By type only: a login error's text may quote the sign-in service's answer.
+        why = f"its sign-in cannot be used ({type(exc).__name__})"
     return AuthError(f"{where}: {why}", rerun)

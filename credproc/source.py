@@ -469,7 +469,7 @@ def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, s
         return number, f"[{exc.section}] appears a second time"
     if isinstance(exc, configparser.DuplicateOptionError):
         return number, f"{exc.option} appears a second time in [{exc.section}]"
-    return number, " ".join(str(exc).split())
+    return number, f"not a valid INI file ({type(exc).__name__})"
 
 
 # botocore_environment changes os.environ, which every thread shares: it holds

@@ -147,8 +147,9 @@ class StsCaller:
 
             if isinstance(exc, ProfileNotFound) and not self.source.profile:
                 # botocore follows AWS_PROFILE even when keys are in the environment.
+                profile = getattr(exc, "kwargs", {}).get("profile")
                 raise ConfigError(
-                    f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}",
+                    f"AWS_PROFILE / AWS_DEFAULT_PROFILE: the AWS profile {profile!r} does not exist",
                     "unset AWS_PROFILE, or name a profile that exists in ~/.aws/config",
                 ) from exc
             raise translate(exc, "reading the source profile", self.source.label) from exc
@@ -198,8 +199,9 @@ class StsCaller:
 
         profile = self._source_session().profile or "default"  # as botocore chose it
         command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
-        # botocore's own text for an expired token only says to run aws sso login.
-        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f": {exc}"
+        # botocore's own text for an expired token only says to run aws sso login;
+        # other texts are never shown (a third-party message may quote anything).
+        detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f" ({type(exc).__name__})"
         return AuthError(
             f"the source ({self.source.label}) has no valid IAM Identity Center (SSO) sign-in" + detail,
             f"run {command}, then retry",
@@ -322,8 +324,10 @@ def caller_identity(credentials: Credentials, region: str, env: Mapping[str, str
         from botocore.exceptions import ProfileNotFound
 
         if isinstance(exc, ProfileNotFound):
+            profile = getattr(exc, "kwargs", {}).get("profile")
             raise ConfigError(
-                f"AWS_PROFILE / AWS_DEFAULT_PROFILE: {exc}", "unset AWS_PROFILE, or name a profile that exists"
+                f"AWS_PROFILE / AWS_DEFAULT_PROFILE: the AWS profile {profile!r} does not exist",
+                "unset AWS_PROFILE, or name a profile that exists",
             ) from exc
         raise translate(exc, "GetCallerIdentity", who) from exc
     return str(response["Arn"])

@@ -19,6 +19,7 @@ import pytest
 SUPPORT = Path(__file__).parent / "support"
 sys.path.insert(0, str(SUPPORT))
 
+import secret_scan  # noqa: E402
 from local_sts import LocalSts  # noqa: E402
 
 SHARED_ACCOUNT = "123456789012"  # moto's default account: the source identity
@@ -73,7 +74,7 @@ def run_credproc(
     ``new_session`` detaches it from any controlling terminal, ``preexec_fn``
     sets a limit before exec (a full disk), ``cwd`` is its working directory."""
 
-    return subprocess.run(
+    result = subprocess.run(
         [*prefix, program or credproc_executable(), *args],
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -84,6 +85,35 @@ def run_credproc(
         preexec_fn=preexec_fn,
         cwd=cwd,
     )
+    check_failure_output(args, result.returncode, (result.stdout, result.stderr), env)
+    return result
+
+
+def check_failure_output(
+    args: Sequence[str], returncode: int | None, outputs: Sequence[str | None], env: Mapping[str, str]
+) -> None:
+    """A failed credproc run's output holds no secret the session knows of
+    (tests/support/secret_scan.py); a hit fails the test, naming the kind only."""
+    if not returncode:
+        return
+    what = f"the output of `credproc {' '.join(args[:1])}` (exit {returncode})"
+    reason = secret_scan.failure(what, [text for text in outputs if text], env)
+    if reason:
+        pytest.fail(reason, pytrace=False)
+
+
+class CheckedPopen(subprocess.Popen[str]):
+    """A started credproc whose output, read with communicate(), is checked
+    like run_credproc's once it has failed."""
+
+    def __init__(self, argv: list[str], args: Sequence[str], env: Mapping[str, str], **options: Any) -> None:
+        super().__init__(argv, env=dict(env), **options)
+        self.credproc_args, self.credproc_env = list(args), dict(env)
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        out, err = super().communicate(input, timeout)
+        check_failure_output(self.credproc_args, self.returncode, (out, err), self.credproc_env)
+        return out, err
 
 
 def start_credproc(
@@ -99,9 +129,10 @@ def start_credproc(
     """The installed credproc started and not waited for (runs side by side,
     or one to signal); stdin empty, stdout and stderr piped unless told;
     ``prefix`` and ``new_session`` as for run_credproc."""
-    return subprocess.Popen(
+    return CheckedPopen(
         [*prefix, credproc_executable(), *args],
-        env=dict(env),
+        args,
+        env,
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
@@ -117,6 +148,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.Compl
     capsys.readouterr()  # what came before is not this run's
     code = main(list(args))
     captured = capsys.readouterr()
+    check_failure_output(args, code, (captured.out, captured.err), os.environ)
     return subprocess.CompletedProcess(["credproc", *args], code, captured.out, captured.err)
 
 

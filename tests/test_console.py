@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cache_support
 import pytest
+import secret_scan
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 
 from credproc import federation
@@ -62,6 +63,7 @@ class FakeFederation:
             if self.body is not None or self.status != 200:
                 return self.status, self.body or b"<html>refused</html>", self.headers
             token = "fake-signin-token-" + secrets.token_urlsafe(24)
+            secret_scan.known(token, "federation sign-in token")
             self.tokens.append(token)
             return 200, json.dumps({"SigninToken": token}).encode(), {"Content-Type": "application/json"}
 

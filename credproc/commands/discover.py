@@ -160,7 +160,7 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
     """A botocore error of ListAccounts as one clear credproc error (sts decides what is unavailability)."""
     from botocore import exceptions as bce
 
-    from ..aws_errors import unreadable
+    from ..aws_errors import describe
     from ..sts import unavailable
 
     hint = (
@@ -174,13 +174,13 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
             return UnavailableError(f"Organizations {code} while listing accounts: {message}", "retry in a minute")
         return AuthError(f"Organizations refused ListAccounts as {identity}: {code}: {message}", hint)
     if unavailable(exc):
-        # An unreadable answer's text quotes the raw body: only its type is shown.
+        # Told by type and fields only: an unreadable answer's text quotes the raw body.
         return UnavailableError(
-            f"could not reach AWS Organizations: {type(exc).__name__ if unreadable(exc) else exc}",
+            f"could not reach AWS Organizations: {describe(exc)}",
             "check the network, proxy or AWS_ENDPOINT_URL_ORGANIZATIONS, then retry",
         )
     if isinstance(exc, bce.BotoCoreError):
-        return AuthError(f"listing accounts as {identity} failed: {exc}", hint)
+        return AuthError(f"listing accounts as {identity} failed: {type(exc).__name__}", hint)
     raise exc
 
 

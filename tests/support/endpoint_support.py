@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+import secret_scan
 from local_sts import Rewrite
 
 CONTAINER_VARIABLES = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
@@ -91,6 +93,9 @@ class Serving:
             argv, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
         )
         self.variables = self._read_variables(timeout)
+        if "AWS_CONTAINER_AUTHORIZATION_TOKEN" in self.variables:
+            secret_scan.known(self.variables["AWS_CONTAINER_AUTHORIZATION_TOKEN"], "endpoint token")
+        self.env = dict(env)
 
     def _read_variables(self, timeout: float) -> dict[str, str]:
         assert self.process.stdout is not None
@@ -129,6 +134,10 @@ class Serving:
         if self.process.poll() is None:
             self.process.send_signal(number)
         out, err = self.process.communicate(timeout=60)
+        # The endpoint's log (stderr) never holds a secret, whatever the exit code.
+        reason = secret_scan.failure("the endpoint's log (stderr)", [err.decode(errors="replace")], self.env)
+        if reason:
+            pytest.fail(reason, pytrace=False)
         return self.process.returncode, out.decode(), err.decode()
 
     def __enter__(self) -> Serving:

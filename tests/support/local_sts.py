@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import secret_scan
 from moto.server import ThreadedMotoServer
 
 # A fault returns (status, body) to answer instead of moto, or None to pass.
@@ -137,6 +138,7 @@ class _Front(BaseHTTPRequestHandler):
             upstream.endheaders(body)
             response = upstream.getresponse()
             data = response.read()
+            secret_scan.note_answer(data)  # what moto issued, before any rewrite cuts it
             headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
         finally:
             upstream.close()
@@ -147,6 +149,7 @@ class _Front(BaseHTTPRequestHandler):
         self._answer(response.status, response.reason, headers, data)
 
     def _answer(self, code: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+        secret_scan.note_answer(data)  # a fault's or a rewrite's own secrets
         self.send_response_only(code, reason)
         for name, value in headers:
             self.send_header(name, value)

@@ -14,6 +14,8 @@ import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import secret_scan
+
 
 @dataclass(frozen=True)
 class Request:
@@ -79,6 +81,7 @@ class SsoPortal:
             "sessionToken": "sso-session-token-" + key,
             "expiration": int((time.time() + 3600) * 1000),  # epoch milliseconds
         }
+        secret_scan.note_answer(json.dumps(credentials).encode(), "SSO portal")
         self._send(handler, 200, {"roleCredentials": credentials})
 
     @staticmethod
