@@ -196,6 +196,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"tests/support/tiers.py lists {', '.join(missing)} of {file_name}, gone")
 
 
+_SLOW_IN_FAST_TIER: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration >= tiers.FAST_TIER_WARNING:
+        if not {"slow", "e2e"} & set(report.keywords):
+            _SLOW_IN_FAST_TIER.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name fast-tier tests that were not fast, so the tier stays under a minute."""
+    for nodeid, seconds in _SLOW_IN_FAST_TIER:
+        terminalreporter.write_line(f"fast tier: {nodeid} took {seconds:.1f} s: mark it slow in tests/support/tiers.py")
+
+
 @pytest.fixture(scope="session")
 def sts() -> Iterator[LocalSts]:
     server = LocalSts().start()

@@ -17,6 +17,10 @@ collection, so a rename cannot quietly move a test into the fast tier.
 
 from __future__ import annotations
 
+# A test outside slow and e2e that takes this long (seconds) is named at the
+# end of the run (tests/conftest.py), to be listed here.
+FAST_TIER_WARNING = 2.0
+
 NETWORK_FILES = frozenset({"test_pipx.py"})
 
 E2E_FILES = frozenset(
