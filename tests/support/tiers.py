@@ -63,6 +63,7 @@ SLOW_FILES = frozenset(
 )
 
 SLOW_TESTS: dict[str, tuple[str, ...]] = {
+    "test_aws_file_quotes.py": ("test_doctor_names_the_credentials_file_without_the_secret",),
     "test_bad_inputs_commands.py": ("test_a_lock_timeout_of_zero_is_allowed",),
     "test_cli_parser.py": ("test_help_fills_the_terminal_as_argparse_does",),
     "test_closed_stdout.py": (
