@@ -447,8 +447,22 @@ def aws_file_problem(path: Path) -> str | None:
             nested = value.splitlines()[1:] if value.startswith("\n") else []
             bad = next((line.strip() for line in nested if line.strip() and "=" not in line), None)
             if bad:
-                return f"{path}: [{section}] {option}: the indented line {bad!r} is not key = value"
+                shown = _NOT_SHOWN if any(word in option.lower() for word in _SECRET_WORDS) else _quoted(bad)
+                return f"{path}: [{section}] {option}: the indented line {shown} is not key = value"
     return None
+
+
+# Lines of the AWS files are quoted to point at a mistake, but not one that may
+# be a secret: the value of a secret-looking setting, or a long single word
+# with digits or base64's / + = in it (a secret key or token pasted on a line
+# of its own; a setting's name has none).
+_SECRET_WORDS = ("secret", "token", "password")
+_NOT_SHOWN = "(not shown: it may be a secret)"
+
+
+def _quoted(line: str) -> str:
+    word = len(line) >= 16 and not any(char.isspace() for char in line)
+    return _NOT_SHOWN if word and any(char.isdigit() or char in "/+=" for char in line) else repr(line)
 
 
 def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, str]:
@@ -464,7 +478,10 @@ def _ini_error(exc: configparser.Error, lines: list[str]) -> tuple[int | None, s
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return number, "a setting before the first [section] header"
     if isinstance(exc, configparser.ParsingError):
-        return number, f"{line!r} is neither a [section] header nor a key = value line"
+        shown = _quoted(line)
+        if shown == _NOT_SHOWN:
+            return number, f"the line is neither a [section] header nor a key = value line {_NOT_SHOWN}"
+        return number, f"{shown} is neither a [section] header nor a key = value line"
     if isinstance(exc, configparser.DuplicateSectionError):
         return number, f"[{exc.section}] appears a second time"
     if isinstance(exc, configparser.DuplicateOptionError):

@@ -20,6 +20,7 @@ SUPPORT = Path(__file__).parent / "support"
 sys.path.insert(0, str(SUPPORT))
 
 import secret_scan  # noqa: E402
+import tiers  # noqa: E402
 from local_sts import LocalSts  # noqa: E402
 
 SHARED_ACCOUNT = "123456789012"  # moto's default account: the source identity
@@ -170,6 +171,44 @@ def assert_one_clear_error(
     for fragment in fragments:
         assert fragment in line, f"{fragment!r} not in {line!r}"
     return line
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes 0.5 s or more (tests/support/tiers.py)")
+    config.addinivalue_line("markers", "e2e: drives real AWS clients, shells or packaging tools besides credproc")
+    config.addinivalue_line("markers", "network: needs the network (PyPI)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers by file and function name (tests/support/tiers.py), so the
+    fast tier is `pytest -m "not slow and not e2e"`."""
+    checked: set[str] = set()
+    for item in items:
+        file_name = item.path.name
+        function = getattr(item, "originalname", item.name)
+        for name in tiers.markers_of(file_name, function):
+            item.add_marker(name)
+        module = getattr(item, "module", None)
+        if file_name not in checked and module is not None:
+            checked.add(file_name)
+            missing = [name for name in tiers.listed(file_name) if not hasattr(module, name)]
+            if missing:
+                raise pytest.UsageError(f"tests/support/tiers.py lists {', '.join(missing)} of {file_name}, gone")
+
+
+_SLOW_IN_FAST_TIER: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration >= tiers.FAST_TIER_WARNING:
+        if not {"slow", "e2e"} & set(report.keywords):
+            _SLOW_IN_FAST_TIER.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name fast-tier tests that were not fast, so the tier stays under a minute."""
+    for nodeid, seconds in _SLOW_IN_FAST_TIER:
+        terminalreporter.write_line(f"fast tier: {nodeid} took {seconds:.1f} s: mark it slow in tests/support/tiers.py")
 
 
 @pytest.fixture(scope="session")
