@@ -23,7 +23,7 @@ class Option:
 
     ``pure``: the option only selects what is asked for, so a remembered
     answer may answer a ``get`` that has it (answers.py). Not unless declared:
-    a new option takes the full path until someone decides it may not.
+    a new option takes the full path until it is declared pure.
     ``path``: its value is a file (a ``Path`` from argparse)."""
 
     def __init__(self, *names: str, pure: bool = False, path: bool = False, **keywords: Any) -> None:
@@ -66,7 +66,8 @@ GET = (
     ),
 )
 
-# What the fast path reads: the pure options that take a value (no flag is pure).
+# What the fast path reads: the pure options that take a value. No flag is
+# pure; one would need reading here (tests/test_grammar.py fails until it is).
 _PURE = {name: option for option in GET if option.pure and not option.flag for name in option.names}
 
 
