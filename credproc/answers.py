@@ -2,7 +2,7 @@
 without loading the rest of credproc (argparse, pathlib, json, the config
 parser, botocore: most of a warm hit's time).
 
-After a rememberable ``get`` (:func:`_pure_options` decides: the options
+After a rememberable ``get`` (grammar.pure_options decides: the options
 that only select what is asked for, in any order) handed out credentials
 that are in the cache, its exact stdout is kept as an ``answer`` memo
 (memo.py: sealed with the cache key, named by the run's request digest,
@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import freshness, memo, storage
+from . import freshness, grammar, memo, storage
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
 if TYPE_CHECKING:
@@ -42,61 +42,17 @@ if TYPE_CHECKING:
     from .obtain import AnswerTicket
 
 KIND = "answer"  # its memos' kind (memo.py)
-# `get`'s options that only select what is asked for (``--refresh``, ``--no-cache``
-# and ``--verbose`` ask for the full path's work, and take it).
-PURE_OPTIONS = (
-    "--role",
-    "--via",
-    "--region",
-    "--duration",
-    "--session-name",
-    "--external-id",
-    "--config",
-    "--format",
-)
-
-
-def _pure_options(argv: Sequence[str]) -> dict[str, str] | None:
-    """The options of a ``get`` whose output is a pure function of its inputs
-    (each option's last value, as argparse keeps it); None for anything else.
-
-    ``get TARGET`` with any of :data:`PURE_OPTIONS` (``--name value`` or
-    ``--name=value``), in any order. Anything else (``--refresh``,
-    ``--no-cache``, ``--verbose``, an abbreviation, a value that looks like an
-    option) takes the full path. The exact command line is part of the digest,
-    so a remembered answer is only ever printed for the very words the full
-    path answered.
-    """
-    if argv[:1] != ["get"]:
-        return None
-    target, options = None, {}
-    words = iter(argv[1:])
-    for word in words:
-        if not word.startswith("-"):
-            if target is not None:
-                return None  # a second TARGET: argparse's error to explain
-            target = word
-            continue
-        name, equals, value = word.partition("=")
-        if name not in PURE_OPTIONS:
-            return None
-        if not equals:
-            value = next(words, "-")
-            if value.startswith("-"):
-                return None
-        options[name] = value
-    return options if target is not None else None
 
 
 def request(argv: Sequence[str], env: Mapping[str, str]) -> tuple[memo.Inputs, str] | None:
     """The run's request digest (memo.inputs) and the name of its answer, for
     a rememberable ``get``; None for anything else: the one place that
     decides, for the fast path and commands/get.py alike."""
-    options = _pure_options(argv)
+    options = grammar.pure_options(argv)
     if options is None:
         return None
     # --config's file, relative to the working directory as config.load opens it
-    config = memo.config_path(env, options.get("--config"))
+    config = memo.config_path(env, options.get("config"))
     if config is None or storage.cache_location(env) is None:
         return None  # off Linux without overrides: only platformdirs knows the paths
     inputs = memo.inputs(env, config)
@@ -115,8 +71,8 @@ def answer_name(argv: Sequence[str], inputs: memo.Inputs, env: Mapping[str, str]
     """The name of the answer to ``argv`` under the request digest ``inputs``
     (computed by the console script, or by the full path when it runs alone);
     None unless :func:`request` would remember ``argv`` in ``env``."""
-    options = _pure_options(argv)
-    if options is None or memo.config_path(env, options.get("--config")) is None:
+    options = grammar.pure_options(argv)
+    if options is None or memo.config_path(env, options.get("config")) is None:
         return None
     return memo.name(KIND, inputs.digest, list(argv)) if storage.cache_location(env) is not None else None
 

@@ -51,10 +51,10 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         from .commands.exec import split_command
 
         arguments, command = split_command(arguments)
-    verbose = "-v" in arguments or "--verbose" in arguments
-    log = Log(verbose=verbose, defer=True)
+    log = Log(defer=True)  # a bad command line is one error line, --verbose or not
     try:
         args = _parse(arguments)
+        log = Log(verbose=getattr(args, "verbose", False), defer=True)
         args.exec_command = command
         args.command_line = arguments  # what commands/get.py remembers an answer under
         args.inputs = inputs  # memo.py's request digest: computed once per run (commands/options.py)
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         return result.exit_code
     except CredprocError as error:
         log.discard()
-        if verbose and error.__cause__ is not None:
+        if log.verbose and error.__cause__ is not None:
             log.traceback(error.__cause__)
         log.error(error.one_line())
         return error.exit_code
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         return ExitCode.OK
     except Exception as error:  # a bug: one line unless --verbose
         log.discard()
-        if verbose:
+        if log.verbose:
             log.traceback(error)
         # The type only: a third-party exception's text may quote anything it
         # read (botocore quotes a whole unparsable answer, secrets included).

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from .credentials import Credentials, format_time
 
-FORMATS = ("process", "env", "json")
 SHELLS = ("sh", "fish", "powershell")
 
 # Removed from the environment the credentials go into: a profile variable

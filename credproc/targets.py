@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from . import storage
+from . import grammar, storage
 
 # Besides letters and digits: nothing a shell splits a word at or expands.
 _PLAIN = "-_.@+"
@@ -32,11 +32,9 @@ def words(data: Mapping[str, object]) -> list[str]:
 
 def config_file(arguments: Sequence[str], env: Mapping[str, str]) -> str:
     """``--config PATH`` from the line being completed, else where ``credproc get`` looks."""
-    for index, word in enumerate(arguments):
-        if word == "--config" and index + 1 < len(arguments):
-            return os.path.expanduser(arguments[index + 1])
-        if word.startswith("--config="):
-            return os.path.expanduser(word.removeprefix("--config="))
+    given = grammar.last_value(arguments, "--config")
+    if given is not None:
+        return os.path.expanduser(given)
     located = storage.config_location(env)  # a plain string: no pathlib for a TAB
     return located if located is not None else str(storage.config_file(env))  # platformdirs decides
 

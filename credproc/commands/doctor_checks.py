@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .. import config as config_module
-from .. import keystore, storage, trust
+from .. import grammar, keystore, storage, trust
 from ..config import Config
 from ..errors import CredprocError, ExitCode
 from ..log import Log
@@ -294,13 +294,8 @@ def _program(section: Mapping[str, str]) -> str | None:
 
 def _config_option(section: Mapping[str, str]) -> Path | None:
     """The ``--config PATH`` a credproc profile passes, if any."""
-    words = _words(section)
-    for index, word in enumerate(words):
-        if word == "--config" and index + 1 < len(words):
-            return Path(words[index + 1]).expanduser()
-        if word.startswith("--config="):
-            return Path(word.removeprefix("--config=")).expanduser()
-    return None
+    given = grammar.last_value(_words(section), "--config")
+    return None if given is None else Path(given).expanduser()
 
 
 def check_role(config: Config, plan: Plan, env: Mapping[str, str], log: Log) -> Check:

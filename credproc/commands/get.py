@@ -5,22 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
+from .. import grammar
 from ..log import Log
-from ..output import FORMATS
 from . import Result
-from .options import Subparsers, add_common, add_target_options, obtain_target, run_inputs
+from .options import Subparsers, add_options, obtain_target, run_inputs
 
 
 def register(commands: Subparsers) -> None:
     parser = commands.add_parser("get", help="print credentials for an account (credential_process JSON)")
-    add_target_options(parser)
-    add_common(parser)
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="process",
-        help="process (default): credential_process JSON; json: the same, pretty, with Region; env: sh export lines",
-    )
+    add_options(parser, grammar.GET)
     parser.set_defaults(run=run)
 
 

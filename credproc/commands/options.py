@@ -7,9 +7,11 @@ import argparse
 import functools
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from .. import grammar
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -70,28 +72,26 @@ class Parser(argparse.ArgumentParser):
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
+def add_options(parser: argparse.ArgumentParser, options: Sequence[grammar.Option]) -> None:
+    """``options`` (grammar.py's declarations) on ``parser``."""
+    for option in options:
+        keywords = {"type": Path, **option.keywords} if option.path else option.keywords
+        parser.add_argument(*option.names, **keywords)
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """``--verbose`` and ``--config``, which every command but demo takes."""
-    parser.add_argument("-v", "--verbose", action="store_true", help="explain each step on stderr (never secrets)")
-    parser.add_argument("--config", type=Path, help="config file (default: $CREDPROC_CONFIG or the user config dir)")
+    add_options(parser, grammar.COMMON)
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     """TARGET and the options that shape how its credentials are obtained."""
-    parser.add_argument("target", help="12-digit account id or an alias from the config")
-    add_hop_options(parser)
+    add_options(parser, (grammar.TARGET, *grammar.HOP))
 
 
 def add_hop_options(parser: argparse.ArgumentParser) -> None:
     """The options that shape how a target's credentials are obtained (``each`` applies them to every account)."""
-    parser.add_argument("--role", help="role name or ARN in the target account")
-    parser.add_argument("--via", action="append", metavar="ROLE_ARN", help="intermediate role (repeat for more hops)")
-    parser.add_argument("--region", help="STS region for the hops (also the region emitted)")
-    parser.add_argument("--duration", help="session duration: seconds or 15m .. 12h")
-    parser.add_argument("--session-name", help="RoleSessionName template ({user} {host} {alias} {account})")
-    parser.add_argument("--external-id", help="ExternalId for the target role")
-    parser.add_argument("--refresh", action="store_true", help="ignore cached credentials and fetch new ones")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_options(parser, grammar.HOP)
 
 
 def overrides(args: argparse.Namespace) -> Overrides:
