@@ -262,6 +262,9 @@ def translate(exc: Exception, action: str, identity: str, service: Service = STS
         return exc
     rule = _rule_of(exc)
     if rule is None:
+        unreadable_process = _process_output_error(exc, identity)
+        if unreadable_process is not None:
+            return unreadable_process
         raise exc
     fields = _fields(exc, service, action, identity)
     if rule is _SOURCE_FAILED:
@@ -336,6 +339,34 @@ def _source_failed(exc: Exception, identity: str, fields: dict[str, object]) -> 
             "not at a profile whose credential_process is credproc",
         )
     return _apply(_SOURCE_FAILED, fields)
+
+
+def _process_output_error(exc: Exception, identity: str) -> CredprocError | None:
+    """botocore's ProcessProvider hands the program's stdout to json.loads and
+    reads fields of what it got, so a banner line, bytes that are not UTF-8 or
+    JSON that is no object come out as json's, the codec's or an
+    AttributeError, raw. Told as that profile's credential_process printing
+    no JSON object (never what it printed: it may be the credentials); None
+    for an exception raised anywhere else."""
+    if not isinstance(exc, (ValueError, AttributeError)):
+        return None
+    from botocore.credentials import ProcessProvider
+
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        owner = frame.f_locals.get("self") if frame.f_code.co_name == "_retrieve_credentials_using" else None
+        if isinstance(owner, ProcessProvider):
+            profile = getattr(owner, "_profile_name", None)
+            named = f"profile {profile!r}" if isinstance(profile, str) else identity
+            return AuthError(
+                f"could not get the source credentials ({identity}): the credential_process of {named} "
+                f"printed something that is not a JSON object ({type(exc).__name__})",
+                "make that command print only the JSON object AWS expects on stdout (Version 1, AccessKeyId, "
+                "SecretAccessKey...), anything else on stderr; run it by hand to see what it prints",
+            )
+        traceback = traceback.tb_next
+    return None
 
 
 def _apply(rule: Rule, fields: dict[str, object]) -> CredprocError:
