@@ -114,6 +114,28 @@ def test_globs_and_labels_select_and_each_command_reaches_its_account(sandbox: S
     assert by_prefix(both.stdout) == {"prod-us": ["prod-us"]}  # several labels: accounts with all of them
 
 
+def test_selectors_may_come_after_options(sandbox: Sandbox) -> None:
+    """A user types options anywhere before --: selectors after one still select."""
+    sandbox.write_config(hub_config(["prod-eu", "prod-us", "dev-eu", "tools"]))
+    result = sandbox.run(
+        "each",
+        "dev-eu",
+        "--parallel",
+        "1",
+        "prod-*",
+        "--no-prefix",
+        "tools",
+        "--",
+        "sh",
+        "-c",
+        "echo $CREDPROC_ACCOUNT",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == ["dev-eu", "prod-eu", "prod-us", "tools"]
+    typo = sandbox.run("each", "dev-eu", "--parallel", "1", "tools", "--bogus", "--", "true")
+    assert_one_clear_error(typo, "each: unrecognized arguments:", "--bogus", exit_code=2)
+
+
 def test_the_environment_is_execs_plus_the_account(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile shared]\nregion = us-east-1\n")
