@@ -141,3 +141,16 @@ def _edited(text: str, name: str, replace_profile: bool) -> str | None:
             lines[index] = f"{match.group(1)}{setting}{match.group(2) or ''}"
             return "".join(lines)
     return None
+
+
+def via_steps(name: str, config_path: str, role_profile: str, roles: list[str], replace_profile: bool) -> str:
+    """What to set in credproc's config so that a chain that started with the
+    roles of AWS profile ``role_profile`` starts from the stored keys ``name``
+    and assumes the same roles (as ``via`` hops) before its own."""
+    hops = ", ".join(f'"{arn}"' for arn in roles)
+    replaced = f' in place of profile = "{role_profile}"' if replace_profile else ""
+    return (
+        f'in {config_path} set stored = "{name}" under [source]{replaced}, and start every chain with the '
+        f"role{'s' if len(roles) > 1 else ''} of profile {role_profile}: via = [{hops}] in [defaults], "
+        "and the same first in every account's own via"
+    )

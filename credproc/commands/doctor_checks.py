@@ -18,7 +18,15 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile, keys_in_environment, plaintext_keys
+from ..source import (
+    AwsFiles,
+    aws_file_problem,
+    calls_credproc,
+    choose_profile,
+    keys_in_environment,
+    plaintext_keys,
+    role_path,
+)
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -179,16 +187,25 @@ def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
     """The chain does not start from an IAM user's long-term keys in a plaintext AWS file."""
     if config.source_stored:
         return Check("source keys", OK, f"stored keys {config.source_stored!r} (credproc source), not in plaintext")
-    found = plaintext_keys(config.source_profile, env, AwsFiles(env))
+    aws = AwsFiles(env)
+    found = plaintext_keys(config.source_profile, env, aws)
     if found is None:
         return Check("source keys", OK, "the source is not long-term keys in a plaintext AWS file")
     profile, path = found
+    command = f"credproc source import --profile {shlex.quote(profile)}"
+    chosen = choose_profile(config.source_profile, env, aws)[0]
+    roles = role_path(aws, chosen, profile)
+    if roles:  # the keys sign role profiles: import refuses without --force, and the roles must become via hops
+        from ..source_import import via_steps
+
+        steps = via_steps(profile, str(config.path), chosen, roles, bool(config.source_profile))
+        command = f"{command} --force (profiles naming {profile!r} as source_profile lose their keys), then {steps}"
     return Check(
         "source keys",
         WARNING,
         f"the source is the long-term access key of profile {profile!r}, in plaintext in {path}: "
         "whatever reads that file (backups, dotfile syncs, malware) can use it",
-        f"credproc source import --profile {shlex.quote(profile)}",
+        command,
     )
 
 

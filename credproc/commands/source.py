@@ -404,12 +404,17 @@ def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: 
 def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
     """Make the stored keys credproc's source when they were its source already; else say how."""
     from .. import files, source_import
-    from ..source import AwsFiles, choose_profile, keys_in_environment
+    from ..source import AwsFiles, choose_profile, keys_in_environment, role_path
 
     current = config.source_profile
     if current is None and not keys_in_environment(None, os.environ):
         current = choose_profile(None, os.environ, AwsFiles(os.environ))[0]
     if config.source_stored == name:
+        return
+    roles = role_path(AwsFiles(os.environ), current, profile) if current else []
+    if roles and not config.source_stored:  # stored alone would skip the roles the source assumed
+        steps = source_import.via_steps(name, str(config.path), current or "", roles, bool(config.source_profile))
+        log.notice(f"to use them as credproc's source: {steps}")
         return
     how = f'set stored = "{name}" under [source] in {config.path}'
     if current != profile or config.source_stored:
