@@ -312,3 +312,19 @@ def test_other_sources_are_no_plaintext_keys(sandbox: Sandbox) -> None:
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile proc]\ncredential_process = /bin/false\n")
     credentials.write_text("[proc]\n" + PLAINTEXT.replace("aws_", "x_aws_"))
     assert _source_keys(sandbox, "proc")[1] == "ok"
+
+
+def test_a_profile_assuming_its_role_with_its_own_keys_keeps_the_role(sandbox: Sandbox) -> None:
+    """[self] with keys, role_arn and source_profile = self: import must not set
+    stored = "self" in place of the profile (the role would be skipped)."""
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        f"[self]\n{PLAINTEXT}role_arn = {DEPLOY_ARN}\nsource_profile = self\n"
+    )
+    _code, _status, detail = _source_keys(sandbox, "self")
+    steps = f'in place of profile = "self", and start every chain with the role of profile self: via = ["{DEPLOY_ARN}"]'
+    assert "(fix: credproc source import --profile self, then in " in detail and steps in detail
+    before = sandbox.config_path.read_text()
+    imported = sandbox.run("source", "import", "--profile", "self", env=NO_ENV_KEYS)
+    assert imported.returncode == 0, imported.stderr
+    assert steps in imported.stderr
+    assert sandbox.config_path.read_text() == before  # not rewritten into a chain without the role

@@ -196,10 +196,13 @@ def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
     chosen = choose_profile(config.source_profile, env, aws)[0]
     roles = role_path(aws, chosen, profile)
     if roles:  # the keys sign role profiles: import refuses without --force, and the roles must become via hops
-        from ..source_import import via_steps
+        from ..source_import import dependents, via_steps
 
+        names = [*aws.profile_names(), *aws.credentials_names()]
+        if dependents(((name, aws.merged(name)) for name in names), profile):
+            command += f" --force (profiles naming {profile!r} as source_profile lose their keys)"
         steps = via_steps(profile, str(config.path), chosen, roles, bool(config.source_profile))
-        command = f"{command} --force (profiles naming {profile!r} as source_profile lose their keys), then {steps}"
+        command = f"{command}, then {steps}"
     return Check(
         "source keys",
         WARNING,
