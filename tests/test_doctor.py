@@ -285,6 +285,12 @@ def test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain(san
     calls = sandbox.sts.recorder.of("AssumeRole")
     assert [call.params["RoleArn"] for call in calls][:3] == [MIDDLE_ARN, DEPLOY_ARN, HUB_ARN]
     assert calls[0].access_key_id == "AKIAPLAINTEXTKEY0001"  # signed with the stored keys
+    backup = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"] + ".credproc-backup")
+    assert f"its backup {backup} still holds them in plaintext: delete it once credproc works" in imported.stderr
+    status, detail = lines_of(sandbox.run("doctor", env=NO_ENV_KEYS).stdout)["source keys"]
+    assert status == "warning" and detail.startswith(f"{backup}, the backup credproc source import left, still holds")
+    assert detail.endswith(f"delete it: rm {backup})")
+    backup.unlink()
     status, _detail = lines_of(sandbox.run("doctor", env=NO_ENV_KEYS).stdout)["source keys"]
     assert status == "ok"
 

@@ -185,10 +185,20 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
 
 def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
     """The chain does not start from an IAM user's long-term keys in a plaintext AWS file."""
+    aws = AwsFiles(env)
+    found = None if config.source_stored else plaintext_keys(config.source_profile, env, aws)
+    if found is None:
+        backups = _backups_with_keys(aws)
+        if backups:
+            listed = " and ".join(str(path) for path in backups)
+            return Check(
+                "source keys",
+                WARNING,
+                f"{listed}, the backup credproc source import left, still holds long-term keys in plaintext",
+                f"once credproc source list shows them stored and credproc get works, delete it: rm {listed}",
+            )
     if config.source_stored:
         return Check("source keys", OK, f"stored keys {config.source_stored!r} (credproc source), not in plaintext")
-    aws = AwsFiles(env)
-    found = plaintext_keys(config.source_profile, env, aws)
     if found is None:
         return Check("source keys", OK, "the source is not long-term keys in a plaintext AWS file")
     profile, path = found
@@ -210,6 +220,24 @@ def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
         "whatever reads that file (backups, dotfile syncs, malware) can use it",
         command,
     )
+
+
+def _backups_with_keys(aws: AwsFiles) -> list[Path]:
+    """The backups ``source import`` made of the AWS files that hold an IAM user's key (``AKIA...``)."""
+    import re
+
+    from ..files import BACKUP_SUFFIX
+
+    found = []
+    for path in (aws.credentials_path, aws.config_path):
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        try:
+            text = backup.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if re.search(r"(?im)^\s*aws_access_key_id\s*[=:]\s*AKIA", text):
+            found.append(backup)
+    return found
 
 
 def _unparsable_file(aws: AwsFiles) -> Check | None:

@@ -318,7 +318,8 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
         ) from None
     log.notice(
         f"moved the keys of profile {profile!r} ({saved.masked()}) into the {_place(saved)}; "
-        f"removed them from {found.path} (backup: {backup})"
+        f"removed them from {found.path}"
+        + (f" (its backup {backup} still holds them in plaintext: delete it once credproc works)" if backup else "")
     )
     if found.elsewhere is not None:
         log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
