@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import HUB_ARN, Sandbox
+from test_source_command import run_input
 
 import credproc
 from credproc.batch import Batch
@@ -371,3 +372,24 @@ def test_get_s_options_as_keywords_reach_sts_as_get_s_flags_do(sandbox: Sandbox)
     with pytest.raises(UsageError) as wrong:
         credproc.credentials("dev", duration=True)
     assert wrong.value.message == "duration: expected str or int, got bool"
+
+
+def test_stored_keys_changed_by_another_process_are_used_from_the_next_call(sandbox: Sandbox) -> None:
+    """A notebook keeps its engine: keys stored anew under the name (rotate, or
+    remove and add, in a terminal) are another source from the next call on, not
+    an error to 'run it again' that no later call could get past."""
+
+    def store(key_id: str) -> None:
+        added = run_input(sandbox, f"{key_id}\n{'s' * 40}\n", "source", "add", "base", "--stdin", "--no-verify")
+        assert added.returncode == 0, added.stderr
+
+    store("AKIAFIRSTSTOREDKEY01")
+    sandbox.write_config(many_accounts_config(2).replace("[source]\n", '[source]\nstored = "base"\n', 1))
+    credproc.credentials("acct-000")
+    assert {call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)} == {"AKIAFIRSTSTOREDKEY01"}
+    assert sandbox.run("source", "remove", "base", "--yes").returncode == 0
+    store("AKIASECONDSTOREDKEY2")
+    sandbox.sts.recorder.reset()
+    got = credproc.credentials("acct-001")
+    assert got.account_id == account_id(1)
+    assert {call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)} == {"AKIASECONDSTOREDKEY2"}
