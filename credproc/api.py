@@ -102,7 +102,9 @@ def botocore_session(target: str, region: str | None = None, **options: Unpack[G
     now: a failure raises here, not at the first call."""
     from .sessions import refreshing_session
 
-    return refreshing_session(engine(), target, region, options)
+    # Refreshes go through the engine of their time: a script that runs for
+    # hours outlives a rotation of the stored keys, or an edit of the config.
+    return refreshing_session(engine(), target, region, options, current=engine)
 
 
 def boto3_session(target: str, region: str | None = None, **options: Unpack[GetOptions]) -> boto3.Session:

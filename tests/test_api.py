@@ -393,3 +393,27 @@ def test_stored_keys_changed_by_another_process_are_used_from_the_next_call(sand
     got = credproc.credentials("acct-001")
     assert got.account_id == account_id(1)
     assert {call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)} == {"AKIASECONDSTOREDKEY2"}
+
+
+def test_a_long_lived_boto3_session_refreshes_with_keys_stored_anew(sandbox: Sandbox) -> None:
+    """A script running for hours outlives a `credproc source rotate`: its
+    session's next refresh is signed with the key stored now, not failed (or
+    skipped) because the engine it was made with knew the old one."""
+
+    def store(key_id: str) -> None:
+        added = run_input(sandbox, f"{key_id}\n{'s' * 40}\n", "source", "add", "base", "--stdin", "--no-verify")
+        assert added.returncode == 0, added.stderr
+
+    store("AKIAFIRSTSTOREDKEY01")
+    # 15-minute sessions: inside botocore's refresh window from the start, so every call refreshes.
+    sandbox.write_config(
+        '[source]\nstored = "base"\nregion = "us-east-1"\n[defaults]\nrole = "Deployer"\nduration = "15m"\n'
+        '[accounts.solo]\nid = "444444444444"\n'
+    )
+    client = credproc.boto3_session("solo").client("sts")
+    assert client.get_caller_identity()["Account"] == "444444444444"
+    assert sandbox.run("source", "remove", "base", "--yes").returncode == 0
+    store("AKIASECONDSTOREDKEY2")
+    sandbox.sts.recorder.reset()
+    assert client.get_caller_identity()["Account"] == "444444444444"
+    assert [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole")] == ["AKIASECONDSTOREDKEY2"]
