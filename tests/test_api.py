@@ -112,6 +112,13 @@ def test_errors_are_raised_as_credproc_errors(sandbox: Sandbox, capsys: pytest.C
         batch.credentials("acct-000", via="arn:aws:iam::222222222222:role/hub")
     with pytest.raises(UsageError):
         batch.credentials("acct-000", colour="blue")  # type: ignore[call-arg]
+    with pytest.raises(UsageError) as typo:
+        batch.credentials("acct-000", refesh=True)  # type: ignore[call-arg]
+    assert typo.value.message == "unknown option 'refesh' (did you mean 'refresh'?)"
+    for name in ("refresh", "no_cache"):  # "false" from an environment variable is no False
+        with pytest.raises(UsageError) as flag:
+            batch.credentials("acct-000", **{name: "false"})  # type: ignore[arg-type]
+        assert flag.value.message == f"{name}: expected bool, got str"
     assert sandbox.sts.recorder.of("AssumeRole") == []
     assert capsys.readouterr() == ("", "")  # never prints
 
