@@ -189,3 +189,21 @@ def test_a_source_credential_process_printing_no_json_object_is_one_clear_error(
     else:
         assert result.returncode == 4, result.stderr + result.stdout
         assert "profile 'chatty'" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("expiration", ['"2030-01-01T00:00:00"', '"soon"', "1893456000"])
+def test_a_source_credential_process_printing_a_bad_expiration_is_one_clear_error(
+    sandbox: Sandbox, tmp_path: Path, expiration: str
+) -> None:
+    """No time zone (botocore then compares it with an aware now), no date, a
+    number: told as the credential_process's Expiration, not an internal error."""
+    script = tmp_path / "naive.py"
+    printed = f'{{"Version": 1, "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "{LEAKED}", "Expiration": {expiration}}}'
+    script.write_text(f"print({printed!r})\n")
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile naive]\ncredential_process = {sys.executable} {script}\nregion = us-east-1\n"
+    )
+    sandbox.write_config('[source]\nprofile = "naive"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    result = sandbox.run("get", "dev", env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert LEAKED not in result.stderr
+    assert_one_clear_error(result, "profile naive", "credential_process", "Expiration", "time zone", exit_code=4)
