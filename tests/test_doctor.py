@@ -261,13 +261,14 @@ def test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain(san
     following it gives the same chain from the stored keys."""
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
         f"[profile deploy]\nrole_arn = {DEPLOY_ARN}\nsource_profile = middle\n"
-        f"[profile middle]\nrole_arn = {MIDDLE_ARN}\nsource_profile = base\n"
+        f"[profile middle]\nrole_arn = {MIDDLE_ARN}\nsource_profile = base\nexternal_id = mid-xid\n"
     )
     Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[base]\n" + PLAINTEXT)
     _code, _status, detail = _source_keys(sandbox, "deploy")
+    middle = f'{{ role_arn = "{MIDDLE_ARN}", external_id = "mid-xid" }}'
     steps = (
         f'set stored = "base" under [source] in place of profile = "deploy", and start every chain with the roles '
-        f'of profile deploy: via = ["{MIDDLE_ARN}", "{DEPLOY_ARN}"] in [defaults], '
+        f'of profile deploy: via = [{middle}, "{DEPLOY_ARN}"] in [defaults], '
         "and the same first in every account's own via"
     )
     assert "(fix: credproc source import --profile base --force " in detail and steps in detail
@@ -276,8 +277,8 @@ def test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain(san
     assert steps in imported.stderr  # import says the same, not a bare stored = "base"
     sandbox.write_config(
         TWO_HOP_CONFIG.replace("[source]\n", '[source]\nstored = "base"\n', 1)
-        .replace('role = "Deployer"', f'role = "Deployer"\nvia = ["{MIDDLE_ARN}", "{DEPLOY_ARN}"]', 1)
-        .replace(f'via = ["{HUB_ARN}"]', f'via = ["{MIDDLE_ARN}", "{DEPLOY_ARN}", "{HUB_ARN}"]')
+        .replace('role = "Deployer"', f'role = "Deployer"\nvia = [{middle}, "{DEPLOY_ARN}"]', 1)
+        .replace(f'via = ["{HUB_ARN}"]', f'via = [{middle}, "{DEPLOY_ARN}", "{HUB_ARN}"]')
     )
     sandbox.sts.recorder.reset()
     result = sandbox.run("get", "dev", env=NO_ENV_KEYS)
@@ -285,6 +286,7 @@ def test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain(san
     calls = sandbox.sts.recorder.of("AssumeRole")
     assert [call.params["RoleArn"] for call in calls][:3] == [MIDDLE_ARN, DEPLOY_ARN, HUB_ARN]
     assert calls[0].access_key_id == "AKIAPLAINTEXTKEY0001"  # signed with the stored keys
+    assert calls[0].params.get("ExternalId") == "mid-xid"  # the role profile's external_id came along
     backup = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"] + ".credproc-backup")
     assert f"its backup {backup} still holds them in plaintext: delete it once credproc works" in imported.stderr
     status, detail = lines_of(sandbox.run("doctor", env=NO_ENV_KEYS).stdout)["source keys"]

@@ -166,3 +166,19 @@ def test_dependents_are_the_profiles_naming_it_as_source_profile() -> None:
         ("c", {"source_profile": "x"}),
     ]
     assert source_import.dependents(profiles, "ci") == ["a"]
+
+
+def test_via_steps_carry_a_role_profiles_external_id_and_mfa_device() -> None:
+    from credproc.source import RoleHop
+    from credproc.source_import import via_steps
+
+    hops = [
+        RoleHop("arn:aws:iam::123456789012:role/Mid", "xid", None),
+        RoleHop("arn:aws:iam::123456789012:role/Top", None, "arn:aws:iam::123456789012:mfa/me"),
+    ]
+    assert via_steps("base", "/c.toml", "top", hops, True) == (
+        'in /c.toml set stored = "base" and mfa_serial = "arn:aws:iam::123456789012:mfa/me" under [source] '
+        'in place of profile = "top", and start every chain with the roles of profile top: via = '
+        '[{ role_arn = "arn:aws:iam::123456789012:role/Mid", external_id = "xid" }, '
+        '"arn:aws:iam::123456789012:role/Top"] in [defaults], and the same first in every account\'s own via'
+    )
