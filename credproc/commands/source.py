@@ -302,11 +302,13 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
     profile = args.profile
     name = source_keys.check_name(args.name or profile)
     config = _config(args)
-    _refuse_existing(name, log)
     found = profile_keys(profile, os.environ)
     _guard_dependents(profile, os.environ, log, force=args.force)
-    key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
-    saved = source_keys.save(key, os.environ, log)
+    saved = _already_stored(name, found, log)
+    if saved is None:
+        _refuse_existing(name, log)
+        key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
+        saved = source_keys.save(key, os.environ, log)
     try:
         backup = files.replace_text(found.path, found.without)
     except OSError as exc:  # storage.UntrustedError included
@@ -325,6 +327,21 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
         log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
     _use_imported(config, profile, name, log)
     return Result()
+
+
+def _already_stored(name: str, found: ProfileKeys, log: Log) -> StoredKey | None:
+    """The stored keys ``name`` when they are exactly the profile's (added
+    before, or an import whose rewrite failed): the file is then only cleaned up."""
+    from .. import source_keys
+
+    listed = {key.name: key for key in source_keys.stored(os.environ, log)}.get(name)
+    if listed is None or listed.access_key_id != found.access_key_id:
+        return None
+    stored = source_keys.load(name, os.environ, log)
+    if stored.secret_access_key != found.secret_access_key:
+        return None
+    log.notice(f"the keys of the profile are stored already as {name!r} ({stored.masked()})")
+    return stored
 
 
 class ProfileKeys:
