@@ -44,23 +44,28 @@ class MissingDependencyError(UsageError, ImportError):
 
 
 _engine_lock = threading.Lock()
-_engine: tuple[str, Batch] | None = None  # the request digest it was made for, and the engine
+_engine: tuple[str, Batch] | None = None  # the digests it was made for (request, stored keys), and the engine
 
 
 def engine() -> Batch:
     """The engine for the current config and environment (see the module's docstring)."""
     global _engine
-    from . import memo, source, storage
+    from . import memo, source, source_keys, storage
 
     env = source.environ_copy()
     path = memo.config_path(env, None) or os.path.abspath(storage.config_file(env))
     inputs = memo.inputs(env, path)
+    # The stored keys' index too: keys stored anew under a name (rotate, remove
+    # and add) are another source identity, whose first call must not get
+    # the old key's cached sessions, nor the old engine's "changed" error forever.
+    index = storage.digest(storage.digest_part(os.fspath(source_keys.index_path(env))))
+    digest = f"{inputs.digest}/{index}"
     with _engine_lock:
-        if _engine is None or _engine[0] != inputs.digest:
+        if _engine is None or _engine[0] != digest:
             from . import config as config_module
 
             batch = Batch(config=config_module.load(None, env, inputs=inputs), env=env)
-            _engine = (inputs.digest, batch)
+            _engine = (digest, batch)
         return _engine[1]
 
 
@@ -97,7 +102,9 @@ def botocore_session(target: str, region: str | None = None, **options: Unpack[G
     now: a failure raises here, not at the first call."""
     from .sessions import refreshing_session
 
-    return refreshing_session(engine(), target, region, options)
+    # Refreshes go through the engine of their time: a script that runs for
+    # hours outlives a rotation of the stored keys, or an edit of the config.
+    return refreshing_session(engine(), target, region, options, current=engine)
 
 
 def boto3_session(target: str, region: str | None = None, **options: Unpack[GetOptions]) -> boto3.Session:

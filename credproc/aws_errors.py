@@ -262,6 +262,9 @@ def translate(exc: Exception, action: str, identity: str, service: Service = STS
         return exc
     rule = _rule_of(exc)
     if rule is None:
+        unreadable_process = _process_output_error(exc, identity)
+        if unreadable_process is not None:
+            return unreadable_process
         raise exc
     fields = _fields(exc, service, action, identity)
     if rule is _SOURCE_FAILED:
@@ -336,6 +339,48 @@ def _source_failed(exc: Exception, identity: str, fields: dict[str, object]) -> 
             "not at a profile whose credential_process is credproc",
         )
     return _apply(_SOURCE_FAILED, fields)
+
+
+def _process_output_error(exc: Exception, identity: str) -> CredprocError | None:
+    """botocore's ProcessProvider hands the program's stdout to json.loads and
+    reads fields of what it got, so a banner line, bytes that are not UTF-8 or
+    JSON that is no object come out as json's, the codec's or an
+    AttributeError, raw; an ``Expiration`` that is no time, or one without a
+    time zone, as dateutil's error or a TypeError once compared. Told as that
+    profile's credential_process printing no JSON object, or no usable
+    Expiration (never what it printed: it may be the credentials); None for
+    an exception raised anywhere else."""
+    if not isinstance(exc, (ValueError, AttributeError, TypeError)):
+        return None
+    from botocore.credentials import ProcessProvider, RefreshableCredentials
+
+    found: tuple[object, str] | None = None  # (the ProcessProvider's profile, the frame's function)
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, ProcessProvider):
+            found = (getattr(owner, "_profile_name", None), frame.f_code.co_name)
+        elif isinstance(owner, RefreshableCredentials) and found is None:
+            if getattr(owner, "method", None) == ProcessProvider.METHOD:
+                found = (None, "expiry")  # its Expiration, compared with an aware now
+        traceback = traceback.tb_next
+    if found is None:
+        return None
+    profile, function = found
+    named = f"the credential_process of profile {profile!r}" if isinstance(profile, str) else "its credential_process"
+    if function == "_retrieve_credentials_using":
+        return AuthError(
+            f"could not get the source credentials ({identity}): {named} "
+            f"printed something that is not a JSON object ({type(exc).__name__})",
+            "make that command print only the JSON object AWS expects on stdout (Version 1, AccessKeyId, "
+            "SecretAccessKey...), anything else on stderr; run it by hand to see what it prints",
+        )
+    return AuthError(
+        f"could not get the source credentials ({identity}): {named} printed an Expiration that is not "
+        f"a date and time with a time zone ({type(exc).__name__})",
+        'make it print Expiration in RFC 3339 with the zone, e.g. "2030-01-01T00:00:00Z"',
+    )
 
 
 def _apply(rule: Rule, fields: dict[str, object]) -> CredprocError:

@@ -84,9 +84,18 @@ def request(target: str, options: Options, *, min_remaining: int = 0) -> Request
     for the command line)."""
     unknown = set(options) - set(Options.__annotations__)
     if unknown:
-        raise UsageError(f"unknown option {sorted(unknown)[0]!r}", f"use {', '.join(sorted(Options.__annotations__))}")
+        import difflib
+
+        name = sorted(unknown)[0]
+        close = difflib.get_close_matches(name, list(Options.__annotations__), n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown option {name!r}{guess}", f"use {', '.join(sorted(Options.__annotations__))}")
     for name in ("role", "region", "session_name", "external_id"):
         _check_type(options, name, str)
+    for name in ("refresh", "no_cache"):  # a string such as "false" would be true
+        flag = options.get(name)
+        if flag is not None and not isinstance(flag, bool):
+            raise UsageError(f"{name}: expected bool, got {type(flag).__name__}", f"pass {name}=True or False")
     _check_type(options, "duration", (str, int))
     via = options.get("via")
     if isinstance(via, str) or (via is not None and not all(isinstance(arn, str) for arn in via)):

@@ -99,6 +99,11 @@ def _print(output: str) -> None:
 
 def _parse(arguments: list[str]) -> argparse.Namespace:
     args, unknown = build_parser(arguments[0] if arguments else None).parse_known_args(arguments)
+    if unknown and args.command == "each" and not any(word.startswith("-") for word in unknown):
+        # argparse fills a positional list from its first run of words only:
+        # each's selectors after an option (`each dev --role X prod`) come back unknown.
+        args.selectors = [*args.selectors, *unknown]
+        unknown = []
     if unknown:
         # Name the subcommand whose options were wrong, not the top level.
         subcommand = getattr(args, "cache_command", None) or getattr(args, "source_command", None)

@@ -26,7 +26,7 @@ from types import FrameType
 from typing import NamedTuple
 
 from . import child, lines
-from .errors import CredprocError
+from .errors import CredprocError, ExitCode
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 READ_SIZE = 65536
@@ -175,6 +175,9 @@ class Runner:
             return Row(job.alias, job.account_id, error=summary_text(error))
         try:
             process = self._spawn(job, launched.env)
+        except OutputFileError as exc:  # not the command's fault: exec's "cannot run" would mislead
+            launched.stop()
+            return Row(job.alias, job.account_id, exit_code=int(ExitCode.OUTPUT), error=str(exc))
         except OSError as exc:
             launched.stop()
             failure = self.start_error(self.command[0], exc)
@@ -282,11 +285,26 @@ def _terminal_signals() -> list[int]:
     return _numbers(child.FROM_TERMINAL)
 
 
+class OutputFileError(Exception):
+    """An ``--output-dir`` file that cannot be written, or not privately."""
+
+
 @contextlib.contextmanager
 def _output_file(path: Path) -> Iterator[int]:
-    """``path`` opened for writing, 0600 (a command's output may hold secrets), closed in credproc once handed over."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    """``path`` opened for writing, 0600 (a command's output may hold secrets), closed in credproc once handed over.
+
+    A file left by an earlier run (or made by hand) keeps its mode when
+    truncated: it is made 0600; one of another user is refused (they could read it)."""
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise OutputFileError(f"--output-dir: cannot write {path} ({exc.strerror or exc})") from None
+    try:
+        found = os.fstat(fd)
+        if hasattr(os, "geteuid") and found.st_uid != os.geteuid():
+            raise OutputFileError(f"--output-dir: {path} belongs to another user, who could read it; remove it")
+        if found.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
         yield fd
     finally:
         os.close(fd)

@@ -51,6 +51,12 @@ def failure(exc: Exception, profile: str, label: str, env: Mapping[str, str]) ->
             )
         needs = "botocore >= 1.41 and awscrt" if missing_provider else "awscrt (botocore's crt extra), not installed"
         return AuthError(f"{where}: reading it needs {needs}", f"run {install_command()}, then retry")
+    if isinstance(exc, KeyError) and _from_token_cache(exc):
+        # botocore's JSONFileCache turns a cached sign-in it cannot read or parse into a bare KeyError.
+        return AuthError(
+            f"{where}: its cached sign-in cannot be read (damaged or not readable)",
+            f"run aws login --profile {login}, then retry",
+        )
     login_error = getattr(bce, "LoginError", None)
     if login_error is None or not isinstance(exc, login_error):
         return None
@@ -68,3 +74,16 @@ def failure(exc: Exception, profile: str, label: str, env: Mapping[str, str]) ->
         # By type only: a login error's text may quote the sign-in service's answer.
         why = f"its sign-in cannot be used ({type(exc).__name__})"
     return AuthError(f"{where}: {why}", rerun)
+
+
+def _from_token_cache(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised reading botocore's login token cache."""
+    from botocore import utils
+
+    readers = tuple(getattr(utils, name) for name in ("LoginTokenLoader", "JSONFileCache") if hasattr(utils, name))
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if isinstance(traceback.tb_frame.f_locals.get("self"), readers):
+            return True
+        traceback = traceback.tb_next
+    return False

@@ -12,7 +12,7 @@ environment's keys or a profile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from .batch import Batch, GetOptions, Options, request
@@ -22,9 +22,17 @@ if TYPE_CHECKING:
     from botocore.session import Session as BotocoreSession
 
 
-def refreshing_session(batch: Batch, target: str, region: str | None, options: GetOptions) -> BotocoreSession:
+def refreshing_session(
+    batch: Batch,
+    target: str,
+    region: str | None,
+    options: GetOptions,
+    current: Callable[[], Batch] | None = None,
+) -> BotocoreSession:
     """A botocore session acting as ``target`` in ``region`` (None: the account's),
-    credentials from ``batch``; the first ones obtained now (errors raise here)."""
+    credentials from ``batch``; the first ones obtained now (errors raise here).
+    ``current``: the engine to refresh through at each refresh (the API's, which
+    is made anew when the config or the stored keys change), else ``batch``."""
     import botocore.credentials
     import botocore.session
 
@@ -34,7 +42,7 @@ def refreshing_session(batch: Batch, target: str, region: str | None, options: G
     again = wanted._replace(force_refresh=False)
 
     def refresh() -> Mapping[str, Any]:
-        return _metadata(batch.obtain(again).credentials)
+        return _metadata((current() if current else batch).obtain(again).credentials)
 
     data = _metadata(first.credentials)
     credentials = botocore.credentials.RefreshableCredentials(

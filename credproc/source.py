@@ -390,6 +390,35 @@ def _signing_profile(aws: AwsFiles, name: str) -> str | None:
         name = parent
 
 
+class RoleHop(NamedTuple):
+    """One role a role profile assumes, with what credproc's via table needs of it."""
+
+    role_arn: str
+    external_id: str | None
+    mfa_serial: str | None
+
+
+def role_path(aws: AwsFiles, name: str, signer: str) -> list[RoleHop]:
+    """The roles profile ``name`` assumes, first hop first, starting from
+    the keys of profile ``signer`` (:func:`plaintext_keys`' profile); [] when
+    ``name`` is no role profile signed by ``signer``. Storing ``signer``'s keys
+    as the source drops these hops unless they become ``via`` hops."""
+    roles: list[RoleHop] = []
+    for _ in range(64):  # a source_profile loop ends here: _signing_profile finds none then
+        section = aws.merged(name)
+        parent, role = section.get("source_profile"), section.get("role_arn")
+        hop = RoleHop(role or "", section.get("external_id"), section.get("mfa_serial"))
+        if name == signer:
+            if parent == name and role:  # a role assumed with the profile's own keys
+                roles.append(hop)
+            return roles[::-1]
+        if parent is None or not role:
+            return []
+        roles.append(hop)
+        name = parent
+    return []
+
+
 def login_profile(aws: AwsFiles, name: str) -> str | None:
     """The profile holding the ``login_session`` (``aws login``) behind profile
     ``name``, following source_profile; None when no such profile is behind it."""

@@ -9,7 +9,11 @@ backup and atomic rewrite); nothing here touches the disk.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .source import RoleHop
 
 # What a profile's keys are made of: all of them leave the file together.
 KEY_OPTIONS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token"})
@@ -141,3 +145,24 @@ def _edited(text: str, name: str, replace_profile: bool) -> str | None:
             lines[index] = f"{match.group(1)}{setting}{match.group(2) or ''}"
             return "".join(lines)
     return None
+
+
+def via_steps(name: str, config_path: str, role_profile: str, roles: Sequence[RoleHop], replace_profile: bool) -> str:
+    """What to set in credproc's config so that a chain that started with the
+    roles of AWS profile ``role_profile`` starts from the stored keys ``name``
+    and assumes the same roles (as ``via`` hops, with their external ids)
+    before its own; the MFA device a role profile names goes to [source]."""
+    hops = ", ".join(
+        f'{{ role_arn = "{hop.role_arn}", external_id = "{hop.external_id}" }}'
+        if hop.external_id
+        else f'"{hop.role_arn}"'
+        for hop in roles
+    )
+    replaced = f' in place of profile = "{role_profile}"' if replace_profile else ""
+    serials = [hop.mfa_serial for hop in roles if hop.mfa_serial]
+    mfa = f' and mfa_serial = "{serials[0]}"' if serials else ""
+    return (
+        f'in {config_path} set stored = "{name}"{mfa} under [source]{replaced}, and start every chain with the '
+        f"role{'s' if len(roles) > 1 else ''} of profile {role_profile}: via = [{hops}] in [defaults], "
+        "and the same first in every account's own via"
+    )

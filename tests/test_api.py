@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import HUB_ARN, Sandbox
+from test_source_command import run_input
 
 import credproc
 from credproc.batch import Batch
@@ -111,6 +112,13 @@ def test_errors_are_raised_as_credproc_errors(sandbox: Sandbox, capsys: pytest.C
         batch.credentials("acct-000", via="arn:aws:iam::222222222222:role/hub")
     with pytest.raises(UsageError):
         batch.credentials("acct-000", colour="blue")  # type: ignore[call-arg]
+    with pytest.raises(UsageError) as typo:
+        batch.credentials("acct-000", refesh=True)  # type: ignore[call-arg]
+    assert typo.value.message == "unknown option 'refesh' (did you mean 'refresh'?)"
+    for name in ("refresh", "no_cache"):  # "false" from an environment variable is no False
+        with pytest.raises(UsageError) as flag:
+            batch.credentials("acct-000", **{name: "false"})  # type: ignore[arg-type]
+        assert flag.value.message == f"{name}: expected bool, got str"
     assert sandbox.sts.recorder.of("AssumeRole") == []
     assert capsys.readouterr() == ("", "")  # never prints
 
@@ -371,3 +379,48 @@ def test_get_s_options_as_keywords_reach_sts_as_get_s_flags_do(sandbox: Sandbox)
     with pytest.raises(UsageError) as wrong:
         credproc.credentials("dev", duration=True)
     assert wrong.value.message == "duration: expected str or int, got bool"
+
+
+def test_stored_keys_changed_by_another_process_are_used_from_the_next_call(sandbox: Sandbox) -> None:
+    """A notebook keeps its engine: keys stored anew under the name (rotate, or
+    remove and add, in a terminal) are another source from the next call on, not
+    an error to 'run it again' that no later call could get past."""
+
+    def store(key_id: str) -> None:
+        added = run_input(sandbox, f"{key_id}\n{'s' * 40}\n", "source", "add", "base", "--stdin", "--no-verify")
+        assert added.returncode == 0, added.stderr
+
+    store("AKIAFIRSTSTOREDKEY01")
+    sandbox.write_config(many_accounts_config(2).replace("[source]\n", '[source]\nstored = "base"\n', 1))
+    credproc.credentials("acct-000")
+    assert {call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)} == {"AKIAFIRSTSTOREDKEY01"}
+    assert sandbox.run("source", "remove", "base", "--yes").returncode == 0
+    store("AKIASECONDSTOREDKEY2")
+    sandbox.sts.recorder.reset()
+    got = credproc.credentials("acct-001")
+    assert got.account_id == account_id(1)
+    assert {call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole", HUB_ARN)} == {"AKIASECONDSTOREDKEY2"}
+
+
+def test_a_long_lived_boto3_session_refreshes_with_keys_stored_anew(sandbox: Sandbox) -> None:
+    """A script running for hours outlives a `credproc source rotate`: its
+    session's next refresh is signed with the key stored now, not failed (or
+    skipped) because the engine it was made with knew the old one."""
+
+    def store(key_id: str) -> None:
+        added = run_input(sandbox, f"{key_id}\n{'s' * 40}\n", "source", "add", "base", "--stdin", "--no-verify")
+        assert added.returncode == 0, added.stderr
+
+    store("AKIAFIRSTSTOREDKEY01")
+    # 15-minute sessions: inside botocore's refresh window from the start, so every call refreshes.
+    sandbox.write_config(
+        '[source]\nstored = "base"\nregion = "us-east-1"\n[defaults]\nrole = "Deployer"\nduration = "15m"\n'
+        '[accounts.solo]\nid = "444444444444"\n'
+    )
+    client = credproc.boto3_session("solo").client("sts")
+    assert client.get_caller_identity()["Account"] == "444444444444"
+    assert sandbox.run("source", "remove", "base", "--yes").returncode == 0
+    store("AKIASECONDSTOREDKEY2")
+    sandbox.sts.recorder.reset()
+    assert client.get_caller_identity()["Account"] == "444444444444"
+    assert [call.access_key_id for call in sandbox.sts.recorder.of("AssumeRole")] == ["AKIASECONDSTOREDKEY2"]

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import DEV_ACCOUNT, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
+from conftest import DEV_ACCOUNT, HUB_ARN, PROD_ACCOUNT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 from local_sts import sts_error
 
 from credproc.commands import doctor, doctor_checks
@@ -248,7 +248,53 @@ def test_keys_behind_the_source_role_profile_are_the_ones_named(sandbox: Sandbox
     )
     Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[base]\n" + PLAINTEXT)
     _code, status, detail = _source_keys(sandbox, "deploy")
-    assert status == "warning" and detail.endswith("(fix: credproc source import --profile base)")
+    assert status == "warning" and "(fix: credproc source import --profile base --force " in detail
+
+
+MIDDLE_ARN = "arn:aws:iam::123456789012:role/Middle"
+DEPLOY_ARN = "arn:aws:iam::123456789012:role/Deploy"
+
+
+def test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain(sandbox: Sandbox) -> None:
+    """import refuses a profile other profiles source from, and [source] stored
+    alone would drop the role profile's roles: the fix says both, exactly, and
+    following it gives the same chain from the stored keys."""
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile deploy]\nrole_arn = {DEPLOY_ARN}\nsource_profile = middle\n"
+        f"[profile middle]\nrole_arn = {MIDDLE_ARN}\nsource_profile = base\nexternal_id = mid-xid\n"
+    )
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[base]\n" + PLAINTEXT)
+    _code, _status, detail = _source_keys(sandbox, "deploy")
+    middle = f'{{ role_arn = "{MIDDLE_ARN}", external_id = "mid-xid" }}'
+    steps = (
+        f'set stored = "base" under [source] in place of profile = "deploy", and start every chain with the roles '
+        f'of profile deploy: via = [{middle}, "{DEPLOY_ARN}"] in [defaults], '
+        "and the same first in every account's own via"
+    )
+    assert "(fix: credproc source import --profile base --force " in detail and steps in detail
+    imported = sandbox.run("source", "import", "--profile", "base", "--force", env=NO_ENV_KEYS)
+    assert imported.returncode == 0, imported.stderr
+    assert steps in imported.stderr  # import says the same, not a bare stored = "base"
+    sandbox.write_config(
+        TWO_HOP_CONFIG.replace("[source]\n", '[source]\nstored = "base"\n', 1)
+        .replace('role = "Deployer"', f'role = "Deployer"\nvia = [{middle}, "{DEPLOY_ARN}"]', 1)
+        .replace(f'via = ["{HUB_ARN}"]', f'via = [{middle}, "{DEPLOY_ARN}", "{HUB_ARN}"]')
+    )
+    sandbox.sts.recorder.reset()
+    result = sandbox.run("get", "dev", env=NO_ENV_KEYS)
+    assert result.returncode == 0, result.stderr
+    calls = sandbox.sts.recorder.of("AssumeRole")
+    assert [call.params["RoleArn"] for call in calls][:3] == [MIDDLE_ARN, DEPLOY_ARN, HUB_ARN]
+    assert calls[0].access_key_id == "AKIAPLAINTEXTKEY0001"  # signed with the stored keys
+    assert calls[0].params.get("ExternalId") == "mid-xid"  # the role profile's external_id came along
+    backup = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"] + ".credproc-backup")
+    assert f"its backup {backup} still holds them in plaintext: delete it once credproc works" in imported.stderr
+    status, detail = lines_of(sandbox.run("doctor", env=NO_ENV_KEYS).stdout)["source keys"]
+    assert status == "warning" and detail.startswith(f"{backup}, the backup credproc source import left, still holds")
+    assert detail.endswith(f"delete it: rm {backup})")
+    backup.unlink()
+    status, _detail = lines_of(sandbox.run("doctor", env=NO_ENV_KEYS).stdout)["source keys"]
+    assert status == "ok"
 
 
 def test_keys_in_the_config_file_name_that_file(sandbox: Sandbox) -> None:
@@ -274,3 +320,19 @@ def test_other_sources_are_no_plaintext_keys(sandbox: Sandbox) -> None:
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile proc]\ncredential_process = /bin/false\n")
     credentials.write_text("[proc]\n" + PLAINTEXT.replace("aws_", "x_aws_"))
     assert _source_keys(sandbox, "proc")[1] == "ok"
+
+
+def test_a_profile_assuming_its_role_with_its_own_keys_keeps_the_role(sandbox: Sandbox) -> None:
+    """[self] with keys, role_arn and source_profile = self: import must not set
+    stored = "self" in place of the profile (the role would be skipped)."""
+    Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        f"[self]\n{PLAINTEXT}role_arn = {DEPLOY_ARN}\nsource_profile = self\n"
+    )
+    _code, _status, detail = _source_keys(sandbox, "self")
+    steps = f'in place of profile = "self", and start every chain with the role of profile self: via = ["{DEPLOY_ARN}"]'
+    assert "(fix: credproc source import --profile self, then in " in detail and steps in detail
+    before = sandbox.config_path.read_text()
+    imported = sandbox.run("source", "import", "--profile", "self", env=NO_ENV_KEYS)
+    assert imported.returncode == 0, imported.stderr
+    assert steps in imported.stderr
+    assert sandbox.config_path.read_text() == before  # not rewritten into a chain without the role

@@ -114,6 +114,28 @@ def test_globs_and_labels_select_and_each_command_reaches_its_account(sandbox: S
     assert by_prefix(both.stdout) == {"prod-us": ["prod-us"]}  # several labels: accounts with all of them
 
 
+def test_selectors_may_come_after_options(sandbox: Sandbox) -> None:
+    """A user types options anywhere before --: selectors after one still select."""
+    sandbox.write_config(hub_config(["prod-eu", "prod-us", "dev-eu", "tools"]))
+    result = sandbox.run(
+        "each",
+        "dev-eu",
+        "--parallel",
+        "1",
+        "prod-*",
+        "--no-prefix",
+        "tools",
+        "--",
+        "sh",
+        "-c",
+        "echo $CREDPROC_ACCOUNT",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == ["dev-eu", "prod-eu", "prod-us", "tools"]
+    typo = sandbox.run("each", "dev-eu", "--parallel", "1", "tools", "--bogus", "--", "true")
+    assert_one_clear_error(typo, "each: unrecognized arguments:", "--bogus", exit_code=2)
+
+
 def test_the_environment_is_execs_plus_the_account(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     Path(sandbox.env["AWS_CONFIG_FILE"]).write_text("[profile shared]\nregion = us-east-1\n")
@@ -198,6 +220,34 @@ def test_output_dir_gets_each_accounts_output_in_private_files(sandbox: Sandbox,
         assert (directory / f"{alias}.out").read_text() == f"out-{alias}\ntail"
         assert (directory / f"{alias}.err").read_text() == f"err-{alias}\n"
         assert stat.S_IMODE((directory / f"{alias}.out").stat().st_mode) == 0o600
+
+
+def test_output_files_left_from_before_are_made_private_and_a_symlink_is_that_accounts_failure(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A file of an earlier run (or of a looser umask) keeps its mode when truncated:
+    it is made 0600. A planted symlink is not followed, and is told as the output
+    file it is, not as a command that cannot run."""
+    sandbox.write_config(hub_config(["alpha", "beta"]))
+    directory = tmp_path / "out"
+    directory.mkdir()
+    (directory / "alpha.out").write_text("old")
+    (directory / "alpha.out").chmod(0o644)
+    elsewhere = tmp_path / "precious"
+    elsewhere.write_text("keep me")
+    (directory / "beta.out").symlink_to(elsewhere)
+    summary_path = tmp_path / "summary.json"
+    result = sandbox.run(
+        "each", "--all", "--output-dir", str(directory), "--summary-json", str(summary_path), "--", "echo", "secret"
+    )
+    assert result.returncode == 10, result.stderr
+    assert stat.S_IMODE((directory / "alpha.out").stat().st_mode) == 0o600
+    assert (directory / "alpha.out").read_text() == "secret\n"
+    assert elsewhere.read_text() == "keep me"
+    rows = summary(summary_path)
+    assert rows["alpha"]["status"] == "ok"
+    assert rows["beta"]["status"] == "failed" and rows["beta"]["exit_code"] == 9
+    assert str(rows["beta"]["error"]).startswith(f"--output-dir: cannot write {directory / 'beta.out'} (")
 
 
 def test_a_refused_role_fails_that_account_only(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -158,3 +158,52 @@ def test_a_broken_federation_answer_is_told_by_type(tmp_path: Path) -> None:
         stop()
     assert LEAKED not in raised.value.reason
     assert raised.value.reason == "BadStatusLine"
+
+
+@pytest.mark.parametrize(
+    ("printed", "command"),
+    [
+        (f"Welcome! token {LEAKED}\\n{{}}", "get"),  # a banner line before the JSON
+        (f"Welcome! token {LEAKED}\\n{{}}", "doctor"),
+        ("\\xff\\xfe not text", "get"),  # not even UTF-8
+        ('["not", "an", "object"]', "get"),  # JSON, but not the object botocore reads fields of
+    ],
+)
+def test_a_source_credential_process_printing_no_json_object_is_one_clear_error(
+    sandbox: Sandbox, tmp_path: Path, printed: str, command: str
+) -> None:
+    """botocore's ProcessProvider raises json's (or the codec's) error raw: told
+    as the profile's credential_process printing no JSON, never what it printed."""
+    script = tmp_path / "banner.py"
+    script.write_text(f"import sys\nsys.stdout.buffer.write(b'{printed}')\n")
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile chatty]\ncredential_process = {sys.executable} {script}\nregion = us-east-1\n"
+        "[profile team]\nrole_arn = arn:aws:iam::111111111111:role/team\nsource_profile = chatty\n"
+    )
+    sandbox.write_config('[source]\nprofile = "team"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    result = sandbox.run(command, *(["dev"] if command == "get" else []))
+    assert LEAKED not in result.stderr + result.stdout
+    assert "internal error" not in result.stderr, result.stderr
+    if command == "get":
+        assert_one_clear_error(result, "profile 'chatty'", "credential_process", "not a JSON object", exit_code=4)
+    else:
+        assert result.returncode == 4, result.stderr + result.stdout
+        assert "profile 'chatty'" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("expiration", ['"2030-01-01T00:00:00"', '"soon"', "1893456000"])
+def test_a_source_credential_process_printing_a_bad_expiration_is_one_clear_error(
+    sandbox: Sandbox, tmp_path: Path, expiration: str
+) -> None:
+    """No time zone (botocore then compares it with an aware now), no date, a
+    number: told as the credential_process's Expiration, not an internal error."""
+    script = tmp_path / "naive.py"
+    printed = f'{{"Version": 1, "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "{LEAKED}", "Expiration": {expiration}}}'
+    script.write_text(f"print({printed!r})\n")
+    Path(sandbox.env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile naive]\ncredential_process = {sys.executable} {script}\nregion = us-east-1\n"
+    )
+    sandbox.write_config('[source]\nprofile = "naive"\n' + TWO_HOP_CONFIG.replace("[source]\n", "", 1))
+    result = sandbox.run("get", "dev", env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert LEAKED not in result.stderr
+    assert_one_clear_error(result, "profile naive", "credential_process", "Expiration", "time zone", exit_code=4)

@@ -178,6 +178,24 @@ def test_no_sign_in_on_this_machine_names_aws_login(sandbox: Sandbox) -> None:
     assert result.returncode == 4
 
 
+@pytest.mark.parametrize("damage", ["not json", "unreadable"])
+def test_a_damaged_cached_sign_in_names_aws_login(sandbox: Sandbox, damage: str) -> None:
+    """botocore's cache turns a file it cannot read or parse into a raw KeyError."""
+    token = sign_in(sandbox, datetime.now(UTC) + timedelta(hours=8))
+    assert token is not None
+    if damage == "not json":
+        token.write_text('{"accessToken": {"secretAccessKey": "signed-in-secret"')  # cut off
+    else:
+        token.chmod(0)
+        if os.access(token, os.R_OK):
+            pytest.skip("running as root: mode 0 does not stop reading")
+    result = sandbox.run("get", "dev", env=_env())
+    line = assert_one_clear_error(
+        result, "the source, `aws login` profile console: its cached sign-in", "(fix: run aws login --profile console"
+    )
+    assert result.returncode == 4 and "signed-in-secret" not in line
+
+
 def test_a_role_profile_sourced_from_the_sign_in_names_the_login_profile(sandbox: Sandbox, signin: SignIn) -> None:
     role = f"[profile deploy]\nrole_arn = arn:aws:iam::{SHARED_ACCOUNT}:role/Deploy\nsource_profile = console\n"
     sign_in(sandbox, datetime.now(UTC) - timedelta(hours=1), more_config=role, source="deploy")

@@ -166,3 +166,43 @@ def test_dependents_are_the_profiles_naming_it_as_source_profile() -> None:
         ("c", {"source_profile": "x"}),
     ]
     assert source_import.dependents(profiles, "ci") == ["a"]
+
+
+def test_via_steps_carry_a_role_profiles_external_id_and_mfa_device() -> None:
+    from credproc.source import RoleHop
+    from credproc.source_import import via_steps
+
+    hops = [
+        RoleHop("arn:aws:iam::123456789012:role/Mid", "xid", None),
+        RoleHop("arn:aws:iam::123456789012:role/Top", None, "arn:aws:iam::123456789012:mfa/me"),
+    ]
+    assert via_steps("base", "/c.toml", "top", hops, True) == (
+        'in /c.toml set stored = "base" and mfa_serial = "arn:aws:iam::123456789012:mfa/me" under [source] '
+        'in place of profile = "top", and start every chain with the roles of profile top: via = '
+        '[{ role_arn = "arn:aws:iam::123456789012:role/Mid", external_id = "xid" }, '
+        '"arn:aws:iam::123456789012:role/Top"] in [defaults], and the same first in every account\'s own via'
+    )
+
+
+def test_import_of_keys_added_before_only_cleans_up_the_file(sandbox: Sandbox, files: tuple[Path, Path]) -> None:
+    """`source add ci` first (a copy), then doctor still warns: importing the
+    same pair under the name removes it from the file instead of refusing;
+    another pair under the name is still refused."""
+    from test_source_command import run_input
+
+    credentials, _ = files
+    added = run_input(sandbox, f"{CI_KEY}\n{CI_SECRET}\n", "source", "add", "ci", "--stdin", "--no-verify")
+    assert added.returncode == 0, added.stderr
+    sandbox.sts.recorder.reset()
+    result = sandbox.run("source", "import", "--profile", "ci")
+    assert result.returncode == 0, result.stderr
+    assert "the keys of the profile are stored already as 'ci' (AKIA…0001)" in result.stderr
+    assert credentials.read_text() == WITHOUT_CI
+    assert sandbox.sts.recorder.calls == []  # nothing stored anew, so nothing to verify
+    other = run_input(
+        sandbox, f"AKIAANOTHERPAIR00001\n{'x' * 40}\n", "source", "add", "default", "--stdin", "--no-verify"
+    )
+    assert other.returncode == 0, other.stderr
+    refused = sandbox.run("source", "import", "--profile", "default")
+    assert_one_clear_error(refused, "stored source keys 'default' exist already", exit_code=2)
+    assert "AKIADEFAULTPROFILE01" in credentials.read_text()

@@ -18,7 +18,15 @@ from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import AwsFiles, aws_file_problem, calls_credproc, choose_profile, keys_in_environment, plaintext_keys
+from ..source import (
+    AwsFiles,
+    aws_file_problem,
+    calls_credproc,
+    choose_profile,
+    keys_in_environment,
+    plaintext_keys,
+    role_path,
+)
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
@@ -177,19 +185,59 @@ def check_aws_profiles(config: Config, env: Mapping[str, str]) -> Check:
 
 def check_source_keys(config: Config, env: Mapping[str, str]) -> Check:
     """The chain does not start from an IAM user's long-term keys in a plaintext AWS file."""
+    aws = AwsFiles(env)
+    found = None if config.source_stored else plaintext_keys(config.source_profile, env, aws)
+    if found is None:
+        backups = _backups_with_keys(aws)
+        if backups:
+            listed = " and ".join(str(path) for path in backups)
+            return Check(
+                "source keys",
+                WARNING,
+                f"{listed}, the backup credproc source import left, still holds long-term keys in plaintext",
+                f"once credproc source list shows them stored and credproc get works, delete it: rm {listed}",
+            )
     if config.source_stored:
         return Check("source keys", OK, f"stored keys {config.source_stored!r} (credproc source), not in plaintext")
-    found = plaintext_keys(config.source_profile, env, AwsFiles(env))
     if found is None:
         return Check("source keys", OK, "the source is not long-term keys in a plaintext AWS file")
     profile, path = found
+    command = f"credproc source import --profile {shlex.quote(profile)}"
+    chosen = choose_profile(config.source_profile, env, aws)[0]
+    roles = role_path(aws, chosen, profile)
+    if roles:  # the keys sign role profiles: import refuses without --force, and the roles must become via hops
+        from ..source_import import dependents, via_steps
+
+        names = [*aws.profile_names(), *aws.credentials_names()]
+        if dependents(((name, aws.merged(name)) for name in names), profile):
+            command += f" --force (profiles naming {profile!r} as source_profile lose their keys)"
+        steps = via_steps(profile, str(config.path), chosen, roles, bool(config.source_profile))
+        command = f"{command}, then {steps}"
     return Check(
         "source keys",
         WARNING,
         f"the source is the long-term access key of profile {profile!r}, in plaintext in {path}: "
         "whatever reads that file (backups, dotfile syncs, malware) can use it",
-        f"credproc source import --profile {shlex.quote(profile)}",
+        command,
     )
+
+
+def _backups_with_keys(aws: AwsFiles) -> list[Path]:
+    """The backups ``source import`` made of the AWS files that hold an IAM user's key (``AKIA...``)."""
+    import re
+
+    from ..files import BACKUP_SUFFIX
+
+    found = []
+    for path in (aws.credentials_path, aws.config_path):
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        try:
+            text = backup.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if re.search(r"(?im)^\s*aws_access_key_id\s*[=:]\s*AKIA", text):
+            found.append(backup)
+    return found
 
 
 def _unparsable_file(aws: AwsFiles) -> Check | None:

@@ -49,7 +49,7 @@ def register(commands: Subparsers) -> None:
         "selectors",
         nargs="*",
         metavar="SELECTOR",
-        help="an alias, a 12-digit account id, or a shell-style glob on aliases ('prod-*'); before the options",
+        help="an alias, a 12-digit account id, or a shell-style glob on aliases ('prod-*')",
     )
     parser.add_argument("--all", action="store_true", dest="all_accounts", help="every configured account")
     parser.add_argument(

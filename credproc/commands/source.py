@@ -302,11 +302,13 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
     profile = args.profile
     name = source_keys.check_name(args.name or profile)
     config = _config(args)
-    _refuse_existing(name, log)
     found = profile_keys(profile, os.environ)
     _guard_dependents(profile, os.environ, log, force=args.force)
-    key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
-    saved = source_keys.save(key, os.environ, log)
+    saved = _already_stored(name, found, log)
+    if saved is None:
+        _refuse_existing(name, log)
+        key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
+        saved = source_keys.save(key, os.environ, log)
     try:
         backup = files.replace_text(found.path, found.without)
     except OSError as exc:  # storage.UntrustedError included
@@ -318,12 +320,28 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
         ) from None
     log.notice(
         f"moved the keys of profile {profile!r} ({saved.masked()}) into the {_place(saved)}; "
-        f"removed them from {found.path} (backup: {backup})"
+        f"removed them from {found.path}"
+        + (f" (its backup {backup} still holds them in plaintext: delete it once credproc works)" if backup else "")
     )
     if found.elsewhere is not None:
         log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
     _use_imported(config, profile, name, log)
     return Result()
+
+
+def _already_stored(name: str, found: ProfileKeys, log: Log) -> StoredKey | None:
+    """The stored keys ``name`` when they are exactly the profile's (added
+    before, or an import whose rewrite failed): the file is then only cleaned up."""
+    from .. import source_keys
+
+    listed = {key.name: key for key in source_keys.stored(os.environ, log)}.get(name)
+    if listed is None or listed.access_key_id != found.access_key_id:
+        return None
+    stored = source_keys.load(name, os.environ, log)
+    if stored.secret_access_key != found.secret_access_key:
+        return None
+    log.notice(f"the keys of the profile are stored already as {name!r} ({stored.masked()})")
+    return stored
 
 
 class ProfileKeys:
@@ -404,12 +422,17 @@ def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: 
 def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
     """Make the stored keys credproc's source when they were its source already; else say how."""
     from .. import files, source_import
-    from ..source import AwsFiles, choose_profile, keys_in_environment
+    from ..source import AwsFiles, choose_profile, keys_in_environment, role_path
 
     current = config.source_profile
     if current is None and not keys_in_environment(None, os.environ):
         current = choose_profile(None, os.environ, AwsFiles(os.environ))[0]
     if config.source_stored == name:
+        return
+    roles = role_path(AwsFiles(os.environ), current, profile) if current else []
+    if roles and not config.source_stored:  # stored alone would skip the roles the source assumed
+        steps = source_import.via_steps(name, str(config.path), current or "", roles, bool(config.source_profile))
+        log.notice(f"to use them as credproc's source: {steps}")
         return
     how = f'set stored = "{name}" under [source] in {config.path}'
     if current != profile or config.source_stored:
