@@ -75,91 +75,99 @@ HANDOVER = b"credproc-handover-v1 "  # then the digest, the answer's length in b
 _BACKLOG = 128  # waiters connected before the answer is ready (more wait in connect)
 # Where the handover runs (SO_PEERCRED, /proc/self/fd); elsewhere waiters read the answer back.
 _HANDOVER_HERE = sys.platform.startswith("linux")
-_held: list[int] = []  # this process's claim, open until it ends
-_listening: list[tuple[socket, str]] = []  # the claim's socket and its path, until handed over
 
 
-def claim_or_wait(digest: str, env: Mapping[str, str]) -> str | None:
-    """Claim the request ``digest``, or wait for the process that holds its claim.
+class Flight:
+    """One run's single flight for the request whose answer is named ``name``
+    (answers.request): made by the console script, which claims or waits with
+    it, and handed to commands/get.py, which hands the answer over with it.
+    A process holds at most one claim, the one its Flight took."""
 
-    Returns the answer the claimer handed over, if it did. None: look for the
-    remembered answer again before taking the full path (this process holds
-    the claim now, but another may have answered and gone since the first
-    look; or it waited for the claimer, which is gone; or there was nothing
-    to claim).
-    """
-    if os.name != "posix" or _held:
-        return None
-    try:
-        import fcntl
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.claimed = False  # holds the claim, until the process ends (its descriptor is never closed)
+        self._listener: socket | None = None  # the claim's socket, until handed over
+        self._socket_path = ""
 
-        location = storage.cache_location(env)
-        if location is None:
-            return None  # only platformdirs knows where the cache is: no answer to remember either
-        if storage.distrust(location) is not None:
-            return None  # not the user's alone: the full path says so, once (obtain.open_cache)
-        directory = os.path.join(location, DIRECTORY)
-        # Made here if missing, the cache dir too: on a fresh one every process
-        # of a first fan-out would otherwise take the full path (module docstring).
-        # make_private_dirs refuses a pending/ that is not the user's alone.
-        storage.make_private_dirs(directory)
-        # Never through a symlink, never another user's file (storage.open_lock_file).
-        fd = storage.open_lock_file(os.path.join(directory, digest[:40] + ".lock"))
-    except (OSError, ImportError):  # storage.UntrustedError included: the full path runs, unclaimed
-        return None
-    socket_path = os.path.join(directory, digest[:40] + ".sock")
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        pass  # taken: wait for it below
-    else:
-        _held.append(fd)
-        _listen(socket_path)
-        return None
-    try:
-        import time
+    def claim_or_wait(self, env: Mapping[str, str]) -> str | None:
+        """Claim the request, or wait for the process that holds its claim.
 
-        limit = _wait_limit(env)
-        deadline = time.monotonic() + limit  # one bound for both ways of waiting
-        handed = _receive(socket_path, digest, deadline)
-        if handed is None:
-            _wait(fd, deadline - time.monotonic())
-        return handed
-    finally:
-        os.close(fd)
+        Returns the answer the claimer handed over, if it did. None: look for
+        the remembered answer again before taking the full path (this process
+        holds the claim now, but another may have answered and gone since the
+        first look; or it waited for the claimer, which is gone; or there was
+        nothing to claim).
+        """
+        if os.name != "posix" or self.claimed:
+            return None
+        try:
+            import fcntl
 
+            location = storage.cache_location(env)
+            if location is None:
+                return None  # only platformdirs knows where the cache is: no answer to remember either
+            if storage.distrust(location) is not None:
+                return None  # not the user's alone: the full path says so, once (obtain.open_cache)
+            directory = os.path.join(location, DIRECTORY)
+            # Made here if missing, the cache dir too: on a fresh one every process
+            # of a first fan-out would otherwise take the full path (module docstring).
+            # make_private_dirs refuses a pending/ that is not the user's alone.
+            storage.make_private_dirs(directory)
+            # Never through a symlink, never another user's file (storage.open_lock_file).
+            fd = storage.open_lock_file(os.path.join(directory, self.name[:40] + ".lock"))
+        except (OSError, ImportError):  # storage.UntrustedError included: the full path runs, unclaimed
+            return None
+        self._socket_path = os.path.join(directory, self.name[:40] + ".sock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # taken: wait for it below
+        else:
+            self.claimed = True
+            self._listener = _listen(self._socket_path)
+            return None
+        try:
+            import time
 
-def hand_over(digest: str, output: str) -> None:
-    """Write ``output``, this process's answer to the request ``digest`` it
-    claimed, to every waiter connected by now; then stop listening (waiters
-    that come later read the remembered answer back). Best effort."""
-    if not _listening:
-        return
-    listener, path = _listening.pop()
-    body = output.encode()
-    message = HANDOVER + digest.encode() + b" %d\n" % len(body) + body
-    try:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # BlockingIOError: every waiter connected so far has been answered
-                break
-            with connection:
+            deadline = time.monotonic() + _wait_limit(env)  # one bound for both ways of waiting
+            handed = _receive(self._socket_path, self.name, deadline)
+            if handed is None:
+                _wait(fd, deadline - time.monotonic())
+            return handed
+        finally:
+            os.close(fd)
+
+    def hand_over(self, output: str) -> None:
+        """Write ``output``, this process's answer to the request it claimed,
+        to every waiter connected by now; then stop listening (waiters that
+        come later read the remembered answer back). Best effort."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        body = output.encode()
+        message = HANDOVER + self.name.encode() + b" %d\n" % len(body) + body
+        try:
+            while True:
                 try:
-                    if _peer_uid(connection) == os.geteuid():
-                        connection.settimeout(1.0)  # a waiter reads at once; one that does not is not waited for
-                        connection.sendall(message)
-                except OSError:
-                    continue  # that waiter went away, or reads the answer back
-    finally:
-        listener.close()
-        _unlink(path)
+                    connection, _ = listener.accept()
+                except OSError:  # BlockingIOError: every waiter connected so far has been answered
+                    break
+                with connection:
+                    try:
+                        if _peer_uid(connection) == os.geteuid():
+                            connection.settimeout(1.0)  # a waiter reads at once; one that does not is not waited for
+                            connection.sendall(message)
+                    except OSError:
+                        continue  # that waiter went away, or reads the answer back
+        finally:
+            listener.close()
+            _unlink(self._socket_path)
 
 
-def _listen(path: str) -> None:
-    """Listen for waiters on ``path`` (where the handover runs)."""
+def _listen(path: str) -> socket | None:
+    """A socket listening for waiters on ``path`` (where the handover runs)."""
     if not _HANDOVER_HERE:
-        return
+        return None
     import socket
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -170,8 +178,8 @@ def _listen(path: str) -> None:
         listener.setblocking(False)
     except OSError:  # the waiters read the answer back
         listener.close()
-        return
-    _listening.append((listener, path))
+        return None
+    return listener
 
 
 def _receive(path: str, digest: str, deadline: float) -> str | None:

@@ -749,12 +749,14 @@ CLAIMER = """
 import os, select, sys
 from credproc import answers, inflight
 digest = answers.request_digest(["get", "dev"], os.environ)
-assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+flight = inflight.Flight(digest)
+assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 which, answer = sys.stdin.read().split("\\n", 1)
-listener, _ = inflight._listening[0]
-assert select.select([listener], [], [], 120)[0], "no waiter connected"
-inflight.hand_over(digest if which == "same" else "0" * len(digest), answer)
+assert select.select([flight._listener], [], [], 120)[0], "no waiter connected"
+if which != "same":
+    flight.name = "0" * len(digest)  # a message for another request, on this one's socket
+flight.hand_over(answer)
 """
 
 
@@ -839,8 +841,8 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
 HOLDER = """
 import os, sys
 from credproc import answers, inflight
-digest = answers.request_digest(["get", "dev"], os.environ)
-assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+flight = inflight.Flight(answers.request_digest(["get", "dev"], os.environ))
+assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 sys.stdin.read()  # holds the claim (and listens, handing over nothing) until the test lets go
 """
