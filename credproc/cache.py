@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, locking, rules, storage
+from . import aead, locking, storage
 from .credentials import Credentials
 from .errors import CacheError
 from .log import Log
@@ -37,8 +37,13 @@ LOCK_SUFFIX = ".lock"
 
 
 def lock_timeout(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
-    """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or ``default``."""
-    return rules.seconds_setting(env, LOCK_TIMEOUT_VARIABLE, default, zero_ok=True, example=LOCK_TIMEOUT)
+    """Seconds to wait for another process's lock (locking.wait_limit); a bad value is a ConfigError."""
+    from .errors import ConfigError
+
+    try:
+        return locking.wait_limit(env, default)
+    except ValueError as exc:
+        raise ConfigError(*exc.args) from None
 
 
 def entry_name(parent: str, fields: dict[str, Any]) -> str:

@@ -53,7 +53,7 @@ why, once.
 
 The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
 cache's locks). After it the full path runs as if this did not exist. POSIX
-only (``fcntl``); elsewhere every process takes the full path, whose cache
+only (locking.py); elsewhere every process takes the full path, whose cache
 locks still make one STS call per hop.
 """
 
@@ -62,7 +62,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import storage
+from . import locking, storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -101,8 +101,6 @@ class Flight:
         if os.name != "posix" or self.claimed:
             return None
         try:
-            import fcntl
-
             location = storage.cache_location(env)
             if location is None:
                 return None  # only platformdirs knows where the cache is: no answer to remember either
@@ -115,25 +113,23 @@ class Flight:
             storage.make_private_dirs(directory)
             # Never through a symlink, never another user's file (storage.open_lock_file).
             fd = storage.open_lock_file(os.path.join(directory, self.name[:40] + ".lock"))
-        except (OSError, ImportError):  # storage.UntrustedError included: the full path runs, unclaimed
+        except OSError:  # storage.UntrustedError included: the full path runs, unclaimed
             return None
         self._socket_path = os.path.join(directory, self.name[:40] + ".sock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pass  # taken: wait for it below
-        else:
+        if locking.claim(fd):
             self.claimed = True
             self._listener = _listen(self._socket_path)
             return None
         try:
             import time
 
-            deadline = time.monotonic() + _wait_limit(env)  # one bound for both ways of waiting
+            deadline = time.monotonic() + locking.wait_limit(env)  # one bound for both ways of waiting
             handed = _receive(self._socket_path, self.name, deadline)
             if handed is None:
-                _wait(fd, deadline - time.monotonic())
+                locking.wait_shared(fd, deadline - time.monotonic())
             return handed
+        except ValueError:  # a bad CREDPROC_LOCK_TIMEOUT: the full path names it (exit 3), unwaited
+            return None
         finally:
             os.close(fd)
 
@@ -252,50 +248,3 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-class _Expired(Exception):
-    """The wait for a claim ran out."""
-
-
-def _wait(fd: int, limit: float) -> bool:
-    """Whether the claim on ``fd`` went within ``limit`` seconds.
-
-    A blocking shared lock: the kernel wakes the waiter the moment the
-    claimer ends, and waiting costs no CPU (a poll every 10 ms would cost ~6
-    ms a second, 50 waiters at once). An alarm bounds it; an alarm that
-    fires just as the lock is granted only sends this run the full path.
-    """
-    import fcntl
-    import signal
-
-    if limit <= 0:
-        return False
-
-    def expire(signum: int, frame: object) -> None:
-        raise _Expired
-
-    try:
-        previous = signal.signal(signal.SIGALRM, expire)
-    except ValueError:  # not the main thread: no alarm to bound the wait with
-        return False
-    try:
-        signal.setitimer(signal.ITIMER_REAL, limit)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            return True
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except (_Expired, OSError):
-        return False
-    finally:
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _wait_limit(env: Mapping[str, str]) -> float:
-    # The full path checks the variable and names a bad value; here it only bounds a wait.
-    try:
-        limit = float(env.get(storage.LOCK_TIMEOUT_VARIABLE) or storage.LOCK_TIMEOUT)
-    except ValueError:
-        return storage.LOCK_TIMEOUT
-    return limit if 0 <= limit < float("inf") else storage.LOCK_TIMEOUT

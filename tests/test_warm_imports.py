@@ -867,3 +867,24 @@ def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbo
         holder.communicate("", timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == first and len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
+def test_a_bad_lock_timeout_is_named_at_once_while_a_claim_is_held(sandbox: Sandbox) -> None:
+    """The waiter reads CREDPROC_LOCK_TIMEOUT by the full path's rule
+    (locking.wait_limit): a typo is exit 3 naming it, not a wait of the default."""
+    env = user_environment(sandbox)
+    run_user(env, "get", "dev")
+    for path in answer_files(env):
+        path.unlink()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
+        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": "2m"}, "get", "dev")
+        assert holder.poll() is None  # it did not wait for the claimer to end
+    finally:
+        holder.communicate("", timeout=60)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "CREDPROC_LOCK_TIMEOUT: '2m'" in result.stderr
