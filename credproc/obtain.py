@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, freshness, keystore, memo, retry, source, storage, sts_endpoint, trust
+from . import chain, keystore, memo, retry, source, storage, sts_endpoint, trust
 from . import config as config_module
 from .cache import LOCK_TIMEOUT, Cache, lock_timeout
 from .config import DEFAULT_REGION, Config
@@ -241,9 +241,7 @@ def walk(
     )
     ticket = None
     if cache is not None and not outcome.stale:
-        valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        entry = str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1]))
-        ticket = AnswerTicket(cache, entry, valid_until, src.files)
+        ticket = AnswerTicket(cache, str(cache.path(outcome.entry)), outcome.valid_until, src.files)
     return Obtained(plan, src, outcome, ticket)
 
 
