@@ -86,10 +86,7 @@ _LENGTH_BYTES = 4
 ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 ENV_NAMES = (
     "HOME",
-    "USER",
-    "LOGNAME",
-    "LNAME",
-    "USERNAME",
+    *storage.USER_VARIABLES,
     "USERPROFILE",
     "DISPLAY",
     "WAYLAND_DISPLAY",

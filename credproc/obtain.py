@@ -69,26 +69,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# Where getpass.getuser looks first, in its order; read from the env passed in
-# (getpass reads os.environ, and its import loads termios).
-_USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
-
-
 def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Session-name template values that come from this machine."""
-    return {"user": _user_name(env), "host": _host_name().split(".")[0]}
-
-
-def _user_name(env: Mapping[str, str]) -> str:
-    for name in _USER_VARIABLES:
-        if env.get(name):
-            return env[name]
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):  # Windows without USERNAME; no passwd entry in some containers
-        return "user"
+    return {"user": storage.user_name(env) or "user", "host": _host_name().split(".")[0]}
 
 
 def _host_name() -> str:

@@ -461,12 +461,29 @@ def _mode_problem(mode: int) -> str | None:
 
 def _who(uid: int) -> str:
     """``uid 1001 (alice)``, the name where the password database has one."""
+    name = user_name({}, uid)
+    return f"uid {uid}" if name is None else f"uid {uid} ({name})"
+
+
+# Where getpass.getuser looks first, in its order.
+USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
+
+
+def user_name(env: Mapping[str, str], uid: int | None = None) -> str | None:
+    """A user's name, the one way credproc finds it: the first of
+    :data:`USER_VARIABLES` set in ``env``, as getpass.getuser looks (but in
+    the env passed in), else the password database's for ``uid`` (default:
+    this process's); None where there is none (Windows without USERNAME, a
+    container's uid without a passwd entry)."""
+    for variable in USER_VARIABLES:
+        if env.get(variable):
+            return env[variable]
     try:
         import pwd
 
-        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
     except (ImportError, KeyError):
-        return f"uid {uid}"
+        return None
 
 
 def _file_problem(status: os.stat_result) -> str | None:
