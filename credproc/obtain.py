@@ -125,9 +125,11 @@ def obtain(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
     inputs: memo.Inputs | None = None,
+    plan: Plan | None = None,
 ) -> Obtained:
     """Credentials for ``request.target``: from the cache when fresh, else from STS.
-    ``inputs``: the run's request digest (memo.py; computed here when not given).
+    ``inputs``: the run's request digest (memo.py; computed here when not given);
+    ``plan``: the request's (:func:`plan_for`), when the caller made it already.
 
     The steps are shared with credproc.batch, which takes each of them once
     for many requests: :func:`plan_for`, :func:`open_cache`, :func:`source_of`,
@@ -135,7 +137,7 @@ def obtain(
     """
     env = os.environ if env is None else env
     depth = source.check_depth(env)
-    plan = plan_for(config, request, env)
+    plan = plan_for(config, request, env) if plan is None else plan
     cache = open_cache(config, env, log) if request.use_cache else None
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
