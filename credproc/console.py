@@ -43,7 +43,7 @@ def _run() -> None:
 
     # The run's request digest (memo.py), computed here once and handed to
     # the full path; None: not a rememberable get (cli computes it then).
-    request = answers.request_or_none(sys.argv[1:], os.environ)
+    request = answers.request(sys.argv[1:], os.environ)
     key = None if request is None else request[1]
     if key is not None and answers.print_remembered(key) is not None:
         _end(0)

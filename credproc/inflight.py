@@ -14,8 +14,8 @@ How a waiter gets the answer:
   claim, ``pending/<digest>.sock``, and once it has its answer (the one it
   remembers, commands/get.py) writes it to every waiter connected meanwhile,
   then stops listening. The waiter prints it without reading the remembered
-  answer back: no key, no AES-GCM binding (a waiter is ~8.5 ms of CPU, a
-  bare interpreter and a digest; 49 of them share 2 cores with the claimer:
+  answer back: no key, no AES-GCM binding (a waiter costs a bare interpreter and a
+  digest; 49 of them share 2 cores with the claimer:
   benchmarks/RESULTS.md). The answer crosses kernel memory only, never the
   disk; the socket is in the cache's 0700 directory, and each side checks
   that the other runs as the same user (``SO_PEERCRED``). The message
@@ -183,7 +183,7 @@ def _receive(path: str, digest: str, deadline: float) -> str | None:
     (``time.monotonic``); None if it does not.
 
     ``_socket``, the C module ``socket`` is built on: the ``socket`` module's
-    import costs ~2 ms (its enums), a tenth of what waiting costs in all.
+    import (its enums) is a large share of what waiting costs (benchmarks/RESULTS.md).
     """
     import time
 

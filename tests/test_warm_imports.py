@@ -287,7 +287,7 @@ def fast_path_answer(argv: list[str], env: dict[str, str], now: float) -> str | 
     """What the fast path would print for ``argv`` at ``now`` (None: the full path runs)."""
     from credproc import answers
 
-    found = answers.request_or_none(argv, env)  # as the console script asks
+    found = answers.request(argv, env)  # as the console script asks
     return None if found is None else answers.answer_for(found[1], env, now)
 
 
