@@ -1,60 +1,36 @@
 """Single flight for whole ``get`` answers, decided before credproc is loaded.
 
 A rememberable ``get`` (answers.py) that finds no remembered answer claims its
-request: an exclusive lock on ``<cache dir>/pending/<digest>.lock``, held until
-the process ends (the kernel drops it however the process ends). A process
-with the same request that finds the claim taken waits for the claimer's
-answer. So a cold fan-out of one command (50 tools starting at once) costs one
-full run and 49 short ones, not 50 full runs, of which 49 would only wait for
-the first one's lock.
+request (locking.claim on ``<cache dir>/pending/<digest>.lock``, held until
+the process ends); one that finds the claim taken waits for the claimer's
+answer. A cold fan-out of one command (50 tools at once) costs one full run
+and 49 short ones, from an empty cache directory too (the claim makes the
+private directories it needs), with ``[cache] enabled = false`` too (the
+answer is handed over in memory only: single flight, not a cache).
+``--no-cache`` runs are not rememberable and never claim.
 
 How a waiter gets the answer:
 
-- **Handed over** (Linux): the claimer listens on a Unix socket beside its
-  claim, ``pending/<digest>.sock``, and once it has its answer (the one it
-  remembers, commands/get.py) writes it to every waiter connected meanwhile,
-  then stops listening. The waiter prints it without reading the remembered
-  answer back: no key, no AES-GCM binding (a waiter costs a bare interpreter and a
-  digest; 49 of them share 2 cores with the claimer:
-  benchmarks/RESULTS.md). The answer crosses kernel memory only, never the
-  disk; the socket is in the cache's 0700 directory, and each side checks
-  that the other runs as the same user (``SO_PEERCRED``). The message
-  carries the request's full digest and its length: a waiter prints only a
-  whole answer to its own request.
-- **Read back**: in every other case (no handover: the claimer failed, handed
-  out stale credentials, or had not started listening yet; another OS; no
-  ``/proc``) the waiter waits for the claim to go, then
-  reads the remembered answer as a warm hit does, or takes the full path.
+- **Handed over** (Linux): the claimer listens on ``pending/<digest>.sock``
+  and, once it has its answer (commands/get.py), writes it to every waiter
+  connected meanwhile, then stops listening. The waiter prints it without the
+  key or AES-GCM. The answer crosses kernel memory only; the socket is in the
+  cache's 0700 directory, each side checks the other runs as the same user
+  (``SO_PEERCRED``), and the message carries the request's full digest and
+  its length: a waiter prints only a whole answer to its own request.
+- **Read back**: in every other case (the claimer failed, handed out stale
+  credentials, or was not listening yet; another OS) the waiter waits for the
+  claim to go (locking.wait_shared), then reads the remembered answer as a
+  warm hit does, or takes the full path.
 
-No deadlock: a process holds at most one claim and waits for a claim only
-while it holds nothing, and a credproc nested as another's source has another
-request digest (its ``CREDPROC_DEPTH`` differs), so it never waits for its
-parent's claim.
-
-Also from an empty or missing cache directory (a new CI runner or container,
-a first day): the claim makes the private directories it needs (0700), so the
-first fan-out single-flights too, and only the claimer reaches the key store
-(on a fresh data dir: creates the key file) and STS. With ``[cache] enabled =
-false`` (the config is not read here) the claim is taken all the same and the
-claimer hands its answer over (commands/get.py): nothing is written but the
-lock file and the transient socket, neither holding a credential, and the
-answer goes only to processes of the same user asking the same request while
-it is fetched: single flight, not a cache (nothing outlives the claimer).
-Without a cache there are no hop locks either, so this is what keeps such a
-fan-out at one STS call per hop. Waiters the handover misses take the full
-path (there is no answer to read back). ``--no-cache`` runs are not
-rememberable and never claim.
-
-Only in a cache directory and ``pending/`` that are the user's alone
-(storage.distrust), on a lock file that is the user's own regular file, never
-opened through a symlink (storage.open_lock_file): another user's claim could
-be held for ever. Anything else is no claim, silently; the full path says
-why, once.
-
-The wait is bounded by ``CREDPROC_LOCK_TIMEOUT`` (default 120 s, as for the
-cache's locks). After it the full path runs as if this did not exist. POSIX
-only (locking.py); elsewhere every process takes the full path, whose cache
-locks still make one STS call per hop.
+No deadlock: a process holds at most one claim and waits only while it holds
+none; a credproc nested as another's source has another digest (its
+``CREDPROC_DEPTH``). Only in a cache directory and ``pending/`` that are the
+user's alone (storage.distrust), on the user's own lock file
+(storage.open_lock_file); anything else is no claim, silently, and the full
+path says why. The wait is bounded by ``CREDPROC_LOCK_TIMEOUT``
+(locking.wait_limit), then the full path runs. POSIX only; elsewhere the
+cache's locks still make one STS call per hop.
 """
 
 from __future__ import annotations

@@ -1,28 +1,22 @@
 """Every OS lock credproc takes, and how long it waits for one.
 
-The kinds, and why each exists:
-
-- **Exclusive, waited for** (:func:`acquire`): a cache entry's lock
-  (cache.py: one STS call per hop however many processes miss at once), the
-  keychain key's creation (keystore.py: processes starting together agree on
-  one key), the source keys' index (source_keys.py: one writer). Polled every
-  :data:`POLL` seconds up to a timeout, as the filelock library does.
+- **Exclusive, waited for** (:func:`acquire`, polled as filelock does): a
+  cache entry's (cache.py: one STS call per hop however many processes miss
+  at once), the keychain key's creation (keystore.py: processes starting
+  together agree on one key), the source keys' index (source_keys.py).
 - **A claim** (:func:`claim`): a rememberable ``get``'s request, held until
-  the process ends (inflight.py: single flight for whole answers). Never waits.
+  the process ends, never waited for (inflight.py).
 - **Waiting for a claim to go** (:func:`wait_shared`): a blocking shared
-  lock, so the kernel wakes the waiter the moment the claimer ends and waiting
-  costs no CPU (a poll would, 50 waiters at once); an alarm bounds it.
+  lock, so the kernel wakes the waiter as the claimer ends and 50 waiters
+  cost no CPU (a poll would); an alarm bounds it.
 
-On POSIX every lock is ``flock`` on a descriptor from storage.open_lock_file
-(O_NOFOLLOW, the user's own regular file, 0600): the kernel drops it when its
-holder dies, so a holder killed with SIGKILL never blocks the next run.
-filelock itself opens the file without O_NOFOLLOW (and truncates it), so a
-symlink planted as a lock file would make credproc create or truncate a file
-wherever it points. On Windows (LockFileEx) filelock is used as it is;
-creating a symlink takes a privilege there; claims are POSIX only.
-
-Standard library only, nothing loaded at import but os and storage: the
-fast path's claim (inflight.py) takes its locks here.
+On POSIX each is ``flock`` on a descriptor from storage.open_lock_file
+(O_NOFOLLOW, the user's own regular file, 0600): the kernel drops it when the
+holder dies, even by SIGKILL. filelock opens without O_NOFOLLOW (and
+truncates), so a planted symlink would have credproc create or truncate a
+file wherever it points; on Windows (LockFileEx, where a symlink takes a
+privilege) filelock is used. Standard library only at import: the fast
+path's claim takes its locks here.
 """
 
 from __future__ import annotations
@@ -43,9 +37,8 @@ class LockTimeout(Exception):
 
 
 def wait_limit(env: Mapping[str, str], default: float = storage.LOCK_TIMEOUT) -> float:
-    """Seconds to wait for another process's lock or claim:
-    ``$CREDPROC_LOCK_TIMEOUT`` (a finite number, 0 or more) or ``default``.
-    ValueError, naming the variable and the fix, for any other value."""
+    """Seconds to wait for another process's lock or claim: ``$CREDPROC_LOCK_TIMEOUT``
+    (finite, 0 or more) or ``default``; else ValueError(message, fix) naming it."""
     variable = storage.LOCK_TIMEOUT_VARIABLE
     text = env.get(variable, "")
     if not text:
