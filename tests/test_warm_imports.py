@@ -848,10 +848,10 @@ sys.stdin.read()  # holds the claim (and listens, handing over nothing) until th
 """
 
 
-@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
-def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
-    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
-    together: then the full path answers, while the claimer still holds on."""
+def while_claimed(sandbox: Sandbox, lock_timeout: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """A first answer (then forgotten), and a `get dev` run with
+    ``CREDPROC_LOCK_TIMEOUT=lock_timeout`` while HOLDER holds the claim, which
+    it still does when that run ends."""
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
     for path in answer_files(env):
@@ -861,10 +861,18 @@ def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbo
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
-        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": "1"}, "get", "dev")
+        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": lock_timeout}, "get", "dev")
         assert holder.poll() is None  # it did not wait for the claimer to end
     finally:
         holder.communicate("", timeout=60)
+    return first, result
+
+
+@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
+def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
+    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
+    together: then the full path answers, while the claimer still holds on."""
+    first, result = while_claimed(sandbox, "1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == first and len(sandbox.sts.recorder.of("AssumeRole")) == 2
 
@@ -873,18 +881,6 @@ def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbo
 def test_a_bad_lock_timeout_is_named_at_once_while_a_claim_is_held(sandbox: Sandbox) -> None:
     """The waiter reads CREDPROC_LOCK_TIMEOUT by the full path's rule
     (locking.wait_limit): a typo is exit 3 naming it, not a wait of the default."""
-    env = user_environment(sandbox)
-    run_user(env, "get", "dev")
-    for path in answer_files(env):
-        path.unlink()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
-        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": "2m"}, "get", "dev")
-        assert holder.poll() is None  # it did not wait for the claimer to end
-    finally:
-        holder.communicate("", timeout=60)
+    _, result = while_claimed(sandbox, "2m")
     assert result.returncode == 3 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "CREDPROC_LOCK_TIMEOUT: '2m'" in result.stderr
