@@ -130,9 +130,7 @@ def keyring_possible(env: Mapping[str, str]) -> bool:
 
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
-    stored = keychain.load().get_password(SERVICE, USERNAME)
-    key = storage.decode_key(stored)
-    return key, key is None and bool(stored)
+    return storage.keychain_key(keychain.load())
 
 
 def _keychain_failure(exc: Exception) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from hashlib import blake2b as Hash
     from pathlib import Path
+    from types import ModuleType
     from typing import Literal
 
     Kind = Literal["config", "cache", "data"]  # credproc's user directories
@@ -236,6 +237,15 @@ def decode_key(text: str | None) -> bytes | None:
     except (binascii.Error, ValueError):  # ValueError: not ASCII
         return None
     return key if len(key) == KEY_BYTES else None
+
+
+def keychain_key(keyring: ModuleType) -> tuple[bytes | None, bool]:
+    """The key in the OS keychain (``keyring``: the package, keychain.load),
+    and whether something unusable is stored there instead. Raises what the
+    backend raises (locked, no backend)."""
+    stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
+    key = decode_key(stored)
+    return key, key is None and bool(stored)
 
 
 def encode_key(key: bytes) -> str:
