@@ -29,6 +29,10 @@ TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+# How long a process waits for another that is fetching the same credentials
+# (cache.py's locks, inflight.py's claim): seconds, unless the variable says.
+LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 POLL = 0.05  # seconds between tries while another process holds the lock (filelock's default)
 
 
@@ -36,10 +40,10 @@ class LockTimeout(Exception):
     """Another process held the lock for longer than the wait allowed."""
 
 
-def wait_limit(env: Mapping[str, str], default: float = storage.LOCK_TIMEOUT) -> float:
+def wait_limit(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
     """Seconds to wait for another process's lock or claim: ``$CREDPROC_LOCK_TIMEOUT``
     (finite, 0 or more) or ``default``; else ValueError(message, fix) naming it."""
-    variable = storage.LOCK_TIMEOUT_VARIABLE
+    variable = LOCK_TIMEOUT_VARIABLE
     text = env.get(variable, "")
     if not text:
         return default
@@ -50,7 +54,7 @@ def wait_limit(env: Mapping[str, str], default: float = storage.LOCK_TIMEOUT) ->
     if not 0 <= seconds < float("inf"):
         raise ValueError(
             f"{variable}: {text!r} is not a usable number of seconds (0 or more)",
-            f"unset it, or give seconds, e.g. {variable}={storage.LOCK_TIMEOUT:g}",
+            f"unset it, or give seconds, e.g. {variable}={LOCK_TIMEOUT:g}",
         )
     return seconds
 

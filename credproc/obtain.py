@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, keystore, memo, retry, source, storage, sts_endpoint, trust
+from . import chain, keystore, locking, memo, retry, source, storage, sts_endpoint, trust
 from . import config as config_module
-from .cache import LOCK_TIMEOUT, Cache, lock_timeout
+from .cache import Cache
 from .config import DEFAULT_REGION, Config
-from .errors import CacheError
+from .errors import CacheError, ConfigError
 from .log import Log
 from .plan import MfaSession, Overrides, Plan, make_plan
 
@@ -111,7 +111,10 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         return None
     log.step(f"cache key from the {store} key store")
     # Waiters outlast the process they wait for, however long its STS retries may take.
-    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    try:
+        wait = locking.wait_limit(env, max(locking.LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    except ValueError as bad:  # message and fix, naming the variable
+        raise ConfigError(*bad.args) from None
     cache = Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
     config_module.remember(config, cache)  # a fresh parse, sealed now that the key is read
     return cache

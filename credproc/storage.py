@@ -43,11 +43,6 @@ KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for th
 KEYRING_USERNAME = "cache-key"
 KEY_BYTES = 32
 
-# How long a process waits for another that is fetching the same credentials
-# (cache.py's lock, inflight.py's claim): seconds, unless the variable says.
-LOCK_TIMEOUT = 120.0
-LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
-
 PLATFORM = sys.platform  # whose rules user_dir follows (tests try other platforms' here)
 TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: ".<name>.<random>.tmp" beside the file
 WINDOWS = os.name == "nt"
