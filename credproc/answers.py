@@ -44,42 +44,27 @@ if TYPE_CHECKING:
 KIND = "answer"  # its memos' kind (memo.py)
 
 
-def request(argv: Sequence[str], env: Mapping[str, str]) -> tuple[memo.Inputs, str] | None:
-    """The run's request digest (memo.inputs) and the name of its answer, for
-    a rememberable ``get``; None for anything else: the one place that
-    decides, for the fast path and commands/get.py alike."""
-    options = grammar.pure_options(argv)
-    if options is None:
-        return None
-    # --config's file, relative to the working directory as config.load opens it
-    config = memo.config_path(env, options.get("config"))
-    if config is None or storage.cache_location(env) is None:
-        return None  # off Linux without overrides: only platformdirs knows the paths
-    inputs = memo.inputs(env, config)
-    return inputs, memo.name(KIND, inputs.digest, list(argv))
-
-
-def request_or_none(argv: Sequence[str], env: Mapping[str, str]) -> tuple[memo.Inputs, str] | None:
-    """:func:`request`, or None on any error (the full path then explains it)."""
+def request(
+    argv: Sequence[str], env: Mapping[str, str], inputs: memo.Inputs | None = None
+) -> tuple[memo.Inputs, str] | None:
+    """The run's request digest (memo.inputs; ``inputs``: the one computed
+    already) and the name of its answer, for a rememberable ``get``; None for
+    anything else, and on any error (the full path then explains it). The one
+    place that decides, for the console script and commands/get.py alike."""
     try:
-        return request(argv, env)
+        options = grammar.pure_options(argv)
+        # --config's file, relative to the working directory as config.load opens it
+        config = None if options is None else memo.config_path(env, options.get("config"))
+        if config is None or storage.cache_location(env) is None:
+            return None  # off Linux without overrides: only platformdirs knows the paths
+        inputs = memo.inputs(env, config) if inputs is None else inputs
+        return inputs, memo.name(KIND, inputs.digest, list(argv))
     except Exception:
         return None
 
 
-def answer_name(argv: Sequence[str], inputs: memo.Inputs, env: Mapping[str, str]) -> str | None:
-    """The name of the answer to ``argv`` under the request digest ``inputs``
-    (computed by the console script, or by the full path when it runs alone);
-    None unless :func:`request` would remember ``argv`` in ``env``."""
-    options = grammar.pure_options(argv)
-    if options is None or memo.config_path(env, options.get("config")) is None:
-        return None
-    return memo.name(KIND, inputs.digest, list(argv)) if storage.cache_location(env) is not None else None
-
-
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The name of the answer to ``argv`` in ``env`` (what its claim is named after,
-    inflight.py); None: not rememberable. :func:`request`'s second half, for tests and tools."""
+    """The name of the answer to ``argv`` in ``env`` (its claim's too, inflight.py), for tests and tools."""
     found = request(argv, env)
     return None if found is None else found[1]
 

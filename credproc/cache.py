@@ -20,25 +20,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, locking, rules, storage
+from . import aead, locking, storage
 from .credentials import Credentials
 from .errors import CacheError
+from .locking import LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE
 from .log import Log
-from .storage import LOCK_TIMEOUT as LOCK_TIMEOUT
-from .storage import LOCK_TIMEOUT_VARIABLE
 
 MAGIC = b"CPC1"
 SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
-
-
-def lock_timeout(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
-    """Seconds to wait for another process's lock: ``$CREDPROC_LOCK_TIMEOUT`` or ``default``."""
-    return rules.seconds_setting(env, LOCK_TIMEOUT_VARIABLE, default, zero_ok=True, example=LOCK_TIMEOUT)
 
 
 def entry_name(parent: str, fields: dict[str, Any]) -> str:

@@ -48,6 +48,8 @@ class Outcome(NamedTuple):
     from_cache: bool
     stale: bool = False  # a refresh failed and still-valid cached credentials were used
     failure: CredprocError | None = None  # why the refresh failed, when stale
+    entry: str = ""  # the final hop's cache entry name (not when stale)
+    valid_until: float | None = None  # until when the cache hands these credentials out (freshness.fresh_until)
 
 
 def hop_names(source: Source, plan: Plan, endpoint: str) -> list[str]:
@@ -94,12 +96,18 @@ def resolve(
     this credproc runs as another one's source (see the module's docstring).
     ``min_remaining`` raises the last hop's margin above the cache's own rule.
     """
-    final_margin = max(freshness.final_margin(refresh_margin, plan.hops[-1].duration), min_remaining)
+    handed_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
+    final_margin = max(handed_margin, min_remaining)
     names = hop_names(source, plan, endpoint)
     walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
+
+    def outcome(credentials: Credentials, calls: int) -> Outcome:
+        until = freshness.fresh_until(credentials, handed_margin)
+        return Outcome(credentials, calls, calls == 0, entry=names[-1], valid_until=until)
+
     start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
     if start > walk.last and credentials is not None:
-        return Outcome(credentials, 0, True)
+        return outcome(credentials, 0)
 
     for note in plan.notes:
         log.step(note)
@@ -113,7 +121,7 @@ def resolve(
     except CredprocError as error:
         return walk.stale(error)
     assert credentials is not None
-    return Outcome(credentials, walk.calls, walk.calls == 0)
+    return outcome(credentials, walk.calls)
 
 
 class _Walk:

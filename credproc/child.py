@@ -59,7 +59,7 @@ def run(
     Raises OSError when the command cannot be started (not found, not executable).
     """
     if os.name == "nt":
-        return _run_on_windows(command, env, popen)
+        return run_on_windows(command, env, popen)
     child: subprocess.Popen[bytes] | None = None
     pending: list[int] = []
     terminal_signals = {getattr(signal, name) for name in FROM_TERMINAL if hasattr(signal, name)}
@@ -116,15 +116,19 @@ def wait(child: subprocess.Popen[bytes]) -> int:
         os.close(write_fd)
 
 
-def _run_on_windows(
-    command: Sequence[str], env: Mapping[str, str], popen: Callable[..., subprocess.Popen[bytes]]
+def run_on_windows(
+    command: Sequence[str], env: Mapping[str, str], popen: Callable[..., subprocess.Popen[bytes]] | None = None
 ) -> int:
+    """Windows' one way to run a command (there is no exec): a child, waited
+    for; returns its exit status. OSError when it cannot be started."""
     import shutil
 
-    # Ctrl-C reaches both through the console: credproc ignores it and waits.
+    # CreateProcess finds only .exe files on PATH; a shell also finds aws.cmd,
+    # cdk.cmd and npm's other .cmd shims through PATHEXT, and so does which().
     program = shutil.which(command[0], path=env.get("PATH")) or command[0]
+    # Ctrl-C reaches both through the console: credproc ignores it and waits.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return popen([program, *command[1:]], env=dict(env)).wait()
+        return (popen or subprocess.Popen)([program, *command[1:]], env=dict(env)).wait()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -6,6 +6,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast 
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from . import inflight
+
 # The hidden word the completion scripts run for TARGET (completion.py):
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
 TARGETS_WORD = "__complete-targets"
@@ -41,7 +43,7 @@ def _run() -> None:
 
     # The run's request digest (memo.py), computed here once and handed to
     # the full path; None: not a rememberable get (cli computes it then).
-    request = answers.request_or_none(sys.argv[1:], os.environ)
+    request = answers.request(sys.argv[1:], os.environ)
     key = None if request is None else request[1]
     if key is not None and answers.print_remembered(key) is not None:
         _end(0)
@@ -49,8 +51,7 @@ def _run() -> None:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    if key is not None:
-        _claim_or_wait(key)
+    flight = None if key is None else _claim_or_wait(key)
     inputs = None if request is None else request[0]
     if sys.argv[1:2] != ["get"]:
         from .cli import main
@@ -71,25 +72,28 @@ def _run() -> None:
     deferred.defer("ipaddress")
     from .cli import main
 
-    _end(main(inputs=inputs))
+    _end(main(inputs=inputs, flight=flight))
 
 
-def _claim_or_wait(digest: str) -> None:
+def _claim_or_wait(name: str) -> "inflight.Flight":
     """Missed: claim the request, or wait for the process that is answering
     it (credproc/inflight.py); either way the answer may be here now, and the
-    run ends with it."""
+    run ends with it. Else the run's flight, for the full path to hand its
+    answer over with."""
     import os
 
     from . import answers, inflight
 
-    handed = inflight.claim_or_wait(digest, os.environ)
+    flight = inflight.Flight(name)
+    handed = flight.claim_or_wait(os.environ)
     if handed is not None:
         answers.print_output(handed)
         _end(0)
-    remembered = answers.print_remembered(digest)
+    remembered = answers.print_remembered(name)
     if remembered is not None:
-        inflight.hand_over(digest, remembered)  # to those waiting for this process's claim, if it holds one
+        flight.hand_over(remembered)  # to those waiting for this process's claim, if it holds one
         _end(0)
+    return flight
 
 
 def _fail(message: str) -> "NoReturn":

@@ -48,12 +48,6 @@ def fresh_until(credentials: Credentials, margin: int) -> float | None:
     return credentials.expiration.timestamp() - margin
 
 
-def handed_out_until(credentials: Credentials, refresh_margin: int, duration: int) -> float | None:
-    """Until when the cache hands out a final hop's ``credentials`` (a session
-    of ``duration`` seconds): expiry minus :func:`final_margin`."""
-    return fresh_until(credentials, final_margin(refresh_margin, duration))
-
-
 def still_fresh(until: float | None, now: float) -> bool:
     """Whether ``now`` (POSIX time) is before ``until`` from :func:`fresh_until`."""
     return until is None or now < until

@@ -130,9 +130,7 @@ def keyring_possible(env: Mapping[str, str]) -> bool:
 
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
-    stored = keychain.load().get_password(SERVICE, USERNAME)
-    key = storage.decode_key(stored)
-    return key, key is None and bool(stored)
+    return storage.keychain_key(keychain.load())
 
 
 def _keychain_failure(exc: Exception) -> str:
@@ -157,13 +155,16 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         # Processes starting together on a new machine must agree on one key,
         # or they would not read each other's cache entries.
         storage.make_private_dirs(lock_dir)
-        with locking.exclusive(lock_dir / "keyring.lock", timeout=60):
+        release = locking.acquire(lock_dir / "keyring.lock", timeout=60)
+        try:
             key, damaged = _stored_keyring_key()
             if key is None:
                 if damaged:
                     log.warn(f"the cache key in the OS keychain ({SERVICE}/{USERNAME}) is damaged; replacing it")
                 key = os.urandom(KEY_BYTES)
                 keyring.set_password(SERVICE, USERNAME, storage.encode_key(key))
+        finally:
+            release()
         return key
     except storage.UntrustedError as exc:
         raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None

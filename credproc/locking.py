@@ -1,29 +1,38 @@
-"""An exclusive OS lock on a lock file, waited for at most a given time: the
-cache's per-entry locks (cache.py) and the keychain key's creation
-(keystore.py).
+"""Every OS lock credproc takes, and how long it waits for one.
 
-On POSIX the lock file is opened by storage.open_lock_file (O_NOFOLLOW, the
-user's own regular file, 0600) and locked with ``flock``, polled every 50 ms
-as the filelock library does: the kernel drops the lock when its holder dies,
-and a holder killed with SIGKILL never blocks the next run. filelock itself
-opens the file without O_NOFOLLOW (and truncates it), so a symlink planted as
-a lock file would make credproc create or truncate a file wherever it points.
-Elsewhere (Windows: LockFileEx) filelock is used as it is; creating a
-symlink takes a privilege there. inflight.py's claim takes its own lock (the
-fast path cannot import this module's callers), on a descriptor from the same
-storage.open_lock_file.
+- **Exclusive, waited for** (:func:`acquire`, polled as filelock does): a
+  cache entry's (cache.py: one STS call per hop however many processes miss
+  at once), the keychain key's creation (keystore.py: processes starting
+  together agree on one key), the source keys' index (source_keys.py).
+- **A claim** (:func:`claim`): a rememberable ``get``'s request, held until
+  the process ends, never waited for (inflight.py).
+- **Waiting for a claim to go** (:func:`wait_shared`): a blocking shared
+  lock, so the kernel wakes the waiter as the claimer ends and 50 waiters
+  cost no CPU (a poll would); an alarm bounds it.
+
+On POSIX each is ``flock`` on a descriptor from storage.open_lock_file
+(O_NOFOLLOW, the user's own regular file, 0600): the kernel drops it when the
+holder dies, even by SIGKILL. filelock opens without O_NOFOLLOW (and
+truncates), so a planted symlink would have credproc create or truncate a
+file wherever it points; on Windows (LockFileEx, where a symlink takes a
+privilege) filelock is used. Standard library only at import: the fast
+path's claim takes its locks here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from . import storage
 
+TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+# How long a process waits for another that is fetching the same credentials
+# (cache.py's locks, inflight.py's claim): seconds, unless the variable says.
+LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 POLL = 0.05  # seconds between tries while another process holds the lock (filelock's default)
 
 
@@ -31,50 +40,100 @@ class LockTimeout(Exception):
     """Another process held the lock for longer than the wait allowed."""
 
 
-@contextlib.contextmanager
-def exclusive(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created 0600 when missing).
+def wait_limit(env: Mapping[str, str], default: float = LOCK_TIMEOUT) -> float:
+    """Seconds to wait for another process's lock or claim: ``$CREDPROC_LOCK_TIMEOUT``
+    (finite, 0 or more) or ``default``; else ValueError(message, fix) naming it."""
+    variable = LOCK_TIMEOUT_VARIABLE
+    text = env.get(variable, "")
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(
+            f"{variable}: {text!r} is not a usable number of seconds (0 or more)",
+            f"unset it, or give seconds, e.g. {variable}={LOCK_TIMEOUT:g}",
+        )
+    return seconds
+
+
+def acquire(path: str | os.PathLike[str], timeout: float) -> Callable[[], None]:
+    """Take an exclusive lock on ``path`` (created 0600 when missing); returns
+    what releases it.
 
     Raises :class:`LockTimeout` after ``timeout`` seconds of waiting,
     storage.UntrustedError for a symlink or another user's file at ``path``,
     OSError when the file cannot be opened (a read-only directory, a full disk).
     """
-    release = acquire(path, timeout)
-    try:
-        yield
-    finally:
-        release()
-
-
-def acquire(path: Path, timeout: float) -> Callable[[], None]:
-    """Take the lock (as :func:`exclusive` does); returns what releases it."""
     if os.name != "posix":
-        return _acquire_filelock(path, timeout)
-    import fcntl
+        return _acquire_filelock(os.fspath(path), timeout)
+    import time
 
     fd = storage.open_lock_file(path)
     deadline = time.monotonic() + timeout
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(str(path)) from None
-                time.sleep(POLL)
+        while not claim(fd):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(os.fspath(path))
+            time.sleep(POLL)
     except BaseException:
         os.close(fd)
         raise
     return lambda: os.close(fd)  # closing the descriptor drops the lock
 
 
-def _acquire_filelock(path: Path, timeout: float) -> Callable[[], None]:
+def claim(fd: int) -> bool:
+    """Whether this process now holds the exclusive lock on ``fd`` (no wait)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: another process holds it
+        return False
+    return True
+
+
+class _Expired(Exception):
+    """The wait for a lock ran out."""
+
+
+def wait_shared(fd: int, limit: float) -> bool:
+    """Whether the exclusive lock on ``fd`` went within ``limit`` seconds.
+    An alarm that fires just as the lock is granted only says False."""
+    import fcntl
+    import signal
+
+    if limit <= 0:
+        return False
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Expired
+
+    try:
+        previous = signal.signal(signal.SIGALRM, expire)
+    except ValueError:  # not the main thread: no alarm to bound the wait with
+        return False
+    try:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except (_Expired, OSError):
+        return False
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _acquire_filelock(path: str, timeout: float) -> Callable[[], None]:
     import filelock
 
-    lock = filelock.FileLock(str(path), timeout=timeout, mode=0o600)
+    lock = filelock.FileLock(path, timeout=timeout, mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise LockTimeout(str(path)) from None
+        raise LockTimeout(path) from None
     return lambda: lock.release()

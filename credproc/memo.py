@@ -86,10 +86,7 @@ _LENGTH_BYTES = 4
 ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 ENV_NAMES = (
     "HOME",
-    "USER",
-    "LOGNAME",
-    "LNAME",
-    "USERNAME",
+    *storage.USER_VARIABLES,
     "USERPROFILE",
     "DISPLAY",
     "WAYLAND_DISPLAY",
@@ -284,11 +281,11 @@ def stored_keys(env: Mapping[str, str]) -> list[bytes]:
 
 
 def keyring_keys() -> list[bytes]:
-    """The key kept in the OS keychain, decoded as keystore decodes it (never created here)."""
+    """The key kept in the OS keychain, read as keystore reads it (never created here)."""
     try:
         from .keychain import load  # keyring, by its own rules for which backend (see keychain.py)
 
-        key = storage.decode_key(load().get_password(storage.KEYRING_SERVICE, storage.KEYRING_USERNAME))
+        key, _ = storage.keychain_key(load())
     except Exception:  # no backend, locked: the full path explains
         return []
     return [key] if key is not None else []

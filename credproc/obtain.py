@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, freshness, keystore, memo, retry, source, storage, sts_endpoint, trust
+from . import chain, keystore, locking, memo, retry, source, storage, sts_endpoint, trust
 from . import config as config_module
-from .cache import LOCK_TIMEOUT, Cache, lock_timeout
+from .cache import Cache
 from .config import DEFAULT_REGION, Config
-from .errors import CacheError
+from .errors import CacheError, ConfigError
 from .log import Log
 from .plan import MfaSession, Overrides, Plan, make_plan
 
@@ -69,26 +69,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# Where getpass.getuser looks first, in its order; read from the env passed in
-# (getpass reads os.environ, and its import loads termios).
-_USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
-
-
 def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Session-name template values that come from this machine."""
-    return {"user": _user_name(env), "host": _host_name().split(".")[0]}
-
-
-def _user_name(env: Mapping[str, str]) -> str:
-    for name in _USER_VARIABLES:
-        if env.get(name):
-            return env[name]
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):  # Windows without USERNAME; no passwd entry in some containers
-        return "user"
+    return {"user": storage.user_name(env) or "user", "host": _host_name().split(".")[0]}
 
 
 def _host_name() -> str:
@@ -128,7 +111,10 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         return None
     log.step(f"cache key from the {store} key store")
     # Waiters outlast the process they wait for, however long its STS retries may take.
-    wait = lock_timeout(env, default=max(LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    try:
+        wait = locking.wait_limit(env, max(locking.LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
+    except ValueError as bad:  # message and fix, naming the variable
+        raise ConfigError(*bad.args) from None
     cache = Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
     config_module.remember(config, cache)  # a fresh parse, sealed now that the key is read
     return cache
@@ -142,9 +128,11 @@ def obtain(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
     inputs: memo.Inputs | None = None,
+    plan: Plan | None = None,
 ) -> Obtained:
     """Credentials for ``request.target``: from the cache when fresh, else from STS.
-    ``inputs``: the run's request digest (memo.py; computed here when not given).
+    ``inputs``: the run's request digest (memo.py; computed here when not given);
+    ``plan``: the request's (:func:`plan_for`), when the caller made it already.
 
     The steps are shared with credproc.batch, which takes each of them once
     for many requests: :func:`plan_for`, :func:`open_cache`, :func:`source_of`,
@@ -152,7 +140,7 @@ def obtain(
     """
     env = os.environ if env is None else env
     depth = source.check_depth(env)
-    plan = plan_for(config, request, env)
+    plan = plan_for(config, request, env) if plan is None else plan
     cache = open_cache(config, env, log) if request.use_cache else None
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
@@ -241,9 +229,7 @@ def walk(
     )
     ticket = None
     if cache is not None and not outcome.stale:
-        valid_until = freshness.handed_out_until(outcome.credentials, config.refresh_margin, plan.hops[-1].duration)
-        entry = str(cache.path(chain.hop_names(src, plan, endpoint_url)[-1]))
-        ticket = AnswerTicket(cache, entry, valid_until, src.files)
+        ticket = AnswerTicket(cache, str(cache.path(outcome.entry)), outcome.valid_until, src.files)
     return Obtained(plan, src, outcome, ticket)
 
 

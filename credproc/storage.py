@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from hashlib import blake2b as Hash
     from pathlib import Path
+    from types import ModuleType
     from typing import Literal
 
     Kind = Literal["config", "cache", "data"]  # credproc's user directories
@@ -41,11 +42,6 @@ KEY_FILE = "cache.key"  # the raw key, in the data dir, for the "file" store
 KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for the "keyring" store
 KEYRING_USERNAME = "cache-key"
 KEY_BYTES = 32
-
-# How long a process waits for another that is fetching the same credentials
-# (cache.py's lock, inflight.py's claim): seconds, unless the variable says.
-LOCK_TIMEOUT = 120.0
-LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 
 PLATFORM = sys.platform  # whose rules user_dir follows (tests try other platforms' here)
 TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: ".<name>.<random>.tmp" beside the file
@@ -236,6 +232,15 @@ def decode_key(text: str | None) -> bytes | None:
     except (binascii.Error, ValueError):  # ValueError: not ASCII
         return None
     return key if len(key) == KEY_BYTES else None
+
+
+def keychain_key(keyring: ModuleType) -> tuple[bytes | None, bool]:
+    """The key in the OS keychain (``keyring``: the package, keychain.load),
+    and whether something unusable is stored there instead. Raises what the
+    backend raises (locked, no backend)."""
+    stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
+    key = decode_key(stored)
+    return key, key is None and bool(stored)
 
 
 def encode_key(key: bytes) -> str:
@@ -461,12 +466,29 @@ def _mode_problem(mode: int) -> str | None:
 
 def _who(uid: int) -> str:
     """``uid 1001 (alice)``, the name where the password database has one."""
+    name = user_name({}, uid)
+    return f"uid {uid}" if name is None else f"uid {uid} ({name})"
+
+
+# Where getpass.getuser looks first, in its order.
+USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
+
+
+def user_name(env: Mapping[str, str], uid: int | None = None) -> str | None:
+    """A user's name, the one way credproc finds it: the first of
+    :data:`USER_VARIABLES` set in ``env``, as getpass.getuser looks (but in
+    the env passed in), else the password database's for ``uid`` (default:
+    this process's); None where there is none (Windows without USERNAME, a
+    container's uid without a passwd entry)."""
+    for variable in USER_VARIABLES:
+        if env.get(variable):
+            return env[variable]
     try:
         import pwd
 
-        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
     except (ImportError, KeyError):
-        return f"uid {uid}"
+        return None
 
 
 def _file_problem(status: os.stat_result) -> str | None:

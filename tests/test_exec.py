@@ -135,16 +135,19 @@ def test_on_windows_the_program_is_looked_up_on_the_commands_path(tmp_path: Path
     tool.chmod(0o755)
     started: list[list[str]] = []
 
-    def spawn(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-        started.append(argv)
-        return subprocess.CompletedProcess(argv, 3)
+    class Started:
+        def __init__(self, argv: list[str], **kwargs: object) -> None:
+            started.append(argv)
 
-    assert execute.run_command(["tool", "--flag"], {"PATH": str(bin_dir)}, windows=True, spawn=spawn) == 3
+        def wait(self) -> int:
+            return 3
+
+    assert execute.run_command(["tool", "--flag"], {"PATH": str(bin_dir)}, windows=True, popen=Started) == 3
     assert started == [[str(tool), "--flag"]]
 
-    def missing(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    def missing(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
         raise FileNotFoundError(argv[0])
 
     with pytest.raises(CommandError) as raised:
-        execute.run_command(["no-such-tool"], {"PATH": str(bin_dir)}, windows=True, spawn=missing)
+        execute.run_command(["no-such-tool"], {"PATH": str(bin_dir)}, windows=True, popen=missing)
     assert raised.value.exit_code == 127

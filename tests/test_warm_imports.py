@@ -287,7 +287,7 @@ def fast_path_answer(argv: list[str], env: dict[str, str], now: float) -> str | 
     """What the fast path would print for ``argv`` at ``now`` (None: the full path runs)."""
     from credproc import answers
 
-    found = answers.request_or_none(argv, env)  # as the console script asks
+    found = answers.request(argv, env)  # as the console script asks
     return None if found is None else answers.answer_for(found[1], env, now)
 
 
@@ -749,12 +749,14 @@ CLAIMER = """
 import os, select, sys
 from credproc import answers, inflight
 digest = answers.request_digest(["get", "dev"], os.environ)
-assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+flight = inflight.Flight(digest)
+assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 which, answer = sys.stdin.read().split("\\n", 1)
-listener, _ = inflight._listening[0]
-assert select.select([listener], [], [], 120)[0], "no waiter connected"
-inflight.hand_over(digest if which == "same" else "0" * len(digest), answer)
+assert select.select([flight._listener], [], [], 120)[0], "no waiter connected"
+if which != "same":
+    flight.name = "0" * len(digest)  # a message for another request, on this one's socket
+flight.hand_over(answer)
 """
 
 
@@ -839,17 +841,17 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
 HOLDER = """
 import os, sys
 from credproc import answers, inflight
-digest = answers.request_digest(["get", "dev"], os.environ)
-assert inflight.claim_or_wait(digest, os.environ) is None and inflight._listening
+flight = inflight.Flight(answers.request_digest(["get", "dev"], os.environ))
+assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 sys.stdin.read()  # holds the claim (and listens, handing over nothing) until the test lets go
 """
 
 
-@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
-def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
-    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
-    together: then the full path answers, while the claimer still holds on."""
+def while_claimed(sandbox: Sandbox, lock_timeout: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """A first answer (then forgotten), and a `get dev` run with
+    ``CREDPROC_LOCK_TIMEOUT=lock_timeout`` while HOLDER holds the claim, which
+    it still does when that run ends."""
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
     for path in answer_files(env):
@@ -859,9 +861,26 @@ def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbo
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
-        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": "1"}, "get", "dev")
+        result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": lock_timeout}, "get", "dev")
         assert holder.poll() is None  # it did not wait for the claimer to end
     finally:
         holder.communicate("", timeout=60)
+    return first, result
+
+
+@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
+def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
+    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
+    together: then the full path answers, while the claimer still holds on."""
+    first, result = while_claimed(sandbox, "1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == first and len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+@pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
+def test_a_bad_lock_timeout_is_named_at_once_while_a_claim_is_held(sandbox: Sandbox) -> None:
+    """The waiter reads CREDPROC_LOCK_TIMEOUT by the full path's rule
+    (locking.wait_limit): a typo is exit 3 naming it, not a wait of the default."""
+    _, result = while_claimed(sandbox, "2m")
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "CREDPROC_LOCK_TIMEOUT: '2m'" in result.stderr

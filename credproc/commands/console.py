@@ -75,8 +75,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     where = federation.endpoint(plan.region, env)
     wait = federation.timeout(env)
 
-    result = obtain_target(args, log, config=config)
-    plan = result.plan
+    result = obtain_target(args, log, config=config, plan=plan)
     credentials = result.outcome.credentials
     duration = federation.session_duration(plan, source.is_long_term_key(result.source))
     who = plan.hops[-1].role_arn

@@ -159,7 +159,6 @@ def check_command(command: Sequence[str] | None) -> None:
 
 
 Execvpe = Callable[[str, Sequence[str], Mapping[str, str]], NoReturn]
-Spawn = Callable[..., "subprocess.CompletedProcess[bytes]"]
 
 
 def run_command(
@@ -168,15 +167,21 @@ def run_command(
     *,
     execvpe: Execvpe = os.execvpe,  # type: ignore[assignment]
     windows: bool = os.name == "nt",
-    spawn: Spawn | None = None,
+    popen: Callable[..., subprocess.Popen[bytes]] | None = None,
 ) -> int:
-    """Run ``command`` with ``env``; on POSIX this does not return on success."""
+    """Run ``command`` with ``env``; on POSIX this does not return on success.
+    On Windows, which has no exec, as a child (child.py; ``popen``: its Popen)."""
     check_command(command)
     if not command[0]:
         # execve refuses an empty program name with ValueError; a shell says "not found".
         raise _start_error("''", FileNotFoundError())
     if windows:
-        return _run_child(command, env, spawn)
+        from .. import child
+
+        try:
+            return child.run_on_windows(command, env, popen)
+        except OSError as exc:
+            raise _start_error(command[0], exc) from None
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:  # None: closed by the caller (>&-), which the command inherits as it is
             stream.flush()
@@ -197,23 +202,6 @@ def restore_default_signals() -> None:
         number = getattr(signal, name, None)
         if number is not None:
             signal.signal(number, signal.SIG_DFL)
-
-
-def _run_child(command: Sequence[str], env: Mapping[str, str], spawn: Spawn | None = None) -> int:
-    import shutil
-    import signal
-    import subprocess
-
-    # CreateProcess finds only .exe files on PATH; a shell also finds aws.cmd,
-    # cdk.cmd and npm's other .cmd shims through PATHEXT, and so does which().
-    program = shutil.which(command[0], path=env.get("PATH")) or command[0]
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return (spawn or subprocess.run)([program, *command[1:]], env=dict(env), check=False).returncode
-    except OSError as exc:
-        raise _start_error(command[0], exc) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _start_error(name: str, exc: OSError) -> CommandError:

@@ -26,12 +26,15 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     # rememberable `get` (answers.py decides, for the fast path too) is
     # remembered under it for the console script's fast path.
     inputs = run_inputs(args)
-    key = answers.answer_name(args.command_line, inputs, os.environ)
+    flight = args.flight  # the console script's, named after the answer (inflight.py)
+    if flight is None:  # a run without the console script: named now, claimed by nobody
+        from ..inflight import Flight
+
+        found = answers.request(args.command_line, os.environ, inputs)
+        flight = None if found is None else Flight(found[1])
     result = obtain_target(args, log, inputs=inputs)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
-    if key is not None and not result.outcome.stale and not inputs.changed:
-        from .. import inflight
-
+    if flight is not None and not result.outcome.stale and not inputs.changed:
         # First to the processes waiting for this one's claim, if it holds one
         # (they need not wait for the answer's file and its fsyncs), then
         # remembered if the cache is used. Handed over without the cache too
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         # (inflight.py). Stale credentials (a failed refresh) are not: each
         # waiter tries STS itself; nor is an answer to inputs that changed
         # during the run (memo.Inputs.changed).
-        inflight.hand_over(key, output)
+        flight.hand_over(output)
         if result.ticket is not None:
-            answers.remember(key, result.ticket, output)
+            answers.remember(flight.name, result.ticket, output)
     return Result(output)

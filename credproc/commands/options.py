@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..log import Log
     from ..memo import Inputs
     from ..obtain import Obtained
-    from ..plan import Overrides
+    from ..plan import Overrides, Plan
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -140,13 +140,15 @@ def obtain_target(
     refresh: bool | None = None,
     config: Config | None = None,
     inputs: Inputs | None = None,
+    plan: Plan | None = None,
 ) -> Obtained:
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
     ``min_remaining``: seconds the final credentials must have left (obtain's
     Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
     ``config``: the one the command loaded already (default: ``--config``'s, loaded now);
-    ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`).
+    ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`);
+    ``plan``: the one the command made already (default: made now, by obtain).
     """
     from .. import config as config_module
     from ..obtain import Request, obtain
@@ -161,7 +163,7 @@ def obtain_target(
         force_refresh=args.refresh if refresh is None else refresh,
         min_remaining=min_remaining,
     )
-    result = obtain(request, config, log=log, inputs=inputs)
+    result = obtain(request, config, log=log, inputs=inputs, plan=plan)
     outcome = result.outcome
     log.step(
         f"credentials for {result.plan.account_id} "
