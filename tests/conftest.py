@@ -172,6 +172,21 @@ def assert_one_clear_error(
     return line
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-shortcuts",
+        action="store_true",
+        help="run with CREDPROC_NO_SHORTCUTS=1: credproc's interpreter-level shortcuts off (credproc/shortcuts.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before collection imports credproc (storage picks its hash at import),
+    # and kept by the sandbox fixture for the processes it starts.
+    if config.getoption("no_shortcuts"):
+        os.environ["CREDPROC_NO_SHORTCUTS"] = "1"
+
+
 @pytest.fixture(scope="session")
 def sts() -> Iterator[LocalSts]:
     server = LocalSts().start()
@@ -219,7 +234,11 @@ class Sandbox:
 def sandbox(tmp_path: Path, sts: LocalSts, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     home = tmp_path / "home"
     (home / ".aws").mkdir(parents=True)
-    keep = {name: os.environ[name] for name in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if name in os.environ}
+    keep = {
+        name: os.environ[name]
+        for name in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL", "CREDPROC_NO_SHORTCUTS")
+        if name in os.environ
+    }
     env = {
         **keep,
         "HOME": str(home),
