@@ -5,9 +5,9 @@ decoded, which directories and files it trusts (the user's alone to change:
 atomic write.
 
 Standard library only, and nothing loaded at import time but os, sys,
-credproc.shortcuts and CPython's BLAKE2b module (:func:`hasher`): the remembered-answer path imports
-this module and must stay free of pathlib, typing, json and hashlib
-(tests/test_warm_imports.py).
+credproc.shortcuts and CPython's BLAKE2b module (:func:`hasher`): the
+remembered-answer path imports this module and must stay free of pathlib,
+typing, json and (with the shortcuts) hashlib (tests/test_warm_imports.py).
 
 Locations: environment variables override; else credproc's user directories
 by platformdirs' rules for Linux (and the other Unixes), macOS and Windows,
