@@ -37,23 +37,9 @@ STAND_IN_DOC = "imported on first use (credproc.shortcuts)"
 # backend (configparser); logging's formatting of an exception (traceback);
 # shutil's note of the compression modules (zlib, bz2, lzma); tarfile's
 # archive reading (struct, copy, pwd, grp).
-KEYRING_DEFERRED = (
-    "urllib.request",
-    "subprocess",
-    "tempfile",
-    "inspect",
-    "more_itertools",
-    "importlib_metadata",
-    "importlib.metadata",
-    "configparser",
-    "traceback",
-    "zlib",
-    "bz2",
-    "lzma",
-    "struct",
-    "copy",
-    "pwd",
-    "grp",
+KEYRING_DEFERRED = tuple(
+    "urllib.request subprocess tempfile inspect more_itertools importlib_metadata importlib.metadata"
+    " configparser traceback zlib bz2 lzma struct copy pwd grp".split()
 )
 
 
