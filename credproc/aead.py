@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from . import shortcuts
+
 TYPE_CHECKING = False  # not typing's: answers.py loads this module on the fast path
 if TYPE_CHECKING:
     from typing import Any
@@ -15,22 +17,8 @@ TAG_BYTES = 16
 
 
 def aesgcm_class() -> type:
-    """cryptography's AES-GCM class.
-
-    ``cryptography.hazmat.primitives.ciphers.aead`` only re-exports this very
-    class from the Rust binding, but importing it loads the whole ``ciphers``
-    package (every algorithm and mode) first: ~3 ms of a warm hit. Take it from
-    the binding, and use the public module should a release move it
-    (tests/test_warm_imports.py checks that both are the same class).
-    """
-    try:
-        from cryptography.hazmat.bindings._rust import openssl
-
-        return openssl.aead.AESGCM
-    except (ImportError, AttributeError):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        return AESGCM
+    """cryptography's AES-GCM class (from its binding: credproc/shortcuts.py)."""
+    return shortcuts.aesgcm_class()
 
 
 def seal(cipher: Any, plain: bytes, associated: bytes) -> bytes:

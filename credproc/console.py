@@ -2,7 +2,7 @@
 
 import sys
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
     from typing import NoReturn
 
@@ -57,19 +57,11 @@ def _run() -> None:
         from .cli import main
 
         sys.exit(main(inputs=inputs))
-    # A get prints one answer and ends, and its garbage with it. The
-    # collector's passes over the modules it imports cost ~1 ms of a
-    # full-path hit (13 passes while cli alone is imported) and ~20 ms of a
-    # ~200 ms cold run (botocore's modules, models and endpoint data); other
-    # commands may run long (a server) and keep it.
-    import gc
+    # A get prints one answer and ends, and its garbage with it; other
+    # commands may run long (a server) and keep the collector.
+    from . import shortcuts
 
-    from . import deferred
-
-    gc.disable()
-    # pathlib imports urllib.parse, which imports ipaddress for URLs with an
-    # [IPv6] host only, ~0.8 ms of a ~38 ms full-path hit (credproc/deferred.py).
-    deferred.defer("ipaddress")
+    shortcuts.collector_off()
     from .cli import main
 
     _end(main(inputs=inputs, flight=flight))
@@ -104,16 +96,8 @@ def _fail(message: str) -> "NoReturn":
 
 
 def _end(code: int) -> "NoReturn":
-    """End a get without tearing the interpreter down (~2 ms after a
-    remembered answer, ~35 ms once botocore is loaded): credproc registers
-    nothing to run at exit, its cache locks are released by then and the
-    kernel drops the OS locks with the process; what the caller reads is
-    flushed first."""
-    import os
+    """End a get: what the caller reads flushed, without the interpreter's
+    teardown (credproc/shortcuts.py)."""
+    from . import shortcuts
 
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        sys.exit(code)  # the usual exit, which reports a closed pipe as it always did
-    os._exit(code)
+    shortcuts.end(code)

@@ -65,7 +65,7 @@ import sys
 
 from . import storage
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 

@@ -4,10 +4,10 @@ decoded, which directories and files it trusts (the user's alone to change:
 :func:`distrust`), reading a file only if it is private and ours, and the one
 atomic write.
 
-Standard library only, and nothing loaded at import time but os, sys and
-CPython's BLAKE2b module (:func:`hasher`): the remembered-answer path imports
-this module and must stay free of pathlib, typing, json and hashlib
-(tests/test_warm_imports.py).
+Standard library only, and nothing loaded at import time but os, sys,
+credproc.shortcuts and CPython's BLAKE2b module (:func:`hasher`): the
+remembered-answer path imports this module and must stay free of pathlib,
+typing, json and (with the shortcuts) hashlib (tests/test_warm_imports.py).
 
 Locations: environment variables override; else credproc's user directories
 by platformdirs' rules for Linux (and the other Unixes), macOS and Windows,
@@ -23,7 +23,9 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms on the fast path
+from . import shortcuts
+
+TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from hashlib import blake2b as Hash
@@ -50,10 +52,7 @@ WINDOWS = os.name == "nt"
 # FILE_SHARE_DELETE); readers hold entries for a moment only.
 _SHARING_ERRORS = (5, 32)  # ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION
 _REPLACE_ATTEMPTS = 8  # waits of 10, 20, ... 640 ms: about 1.3 s in all
-try:
-    from _blake2 import blake2b as _blake2b  # see hasher
-except ImportError:
-    from hashlib import blake2b as _blake2b
+_blake2b = shortcuts.blake2b()  # see hasher
 
 
 # -- locations ---------------------------------------------------------------------------------
@@ -264,10 +263,8 @@ def hasher(data: bytes = b"") -> Hash:
     every digest credproc makes (cache entry names, remembered answers' request
     digests, fingerprints), so that each is computed one way.
 
-    From CPython's own ``_blake2``, the very implementation ``hashlib.blake2b``
-    hands out: ``import hashlib`` also loads OpenSSL's libcrypto for the
-    algorithms credproc does not use, ~2 ms of an ~11 ms warm hit
-    (benchmarks/RESULTS.md). hashlib where a build lacks the module.
+    BLAKE2b as :func:`credproc.shortcuts.blake2b` finds it (without
+    ``import hashlib`` where it can).
     """
     return _blake2b(data, digest_size=32)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from . import retry, rules
+from . import retry, rules, shortcuts
 from .aws_errors import code_and_message, transient, translate
 from .credentials import Credentials
 from .errors import AuthError, ConfigError, CredprocError, MfaError, MfaRejectedError
@@ -344,21 +344,10 @@ def new_session(profile: str | None, region: str) -> BotocoreSession:
     session = botocore.session.Session(profile=profile)
     session.set_config_variable("region", region)
     session.get_scoped_config()
-    loader = session.get_component("data_loader")  # botocore's, with AWS_DATA_PATH / data_path
-    # botocore checks a service's name against every service it ships (400+
-    # directories and thousands of stat calls: ~15 ms of a run) before it
-    # loads the one model asked for. The names of the directories say the
-    # same; a directory without that model still fails when it is loaded.
-    loader.list_available_services = lambda type_name: _service_names(loader.search_paths)
+    # botocore's loader (with AWS_DATA_PATH / data_path), made to list its
+    # services by their directories' names (credproc/shortcuts.py).
+    shortcuts.quick_service_list(session.get_component("data_loader"))
     return session
-
-
-def _service_names(search_paths: list[str]) -> list[str]:
-    names: set[str] = set()
-    for path in search_paths:
-        with contextlib.suppress(OSError):
-            names.update(os.listdir(path))
-    return sorted(names)
 
 
 def mfa_refused(exc: Exception, mfa: MfaSession, source: str) -> CredprocError:

@@ -4,8 +4,8 @@ handed out for the real one, and the other way round.
 
 botocore decides the URL (``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``, the
 config file's ``endpoint_url`` and ``services`` sections, regional endpoints,
-FIPS, dual-stack), and asking it costs botocore's import and a client
-(~120 ms), which a cache hit must not pay. So its answer is kept as an
+FIPS, dual-stack), and asking it costs botocore's import and a client,
+which a cache hit must not pay. So its answer is kept as an
 ``endpoint`` memo (memo.py), named by the run's request digest (which holds
 every ``AWS_*`` variable, the bytes of the AWS config and credentials files
 and the installed botocore, whose endpoint rules change between releases),

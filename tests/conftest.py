@@ -173,10 +173,22 @@ def assert_one_clear_error(
     return line
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-shortcuts",
+        action="store_true",
+        help="run with CREDPROC_NO_SHORTCUTS=1: credproc's interpreter-level shortcuts off (credproc/shortcuts.py)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes 0.5 s or more (tests/support/tiers.py)")
     config.addinivalue_line("markers", "e2e: drives real AWS clients, shells or packaging tools besides credproc")
     config.addinivalue_line("markers", "network: needs the network (PyPI)")
+    # Before collection imports credproc (storage picks its hash at import),
+    # and kept by the sandbox fixture for the processes it starts.
+    if config.getoption("no_shortcuts"):
+        os.environ["CREDPROC_NO_SHORTCUTS"] = "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -258,7 +270,11 @@ class Sandbox:
 def sandbox(tmp_path: Path, sts: LocalSts, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     home = tmp_path / "home"
     (home / ".aws").mkdir(parents=True)
-    keep = {name: os.environ[name] for name in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if name in os.environ}
+    keep = {
+        name: os.environ[name]
+        for name in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL", "CREDPROC_NO_SHORTCUTS")
+        if name in os.environ
+    }
     env = {
         **keep,
         "HOME": str(home),

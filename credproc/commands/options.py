@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from .. import grammar
+from .. import grammar, shortcuts
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -39,21 +38,10 @@ class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpForm
 
 @functools.cache
 def terminal_width() -> int:
-    """``shutil.get_terminal_size().columns``, without importing shutil.
-
-    argparse makes a formatter for every ``add_argument`` (to check its
-    metavar), and each one asks shutil for the width unless it is told;
-    shutil's import loads zlib, bz2 and lzma, ~1.5 ms of every run that
-    builds a parser, for help that is rarely printed. The same rules:
-    ``COLUMNS`` if it is a positive number, else stdout's terminal, else 80.
-    """
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):  # no stdout, closed, or not a terminal
-        return 80
+    """``shutil.get_terminal_size().columns``, without importing shutil where
+    it can (credproc/shortcuts.py): argparse makes a formatter for every
+    ``add_argument``, each one asking for the width unless it is told."""
+    return shortcuts.terminal_columns()
 
 
 class Parser(argparse.ArgumentParser):
