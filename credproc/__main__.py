@@ -1,6 +1,6 @@
 """``python -m credproc``: the console script's entry point, remembered answers included."""
 
-from .console import run
+from .script import run
 
 if __name__ == "__main__":
     run()

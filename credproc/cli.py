@@ -91,7 +91,7 @@ def main(
 def _print(output: str) -> None:
     """The command's stdout, written now: a failure is an error of this run, not of the exit."""
     from .answers import StdoutFailed, print_output
-    from .console import OUTPUT_HINT, STDOUT_CLOSED
+    from .script import OUTPUT_HINT, STDOUT_CLOSED
 
     if sys.stdout is None:  # fd 1 closed (the console script says so before running anything)
         raise OutputError(STDOUT_CLOSED, OUTPUT_HINT)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .console import TARGETS_WORD
+from .script import TARGETS_WORD
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
 

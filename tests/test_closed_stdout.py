@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 
-from credproc import console
+from credproc import script
 from credproc.errors import ExitCode
 
 
@@ -28,7 +28,7 @@ def run_shell(sandbox: Sandbox, command: str) -> subprocess.CompletedProcess[str
 
 
 def test_the_fast_path_knows_the_exit_code() -> None:
-    assert console.STDOUT_FAILED == ExitCode.OUTPUT == 9
+    assert script.STDOUT_FAILED == ExitCode.OUTPUT == 9
 
 
 @pytest.mark.parametrize("args", [["get", "dev"], ["env", "dev"], ["profiles"], ["cache", "list"]])

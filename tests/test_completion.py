@@ -15,7 +15,7 @@ import pytest
 from conftest import DEV_ACCOUNT, PROD_ACCOUNT, SUPPORT, TWO_HOP_CONFIG, Sandbox, credproc_executable
 
 from credproc.cli import build_parser
-from credproc.console import TARGETS_WORD
+from credproc.script import TARGETS_WORD
 
 TARGETS = ["dev", "prod", DEV_ACCOUNT, PROD_ACCOUNT]
 OTHER_CONFIG = '[accounts.staging]\nid = "444444444444"\n[accounts.dev]\nid = "555555555555"\n'

@@ -208,7 +208,7 @@ from credproc import inflight, storage
 storage.PLATFORM = "darwin"
 inflight._HANDOVER_HERE = False
 sys.argv[0] = "credproc"
-from credproc.console import run
+from credproc.script import run
 run()
 """
 
