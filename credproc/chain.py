@@ -65,7 +65,7 @@ def hop_names(source: Source, plan: Plan, endpoint: str) -> list[str]:
 def root_name(source: Source, plan: Plan, endpoint: str) -> str:
     """What the first hop's entry hangs off: the source at this STS endpoint, or its MFA session.
 
-    ``endpoint`` is the URL STS calls go to (credproc.endpoint): sessions from
+    ``endpoint`` is the URL STS calls go to (credproc.sts_url): sessions from
     a local or test STS are never handed out for the real one, and the other
     way round.
     """

@@ -5,7 +5,7 @@ Four kinds of memo, each a result that a run would otherwise compute again:
 
 - ``answer``: a rememberable ``get``'s exact stdout (answers.py, the fast path);
 - ``source``: the source identity decided from the AWS files (source.py);
-- ``endpoint``: the STS URL botocore resolved (sts_endpoint.py);
+- ``endpoint``: the STS URL botocore resolved (sts_url.py);
 - ``config``: the parsed TOML of the config file (config.py).
 
 **The request digest** (:func:`inputs`) is the one digest of everything a

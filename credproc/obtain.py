@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, keystore, locking, memo, retry, source, storage, sts_endpoint, trust
+from . import chain, keystore, locking, memo, retry, source, storage, sts_url, trust
 from . import config as config_module
 from .cache import Cache
 from .config import DEFAULT_REGION, Config
@@ -184,9 +184,9 @@ def endpoint_of(
     region: str,
     ask_botocore: Callable[[], str],
 ) -> str:
-    """The STS endpoint in the cache keys of ``src`` in ``region`` (sts_endpoint.py)."""
+    """The STS endpoint in the cache keys of ``src`` in ``region`` (sts_url.py)."""
     # Without a cache there are no keys, so no endpoint to put in them.
-    return sts_endpoint.current(cache, inputs, aws, src, region, ask_botocore) if cache is not None else ""
+    return sts_url.current(cache, inputs, aws, src, region, ask_botocore) if cache is not None else ""
 
 
 def walk(

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .endpoint import Endpoint, command_variables, new_token, write_token_file
+from .credential_server import CredentialServer, command_variables, new_token, write_token_file
 from .errors import CredprocError
 from .log import Log
 from .refresher import Current, Refresher, Session
@@ -84,7 +84,7 @@ class Running:
 
         current = Current(session_of(first))
         self.refresher = Refresher(current, fetch, refresh_margin=refresh_margin, clock=clock, log=log)
-        self.endpoint = Endpoint(
+        self.endpoint = CredentialServer(
             current, token=self.token, port=port, clock=clock, log=log, on_failure=self.refresher.nudge
         )
         try:

@@ -110,7 +110,7 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_unusable_key_store_fails",
         "test_warnings_do_not_fail",
     ),
-    "test_endpoint.py": (
+    "test_credential_server.py": (
         "test_a_client_that_trickles_bytes_is_cut_off_at_the_request_deadline",
         "test_the_endpoint_answers_from_memory_and_wakes_the_refresher_when_it_has_nothing",
     ),

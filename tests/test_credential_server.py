@@ -20,11 +20,18 @@ from typing import Any
 
 import pytest
 
-from credproc import child, endpoint, refresher
+from credproc import child, credential_server, refresher
 from credproc.cache import Cache
 from credproc.chain import resolve
+from credproc.credential_server import (
+    CredentialServer,
+    check_request,
+    command_variables,
+    host_allowed,
+    new_token,
+    write_token_file,
+)
 from credproc.credentials import Credentials
-from credproc.endpoint import Endpoint, check_request, command_variables, host_allowed, new_token, write_token_file
 from credproc.errors import AuthError, CredprocError, UnavailableError, UsageError
 from credproc.log import Log
 from credproc.plan import Hop, Plan
@@ -342,7 +349,7 @@ def test_the_endpoint_answers_from_memory_and_wakes_the_refresher_when_it_has_no
     clock = Clock(datetime.now(UTC))
     current = Current(session(3600, now=clock()))
     nudged: list[bool] = []
-    endpoint = Endpoint(
+    endpoint = CredentialServer(
         current, token=TOKEN, clock=clock, log=Log(stream=io.StringIO()), on_failure=lambda: nudged.append(True)
     )
     endpoint.start()
@@ -374,9 +381,11 @@ def test_the_endpoint_answers_from_memory_and_wakes_the_refresher_when_it_has_no
 
 def test_a_client_that_trickles_bytes_is_cut_off_at_the_request_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     # A socket timeout alone starts again with every byte; the deadline does not.
-    monkeypatch.setattr(endpoint, "REQUEST_DEADLINE", 1.0, raising=False)
+    monkeypatch.setattr(credential_server, "REQUEST_DEADLINE", 1.0, raising=False)
     clock = Clock(datetime.now(UTC))
-    served = Endpoint(Current(session(3600, now=clock())), token=TOKEN, clock=clock, log=Log(stream=io.StringIO()))
+    served = CredentialServer(
+        Current(session(3600, now=clock())), token=TOKEN, clock=clock, log=Log(stream=io.StringIO())
+    )
     served.start()
     try:
         with socket.create_connection(("127.0.0.1", served.port), timeout=10) as slow:
@@ -400,32 +409,33 @@ def test_a_client_that_trickles_bytes_is_cut_off_at_the_request_deadline(monkeyp
 
 
 def test_the_file_limit_is_raised_as_far_as_the_connections_need_and_the_hard_limit_allows() -> None:
-    wanted = endpoint.MAX_CONNECTIONS + endpoint.RESERVED_FILES
-    assert endpoint.soft_file_limit(64, 1 << 20, -1) == wanted  # not all of it: exec's command inherits it
-    assert endpoint.soft_file_limit(64, -1, -1) == wanted
-    assert endpoint.soft_file_limit(64, 100, -1) == 100
-    assert endpoint.soft_file_limit(4096, 1 << 20, -1) == 4096  # never lowered
-    assert endpoint.soft_file_limit(-1, -1, -1) == -1
+    wanted = credential_server.MAX_CONNECTIONS + credential_server.RESERVED_FILES
+    assert credential_server.soft_file_limit(64, 1 << 20, -1) == wanted  # not all of it: exec's command inherits it
+    assert credential_server.soft_file_limit(64, -1, -1) == wanted
+    assert credential_server.soft_file_limit(64, 100, -1) == 100
+    assert credential_server.soft_file_limit(4096, 1 << 20, -1) == 4096  # never lowered
+    assert credential_server.soft_file_limit(-1, -1, -1) == -1
 
 
 def test_connections_are_capped_below_the_file_limit() -> None:
-    assert endpoint.connection_cap(1 << 20) == endpoint.MAX_CONNECTIONS
-    assert endpoint.connection_cap(endpoint.MAX_CONNECTIONS + endpoint.RESERVED_FILES) == endpoint.MAX_CONNECTIONS
-    assert endpoint.connection_cap(100) == 50  # half of a small limit stays for the refresher
-    assert endpoint.connection_cap(1) == 1
+    assert credential_server.connection_cap(1 << 20) == credential_server.MAX_CONNECTIONS
+    most = credential_server.MAX_CONNECTIONS
+    assert credential_server.connection_cap(most + credential_server.RESERVED_FILES) == most
+    assert credential_server.connection_cap(100) == 50  # half of a small limit stays for the refresher
+    assert credential_server.connection_cap(1) == 1
 
 
 def test_failed_accepts_back_off_to_half_a_second() -> None:
-    delays = [endpoint.accept_retry_delay(n) for n in range(1, 10)]
-    assert delays[0] == endpoint.ACCEPT_RETRY_FIRST and delays == sorted(delays) and delays[-1] == 0.5
+    delays = [credential_server.accept_retry_delay(n) for n in range(1, 10)]
+    assert delays[0] == credential_server.ACCEPT_RETRY_FIRST and delays == sorted(delays) and delays[-1] == 0.5
 
 
 def test_a_port_in_use_is_a_usage_error() -> None:
     current = Current(session(3600))
-    first = Endpoint(current, token=TOKEN, clock=Clock(), log=Log(stream=io.StringIO()))
+    first = CredentialServer(current, token=TOKEN, clock=Clock(), log=Log(stream=io.StringIO()))
     try:
         with pytest.raises(UsageError) as caught:
-            Endpoint(current, token=TOKEN, port=first.port, clock=Clock(), log=Log(stream=io.StringIO()))
+            CredentialServer(current, token=TOKEN, port=first.port, clock=Clock(), log=Log(stream=io.StringIO()))
         assert f"127.0.0.1:{first.port}" in caught.value.message
     finally:
         first.stop()

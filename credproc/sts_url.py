@@ -1,4 +1,4 @@
-"""The STS endpoint in effect, for the root of every cache key: sessions from
+"""The STS endpoint URL in effect, for the root of every cache key: sessions from
 a local or test STS (``AWS_ENDPOINT_URL_STS``, LocalStack, moto) are never
 handed out for the real one, and the other way round.
 

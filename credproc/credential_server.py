@@ -198,7 +198,7 @@ def raise_file_limit() -> int:
     return wanted if new == resource.RLIM_INFINITY else new
 
 
-class Endpoint:
+class CredentialServer:
     """The HTTP server on 127.0.0.1 (a random port unless one is given)."""
 
     def __init__(
@@ -263,7 +263,7 @@ class _Server(ThreadingHTTPServer):
     # 30 clients connecting at once must not overflow the listen backlog
     # (socketserver's default is 5; an overflow costs a client a 1 s SYN retry).
     request_queue_size = 128
-    endpoint: Endpoint
+    endpoint: CredentialServer
 
     def __init__(self, address: tuple[str, int], cap: int, log: Log) -> None:
         self._slots = threading.BoundedSemaphore(cap)
