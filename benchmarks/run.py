@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keyring_probed = Command("import keyring, backends probed", [python, "-c", probe], auto.env)
         null_env = {**with_keyring.env, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
         keyring_null = Command("import keyring, its null backend", [python, "-c", probe], null_env)
-        as_credproc = "from credproc import keychain; keychain.load().get_keyring()"
+        as_credproc = "from credproc import keyring_loader; keyring_loader.load().get_keyring()"
         keychain = Command("keyring as credproc loads it", [python, "-c", as_credproc], with_keyring.env)
         full_path = Command(
             "credproc get dev --verbose (full path, keyring key)",
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rows.append(
             ratio_row(
-                "keyring: as credproc loads it (credproc/keychain.py), backend from PYTHON_KEYRING_BACKEND",
+                "keyring: as credproc loads it (credproc/keyring_loader.py), backend from PYTHON_KEYRING_BACKEND",
                 keychain,
                 keyring_chosen,
                 None,
@@ -471,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm,
                 None,
                 "remembered answer, but the key is read from the keychain each time "
-                "(backend chosen by PYTHON_KEYRING_BACKEND here; keyring loaded by credproc/keychain.py)",
+                "(backend chosen by PYTHON_KEYRING_BACKEND here; keyring loaded by credproc/keyring_loader.py)",
             )
         )
         rows.append(

@@ -20,7 +20,7 @@ directory or the key file's data directory is not the user's alone
 why, once (trust.py). With the keyring key store the key is read from the
 keychain on every call, as on the full path, from the backend keyring picks:
 only keyring's import is paid, not credproc's, and of it only what a
-keychain call needs (keychain.py says what is put off, and why nothing about
+keychain call needs (keyring_loader.py says what is put off, and why nothing about
 the key or the backend is remembered instead).
 
 What this shares with the full path (locations, private reads, the atomic

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keychain, locking, storage, trust
+from . import keyring_loader, locking, storage, trust
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
@@ -81,7 +81,7 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
     if not keyring_possible(env):
         return False
     try:
-        keyring = keychain.load()
+        keyring = keyring_loader.load()
         from keyring.backends import fail, null
     except Exception:
         return False
@@ -130,7 +130,7 @@ def keyring_possible(env: Mapping[str, str]) -> bool:
 
 def _stored_keyring_key() -> tuple[bytes | None, bool]:
     """The key in the keychain, and whether something unusable is stored instead."""
-    return storage.keychain_key(keychain.load())
+    return storage.keychain_key(keyring_loader.load())
 
 
 def _keychain_failure(exc: Exception) -> str:
@@ -148,7 +148,7 @@ def _keychain_failure(exc: Exception) -> str:
 def keyring_key(lock_dir: Path, log: Log) -> bytes:
     """The key from the OS keychain, created there on first use."""
     try:
-        keyring = keychain.load()
+        keyring = keyring_loader.load()
         key, _ = _stored_keyring_key()
         if key is not None:
             return key
@@ -249,7 +249,7 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
         except FileNotFoundError:
             pass
     if "keyring" in chosen:
-        keyring = keychain.load()
+        keyring = keyring_loader.load()
         from keyring.errors import PasswordDeleteError
 
         try:

@@ -283,7 +283,7 @@ def stored_keys(env: Mapping[str, str]) -> list[bytes]:
 def keyring_keys() -> list[bytes]:
     """The key kept in the OS keychain, read as keystore reads it (never created here)."""
     try:
-        from .keychain import load  # keyring, by its own rules for which backend (see keychain.py)
+        from .keyring_loader import load  # keyring, by its own rules for which backend (see keyring_loader.py)
 
         key, _ = storage.keychain_key(load())
     except Exception:  # no backend, locked: the full path explains

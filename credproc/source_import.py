@@ -2,7 +2,7 @@
 profile's keys (every other byte kept), the check that nothing else changed,
 and credproc's config with ``[source] stored`` set when that is safe.
 
-The command (commands/source.py) reads and writes the files (files.py's
+The command (commands/source.py) reads and writes the files (user_files.py's
 backup and atomic rewrite); nothing here touches the disk.
 """
 

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, keychain, keystore, locking, storage, trust
+from . import aead, keyring_loader, keystore, locking, storage, trust
 from .errors import AuthError, CacheError, UsageError
 from .log import Log
 
@@ -236,7 +236,7 @@ def _keychain_error(exc: Exception, doing: str) -> CacheError:
 
 def _keychain_get(name: str) -> StoredKey | None:
     try:
-        text = keychain.load().get_password(SERVICE, _username(name))
+        text = keyring_loader.load().get_password(SERVICE, _username(name))
     except Exception as exc:
         raise _keychain_error(exc, f"to read the source keys {name!r}") from None
     if text is None:
@@ -250,14 +250,14 @@ def _keychain_get(name: str) -> StoredKey | None:
 
 def _keychain_set(key: StoredKey) -> None:
     try:
-        keychain.load().set_password(SERVICE, _username(key.name), json.dumps(record(key)))
+        keyring_loader.load().set_password(SERVICE, _username(key.name), json.dumps(record(key)))
     except Exception as exc:
         raise _keychain_error(exc, f"to store the source keys {key.name!r}") from None
 
 
 def _keychain_delete(name: str) -> bool:
     try:
-        keyring = keychain.load()
+        keyring = keyring_loader.load()
         from keyring.errors import PasswordDeleteError
 
         try:

@@ -234,7 +234,7 @@ def decode_key(text: str | None) -> bytes | None:
 
 
 def keychain_key(keyring: ModuleType) -> tuple[bytes | None, bool]:
-    """The key in the OS keychain (``keyring``: the package, keychain.load),
+    """The key in the OS keychain (``keyring``: the package, keyring_loader.load),
     and whether something unusable is stored there instead. Raises what the
     backend raises (locked, no backend)."""
     stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)

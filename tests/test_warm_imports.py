@@ -382,8 +382,8 @@ def test_keyring_hit_loads_the_chosen_backend_without_probing_or_a_network_stack
 
 STAND_IN = """
 import json, sys
-from credproc import keychain, shortcuts
-keyring = keychain.load()
+from credproc import keyring_loader, shortcuts
+keyring = keyring_loader.load()
 stand_in = sys.modules["urllib.request"]
 deferred = "urlopen" not in vars(stand_in) and "Popen" not in vars(sys.modules["subprocess"])
 deferred = deferred and "http.client" not in sys.modules

@@ -237,9 +237,9 @@ def summary(additions: Additions) -> str:
 
 def appended_text(existing: str, new: Sequence[NewAccount]) -> str:
     """The config's text with the new tables added at the end (existing bytes untouched)."""
-    from .. import files
+    from .. import user_files
 
-    newline = files.newline_of(existing)
+    newline = user_files.newline_of(existing)
     separator = "" if not existing or existing.endswith(("\n", "\r")) else newline
     header = f"# Added by `credproc accounts discover` (AWS Organizations).{newline}"
     return existing + separator + (newline if existing else "") + header + render_toml(new, newline)
@@ -247,13 +247,13 @@ def appended_text(existing: str, new: Sequence[NewAccount]) -> str:
 
 def write(config: Config, new: Sequence[NewAccount]) -> Path | None:
     """Append the new tables to the config file atomically; returns the backup's path."""
-    from .. import files
+    from .. import user_files
 
     if not new:
         return None
     path = config.path
     try:
-        existing = files.read_text(path) or ""
+        existing = user_files.read_text(path) or ""
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})", "check the file's permissions") from None
     if existing.replace("\r\n", "\n") != config.text.replace("\r\n", "\n"):
@@ -261,7 +261,7 @@ def write(config: Config, new: Sequence[NewAccount]) -> Path | None:
     updated = appended_text(existing, new)
     _check_appended(path, existing, updated, new)
     try:
-        return files.replace_text(path, updated)
+        return user_files.replace_text(path, updated)
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot be written ({exc.strerror or exc})", "check the permissions of the file and its directory"

@@ -226,7 +226,7 @@ def _backups_with_keys(aws: AwsFiles) -> list[Path]:
     """The backups ``source import`` made of the AWS files that hold an IAM user's key (``AKIA...``)."""
     import re
 
-    from ..files import BACKUP_SUFFIX
+    from ..user_files import BACKUP_SUFFIX
 
     found = []
     for path in (aws.credentials_path, aws.config_path):

@@ -173,7 +173,7 @@ def merge(existing: str, block: str, path: Path, names: Sequence[str]) -> str:
     Raises ConfigError when a profile outside the block has one of ``names``,
     or when the block's markers are broken.
     """
-    from .. import files
+    from .. import user_files
 
     lines = existing.splitlines(keepends=True)
     begin, end = _find_block(lines, path)
@@ -191,13 +191,13 @@ def merge(existing: str, block: str, path: Path, names: Sequence[str]) -> str:
     if begin is None:
         if not existing:
             return block
-        separator = "" if existing.endswith(("\n", "\r")) else files.newline_of(existing)
-        return existing + separator + files.newline_of(existing) + block
+        separator = "" if existing.endswith(("\n", "\r")) else user_files.newline_of(existing)
+        return existing + separator + user_files.newline_of(existing) + block
     return "".join(lines[:begin]) + block + "".join(lines[end + 1 :])
 
 
 def _find_block(lines: list[str], path: Path) -> tuple[int | None, int]:
-    from .. import files
+    from .. import user_files
 
     begins = [index for index, line in enumerate(lines) if line.rstrip("\r\n").strip() == BEGIN]
     ends = [index for index, line in enumerate(lines) if line.rstrip("\r\n").strip() == END]
@@ -208,7 +208,7 @@ def _find_block(lines: list[str], path: Path) -> tuple[int | None, int]:
         raise ConfigError(
             f"{path}:{first}: the credproc managed block is damaged "
             f"({len(begins)} start and {len(ends)} end marker(s))",
-            f"restore the file from {path.name}{files.BACKUP_SUFFIX}, or delete the marker lines and the "
+            f"restore the file from {path.name}{user_files.BACKUP_SUFFIX}, or delete the marker lines and the "
             "profiles between them, then run credproc profiles --write again",
         )
     return begins[0], ends[0]
@@ -245,7 +245,7 @@ def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_o
     A file botocore cannot parse is refused: every AWS tool already fails on
     it, and a block added to it would not be read either.
     """
-    from .. import files
+    from .. import user_files
     from ..source import aws_file_problem
 
     problem = aws_file_problem(path)
@@ -255,17 +255,17 @@ def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_o
             "correct that line (every AWS tool reads this file), then run credproc profiles --write again",
         )
     try:
-        existing = files.read_text(path) or ""
+        existing = user_files.read_text(path) or ""
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})", "check the file's permissions and encoding") from None
-    block = render_block(profiles, command, files.newline_of(existing), get_options)
+    block = render_block(profiles, command, user_files.newline_of(existing), get_options)
     names = [profile.name for profile in profiles]
     updated = merge(existing, block, path, names)
     if updated == existing:
         return Written(path, False, None)
     _check_merged(path, merge(existing, "", path, names), updated, profiles, command, get_options)
     try:
-        backup = files.replace_text(path, updated)
+        backup = user_files.replace_text(path, updated)
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot be written ({exc.strerror or exc})", "check the permissions of the file and its directory"

@@ -297,7 +297,7 @@ def confirm(prompt: str, name: str) -> bool:
 
 
 def run_import(args: argparse.Namespace, log: Log) -> Result:
-    from .. import files, source_keys
+    from .. import source_keys, user_files
 
     profile = args.profile
     name = source_keys.check_name(args.name or profile)
@@ -310,7 +310,7 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
         key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
         saved = source_keys.save(key, os.environ, log)
     try:
-        backup = files.replace_text(found.path, found.without)
+        backup = user_files.replace_text(found.path, found.without)
     except OSError as exc:  # storage.UntrustedError included
         raise CommandError(
             f"stored the keys of profile {profile!r} as {name!r}, but could not remove them from {found.path} "
@@ -361,12 +361,12 @@ class ProfileKeys:
 def profile_keys(profile: str, env: Mapping[str, str]) -> ProfileKeys:
     """The keys of ``profile`` as botocore would read them (the credentials file
     first, then the config file), and that file's text with them removed."""
-    from .. import files, source_import, storage
+    from .. import source_import, storage, user_files
 
     config_path, credentials_path = (Path(path) for path in storage.aws_files(env))
     held: list[tuple[Path, str, dict[str, str], str]] = []
     for path, kind in ((credentials_path, "credentials"), (config_path, "config")):
-        text = files.read_text(path)
+        text = user_files.read_text(path)
         if text is None:
             continue
         try:
@@ -421,7 +421,7 @@ def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: 
 
 def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
     """Make the stored keys credproc's source when they were its source already; else say how."""
-    from .. import files, source_import
+    from .. import source_import, user_files
     from ..source import AwsFiles, choose_profile, keys_in_environment, role_path
 
     current = config.source_profile
@@ -440,14 +440,14 @@ def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
             f"to use them as credproc's source: {how}" + (" (and remove profile)" if config.source_profile else "")
         )
         return
-    text = files.read_text(config.path)
+    text = user_files.read_text(config.path)
     new = source_import.config_with_stored(text, name, profile)
     if new is None:
         log.warn(f"credproc's source was profile {profile!r}, which has no keys now: {how} (and remove profile)")
         return
     if new != text:
         try:
-            files.replace_text(config.path, new)
+            user_files.replace_text(config.path, new)
         except OSError as exc:
             log.warn(f"could not write {config.path} ({exc.strerror or exc}): {how}")
             return
