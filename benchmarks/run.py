@@ -38,7 +38,7 @@ SOURCE_KEY = "AKIABENCHSOURCE00001"
 # The least a remembered answer needs: the interpreter, json, hashlib and the AES-GCM binding.
 FLOOR = "import os, sys, _blake2; from cryptography.hazmat.bindings._rust import openssl"
 FLOOR_NOTE = "floor: python -I with the hash and the AES-GCM binding imported"
-WARM_NOTE = "a remembered answer (credproc/answers.py): no argparse, pathlib, json, re or config parse"
+WARM_NOTE = "a remembered answer (credproc/remembered.py): no argparse, pathlib, json, re or config parse"
 HUB_ARN = "arn:aws:iam::222222222222:role/hub"
 DEV_ACCOUNT = "111111111111"
 DEV_ROLE = f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer"

@@ -8,7 +8,7 @@ import os
 
 from . import shortcuts
 
-TYPE_CHECKING = False  # not typing's: answers.py loads this module on the fast path
+TYPE_CHECKING = False  # not typing's: remembered.py loads this module on the fast path
 if TYPE_CHECKING:
     from typing import Any
 

@@ -15,7 +15,7 @@ botocore session is shared under its own lock (sts.SourceSession); each
 request has its own STS caller, so its own retry budget (retry.py), as a
 ``get`` run has.
 
-Never the fast path's in-process state (inflight.py): that is one process's
+Never the fast path's in-process state (single_flight.py): that is one process's
 one request.
 """
 

@@ -18,7 +18,7 @@ from .errors import CredprocError, ExitCode, OutputError, UsageError
 from .log import Log
 
 if TYPE_CHECKING:
-    from . import inflight, memo
+    from . import memo, single_flight
 
 Run = Callable[[argparse.Namespace, Log], Result]
 
@@ -44,11 +44,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(
-    argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None, flight: inflight.Flight | None = None
+    argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None, flight: single_flight.Flight | None = None
 ) -> int:
     """Run credproc; returns the exit code (only the console script exits).
     ``inputs``: the run's request digest, when the console script computed it
-    already; ``flight``: its single flight for a rememberable ``get`` (inflight.py)."""
+    already; ``flight``: its single flight for a rememberable ``get`` (single_flight.py)."""
     arguments, command = list(sys.argv[1:] if argv is None else argv), None
     if arguments[:1] in (["exec"], ["each"]):  # the commands that run a command (and exec's module only then)
         from .commands.exec import split_command
@@ -90,7 +90,7 @@ def main(
 
 def _print(output: str) -> None:
     """The command's stdout, written now: a failure is an error of this run, not of the exit."""
-    from .answers import StdoutFailed, print_output
+    from .remembered import StdoutFailed, print_output
     from .script import OUTPUT_HINT, STDOUT_CLOSED
 
     if sys.stdout is None:  # fd 1 closed (the console script says so before running anything)

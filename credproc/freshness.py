@@ -4,7 +4,7 @@ The one rule: credentials are fresh while ``now`` is before their expiry minus
 a margin. The full path applies it to cache entries (:func:`is_fresh`); a
 remembered answer stores the moment it stops holding (:func:`fresh_until`) and
 the fast path asks :func:`still_fresh`, so this module imports nothing at run
-time (answers.py loads it on every warm hit).
+time (remembered.py loads it on every warm hit).
 """
 
 from __future__ import annotations

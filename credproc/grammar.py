@@ -3,7 +3,7 @@
 commands/options.py builds argparse's parsers from this table (get's, and
 the options exec, env, serve, console and each share with it);
 :func:`pure_options` reads a ``get`` command line with it for the console
-script's fast path (answers.py), which cannot afford argparse. An option
+script's fast path (remembered.py), which cannot afford argparse. An option
 added here is in both, and tests/test_grammar.py checks that they agree.
 
 Standard library only and cheap to import: no typing, pathlib or argparse.
@@ -22,7 +22,7 @@ class Option:
     (``action="store_true"``: a flag; anything else takes a value).
 
     ``pure``: the option only selects what is asked for, so a remembered
-    answer may answer a ``get`` that has it (answers.py). Not unless declared:
+    answer may answer a ``get`` that has it (remembered.py). Not unless declared:
     a new option takes the full path until it is declared pure.
     ``path``: its value is a file (a ``Path`` from argparse)."""
 

@@ -16,7 +16,7 @@ backend when neither ``PYTHON_KEYRING_BACKEND`` nor keyringrc.cfg
 names one, but a backend installed or chosen since would not be asked until
 the remembered answer expired.
 
-Standard library only at the top: answers.py (the fast path) calls this.
+Standard library only at the top: remembered.py (the fast path) calls this.
 """
 
 from __future__ import annotations

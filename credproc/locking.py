@@ -5,7 +5,7 @@
   at once), the keychain key's creation (keystore.py: processes starting
   together agree on one key), the source keys' index (source_keys.py).
 - **A claim** (:func:`claim`): a rememberable ``get``'s request, held until
-  the process ends, never waited for (inflight.py).
+  the process ends, never waited for (single_flight.py).
 - **Waiting for a claim to go** (:func:`wait_shared`): a blocking shared
   lock, so the kernel wakes the waiter as the claimer ends and 50 waiters
   cost no CPU (a poll would); an alarm bounds it.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 # How long a process waits for another that is fetching the same credentials
-# (cache.py's locks, inflight.py's claim): seconds, unless the variable says.
+# (cache.py's locks, single_flight.py's claim): seconds, unless the variable says.
 LOCK_TIMEOUT = 120.0
 LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
 POLL = 0.05  # seconds between tries while another process holds the lock (filelock's default)

@@ -3,7 +3,7 @@ in one format, one directory and under one request digest.
 
 Four kinds of memo, each a result that a run would otherwise compute again:
 
-- ``answer``: a rememberable ``get``'s exact stdout (answers.py, the fast path);
+- ``answer``: a rememberable ``get``'s exact stdout (remembered.py, the fast path);
 - ``source``: the source identity decided from the AWS files (source.py);
 - ``endpoint``: the STS URL botocore resolved (sts_url.py);
 - ``config``: the parsed TOML of the config file (config.py).

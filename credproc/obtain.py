@@ -38,8 +38,8 @@ class Request(NamedTuple):
     min_remaining: int = 0
 
 
-class AnswerTicket:
-    """What remembering a ``get`` answer needs (answers.remember): the cache
+class RememberTicket:
+    """What remembering a ``get`` answer needs (remembered.remember): the cache
     that seals it (the key never leaves the cache), the final hop's entry
     file, until when the cache would still hand those credentials out, and the
     files the source's fingerprint read with the digests of their bytes then
@@ -62,7 +62,7 @@ class Obtained(NamedTuple):
     plan: Plan
     source: source.Source  # the identity the chain started from
     outcome: chain.Outcome
-    ticket: AnswerTicket | None = None
+    ticket: RememberTicket | None = None
 
 
 def utc_now() -> datetime:
@@ -229,7 +229,7 @@ def walk(
     )
     ticket = None
     if cache is not None and not outcome.stale:
-        ticket = AnswerTicket(cache, str(cache.path(outcome.entry)), outcome.valid_until, src.files)
+        ticket = RememberTicket(cache, str(cache.path(outcome.entry)), outcome.valid_until, src.files)
     return Obtained(plan, src, outcome, ticket)
 
 

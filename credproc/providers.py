@@ -316,7 +316,7 @@ def identify(profile: str, env: Mapping[str, str], aws: AwsFiles, *, profile_giv
 def fingerprint(identity: Identity, read: Callable[[str], bytes | None]) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The source's fingerprint: the identity, and the bytes of its files as they
     are now; with each file and the digest of the bytes it was made from (a
-    remembered answer holds only while they are the same: answers.py)."""
+    remembered answer holds only while they are the same: remembered.py)."""
     digest = storage.hasher(identity.inputs.encode())
     read_now = []
     for path in identity.files:

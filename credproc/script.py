@@ -6,7 +6,7 @@ TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks
 if TYPE_CHECKING:
     from typing import NoReturn
 
-    from . import inflight
+    from . import single_flight
 
 # The hidden word the completion scripts run for TARGET (completion.py):
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
@@ -28,7 +28,7 @@ def run() -> None:
     try:
         _run()
     except Exception as exc:
-        from .answers import StdoutFailed  # imported by _run already
+        from .remembered import StdoutFailed  # imported by _run already
 
         if not isinstance(exc, StdoutFailed):
             raise
@@ -39,13 +39,13 @@ def _run() -> None:
     import os
 
     # A remembered answer first: it needs none of the modules cli loads.
-    from . import answers
+    from . import remembered
 
     # The run's request digest (memo.py), computed here once and handed to
     # the full path; None: not a rememberable get (cli computes it then).
-    request = answers.request(sys.argv[1:], os.environ)
+    request = remembered.request(sys.argv[1:], os.environ)
     key = None if request is None else request[1]
-    if key is not None and answers.print_remembered(key) is not None:
+    if key is not None and remembered.print_remembered(key) is not None:
         _end(0)
     if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
@@ -67,23 +67,23 @@ def _run() -> None:
     _end(main(inputs=inputs, flight=flight))
 
 
-def _claim_or_wait(name: str) -> "inflight.Flight":
+def _claim_or_wait(name: str) -> "single_flight.Flight":
     """Missed: claim the request, or wait for the process that is answering
-    it (credproc/inflight.py); either way the answer may be here now, and the
+    it (credproc/single_flight.py); either way the answer may be here now, and the
     run ends with it. Else the run's flight, for the full path to hand its
     answer over with."""
     import os
 
-    from . import answers, inflight
+    from . import remembered, single_flight
 
-    flight = inflight.Flight(name)
+    flight = single_flight.Flight(name)
     handed = flight.claim_or_wait(os.environ)
     if handed is not None:
-        answers.print_output(handed)
+        remembered.print_output(handed)
         _end(0)
-    remembered = answers.print_remembered(name)
-    if remembered is not None:
-        flight.hand_over(remembered)  # to those waiting for this process's claim, if it holds one
+    output = remembered.print_remembered(name)
+    if output is not None:
+        flight.hand_over(output)  # to those waiting for this process's claim, if it holds one
         _end(0)
     return flight
 

@@ -12,7 +12,7 @@ Each private reach also falls back to the public way by itself when the
 private thing is missing or no longer answers as expected.
 
 Standard library only, and nothing imported at load but os and sys: the
-fast path (script.py, answers.py, storage.py) imports this module.
+fast path (script.py, remembered.py, storage.py) imports this module.
 """
 
 from __future__ import annotations

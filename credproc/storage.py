@@ -1,4 +1,4 @@
-"""What the fast path (answers.py) and the full path share about credproc's
+"""What the fast path (remembered.py) and the full path share about credproc's
 files: where they live, where the cache key is kept and how a stored key is
 decoded, which directories and files it trusts (the user's alone to change:
 :func:`distrust`), reading a file only if it is private and ours, and the one
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 APP = "credproc"
 CONFIG_FILE = "config.toml"
 
-# Where the cache key is kept (keystore.py creates and checks keys; answers.py only reads them).
+# Where the cache key is kept (keystore.py creates and checks keys; remembered.py only reads them).
 KEY_VARIABLE = "CREDPROC_CACHE_KEY"  # base64 of the key, for the "env" store
 KEY_FILE = "cache.key"  # the raw key, in the data dir, for the "file" store
 KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for the "keyring" store
@@ -346,7 +346,7 @@ def read_key_file(path: str | os.PathLike[str]) -> tuple[bytes | None, str | Non
     0600, not a symlink): ``(key, None)``; ``(None, None)`` when there is no
     key file; ``(None, why not)`` for anything else, ``"is damaged"`` for a
     private file that does not hold :data:`KEY_BYTES` bytes. The one reader of
-    the key file, for both paths (answers.py, keystore.file_key)."""
+    the key file, for both paths (remembered.py, keystore.file_key)."""
     data, why = examine_private(path)
     if data is not None and len(data) != KEY_BYTES:
         return None, "is damaged"

@@ -7,7 +7,7 @@ keeps in it; a refused one is one warning line, and credproc goes on without
 the cache, as with an unusable key store (the cache commands fail with exit
 code 6 instead; doctor reports the same line). keystore.py checks the data
 directory before it reads or creates the key file there. The fast path
-(answers.py, inflight.py) makes the same checks with storage.distrust and,
+(remembered.py, single_flight.py) makes the same checks with storage.distrust and,
 on a refusal, silently leaves the work to the full path, which then warns.
 """
 
@@ -18,13 +18,13 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import inflight, memo, storage
+from . import memo, single_flight, storage
 from .errors import CacheError
 
 CACHE_VARIABLE = "CREDPROC_CACHE_DIR"
 DATA_VARIABLE = "CREDPROC_DATA_DIR"
 # Every directory credproc keeps inside the cache directory.
-CACHE_SUBDIRECTORIES = (inflight.DIRECTORY, memo.DIRECTORY)
+CACHE_SUBDIRECTORIES = (single_flight.DIRECTORY, memo.DIRECTORY)
 
 
 def cache_error(env: Mapping[str, str]) -> CacheError | None:

@@ -98,7 +98,7 @@ def test_thirty_processes_on_a_cold_cache_make_one_sts_call_per_hop(sandbox: San
 
 
 def test_processes_creating_the_key_file_together_agree_on_one_key(sandbox: Sandbox) -> None:
-    """``--verbose``: not rememberable, so no claim (credproc/inflight.py)
+    """``--verbose``: not rememberable, so no claim (credproc/single_flight.py)
     keeps all but one away from the key store; the key file's own
     first-writer-wins is what is tested."""
     sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
@@ -170,7 +170,7 @@ def start_logged(sandbox: Sandbox, env: dict[str, str], log: Path) -> subprocess
 def test_a_first_fan_out_on_a_new_machine_runs_the_full_path_once(sandbox: Sandbox) -> None:
     """A new CI runner: neither the cache dir (nor its parent) nor the data
     dir exists. Of the processes started at once, one claims the request
-    (credproc/inflight.py): it alone loads botocore, reaches the key store
+    (credproc/single_flight.py): it alone loads botocore, reaches the key store
     (and creates the key file) and calls STS; every other one prints its
     answer, byte for byte."""
     sandbox.write_config(TWO_HOP_CONFIG + '\n[cache]\nkey_store = "file"\n')
@@ -203,7 +203,7 @@ def test_a_first_fan_out_on_a_new_machine_runs_the_full_path_once(sandbox: Sandb
 
 def connected(pid: int) -> bool:
     """Whether process ``pid`` holds a connected Unix socket (what a waiter
-    does once it has connected to the claimer's, credproc/inflight.py)."""
+    does once it has connected to the claimer's, credproc/single_flight.py)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:

@@ -182,7 +182,7 @@ def test_source_profile_that_loops_back_stops_with_a_clear_error(sandbox: Sandbo
 
 
 def test_a_loop_stops_at_once_where_answers_are_remembered(sandbox: Sandbox) -> None:
-    """The outer `get dev` claims its request (credproc/inflight.py) and the
+    """The outer `get dev` claims its request (credproc/single_flight.py) and the
     nested `get dev` its source runs is the same command line: it must not wait
     for that claim (it would until CREDPROC_LOCK_TIMEOUT, past this run's bound)."""
     sandbox.write_config(TWO_HOP_CONFIG)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
 
-from credproc import answers, inflight, memo, storage
+from credproc import memo, remembered, single_flight, storage
 
 KINDS = ("config", "cache", "data")
 # Every variable either side reads for these three directories.
@@ -191,22 +191,22 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
     config = tmp_path / "Library" / "Application Support" / "credproc" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(TWO_HOP_CONFIG)
-    first = answers.request_digest(["get", "dev"], env)
+    first = remembered.request_digest(["get", "dev"], env)
     assert first is not None
-    answer = memo.location(storage.cache_location(env) or "", answers.KIND, first)
+    answer = memo.location(storage.cache_location(env) or "", remembered.KIND, first)
     assert answer.startswith(str(tmp_path / "Library" / "Caches" / "credproc" / memo.DIRECTORY))
     config.write_text(TWO_HOP_CONFIG.replace("us-east-2", "eu-west-1"))
-    assert answers.request_digest(["get", "dev"], env) not in (None, first)
-    assert answers.request_digest(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
+    assert remembered.request_digest(["get", "dev"], env) not in (None, first)
+    assert remembered.request_digest(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
 
 
 # The console script following macOS's rules for credproc's files, and
 # without the handover (Linux's): the rest of the machine stays what it is.
 AS_MACOS = """
 import sys
-from credproc import inflight, storage
+from credproc import single_flight, storage
 storage.PLATFORM = "darwin"
-inflight._HANDOVER_HERE = False
+single_flight._HANDOVER_HERE = False
 sys.argv[0] = "credproc"
 from credproc.script import run
 run()
@@ -238,7 +238,7 @@ def test_on_macos_a_repeated_get_is_answered_by_the_fast_path(sandbox: Sandbox) 
     assert "credproc.cli" in cold and "platformdirs" not in cold
     assert (config.parent / "cache.key").stat().st_size == storage.KEY_BYTES
     cache = library / "Caches" / "credproc"
-    [remembered] = (cache / memo.DIRECTORY).glob(f"{answers.KIND}-*{memo.SUFFIX}")
+    [answer_file] = (cache / memo.DIRECTORY).glob(f"{remembered.KIND}-*{memo.SUFFIX}")
 
     second, warm = run_as_macos(env, "get", "dev")
     assert second.stdout == first.stdout
@@ -248,8 +248,8 @@ def test_on_macos_a_repeated_get_is_answered_by_the_fast_path(sandbox: Sandbox) 
     assert not {"credproc.cli", "platformdirs", "pathlib", "ntpath"} & (warm - at_start)
 
     # A miss claims its request in the cache's pending/ before the full path runs.
-    remembered.unlink()
+    answer_file.unlink()
     third, missed = run_as_macos(env, "get", "dev")
     assert third.stdout == first.stdout and "credproc.cli" in missed
-    assert [path.suffix for path in (cache / inflight.DIRECTORY).iterdir()] == [".lock"]
+    assert [path.suffix for path in (cache / single_flight.DIRECTORY).iterdir()] == [".lock"]
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2

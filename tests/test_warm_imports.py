@@ -217,7 +217,7 @@ def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox
     assert_one_clear_error(result, expected, exit_code=3)
 
 
-# --- remembered answers (credproc/answers.py): the console script's fast path
+# --- remembered answers (credproc/remembered.py): the console script's fast path
 
 
 def imported_by_console_script(
@@ -249,9 +249,9 @@ def test_repeated_get_is_answered_without_loading_credproc(sandbox: Sandbox) -> 
     env = user_environment(sandbox)
     first, cold = imported_by_console_script(sandbox, env, "get", "dev")
     assert "credproc.cli" in cold
-    [remembered] = answer_files(env)
-    assert remembered.stat().st_mode & 0o777 == 0o600
-    assert remembered.parent.stat().st_mode & 0o777 == 0o700
+    [answer_file] = answer_files(env)
+    assert answer_file.stat().st_mode & 0o777 == 0o600
+    assert answer_file.parent.stat().st_mode & 0o777 == 0o700
 
     second, warm = imported_by_console_script(sandbox, env, "get", "dev")
     assert second == first
@@ -290,16 +290,16 @@ def test_remembered_answer_follows_cache_config_and_environment(sandbox: Sandbox
 
 def fast_path_answer(argv: list[str], env: dict[str, str], now: float) -> str | None:
     """What the fast path would print for ``argv`` at ``now`` (None: the full path runs)."""
-    from credproc import answers
+    from credproc import remembered
 
-    found = answers.request(argv, env)  # as the console script asks
-    return None if found is None else answers.answer_for(found[1], env, now)
+    found = remembered.request(argv, env)  # as the console script asks
+    return None if found is None else remembered.answer_for(found[1], env, now)
 
 
 def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> None:
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
-    [remembered] = answer_files(env)
+    [answer_file] = answer_files(env)
     assert fast_path_answer(["get", "dev"], env, now=0) == first
     # Past the cache's refresh point (expiry minus margin): the full path decides.
     expiration = json.loads(first)["Expiration"]
@@ -310,9 +310,9 @@ def test_remembered_answer_tampered_or_expired_is_not_used(sandbox: Sandbox) -> 
     assert fast_path_answer(["get", "dev"], env, now=expiry - 15 * 60 + 1) is None
     assert fast_path_answer(["get", "prod"], env, now=0) is None
 
-    blob = bytearray(remembered.read_bytes())
+    blob = bytearray(answer_file.read_bytes())
     blob[-1] ^= 1
-    remembered.write_bytes(bytes(blob))
+    answer_file.write_bytes(bytes(blob))
     assert fast_path_answer(["get", "dev"], env, now=0) is None
     assert run_user(env, "get", "dev").stdout == first  # from the cache, by the full path
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
@@ -672,7 +672,7 @@ def test_a_cold_fan_out_loads_botocore_once(sandbox: Sandbox) -> None:
     assert len(sandbox.sts.recorder.of("AssumeRole", f"arn:aws:iam::{DEV_ACCOUNT}:role/Deployer")) == 1
     loaded_botocore = [log for log in logs if "botocore" in top_level(import_lines(log.read_text()))]
     assert len(loaded_botocore) == 1
-    # Only that one took the full path: the others printed the answer it remembered (credproc/inflight.py).
+    # Only that one took the full path: the others printed the answer it remembered (credproc/single_flight.py).
     assert sum("credproc.cli" in import_lines(log.read_text()) for log in logs) == 1
 
 
@@ -684,16 +684,16 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
     it without loading credproc's full path."""
     import fcntl
 
-    from credproc import answers, inflight
+    from credproc import remembered, single_flight
 
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
-    [remembered] = answer_files(env)
-    answer = remembered.read_bytes()
-    remembered.unlink()
-    digest = answers.request_digest(["get", "dev"], env)
+    [answer_file] = answer_files(env)
+    answer = answer_file.read_bytes()
+    answer_file.unlink()
+    digest = remembered.request_digest(["get", "dev"], env)
     assert digest is not None
-    claim = Path(env["XDG_CACHE_HOME"], "credproc", inflight.DIRECTORY, digest[:40] + ".lock")
+    claim = Path(env["XDG_CACHE_HOME"], "credproc", single_flight.DIRECTORY, digest[:40] + ".lock")
     claim.parent.mkdir(mode=0o700, exist_ok=True)
     script = Path(sys.executable).parent / "credproc"
     with open(claim, "ab") as held:
@@ -716,8 +716,8 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
             assert waiter.poll() is None, waiter.communicate()
         else:
             pytest.fail("the waiter never opened the claim")
-        remembered.write_bytes(answer)  # what the claimer remembers before it ends
-        remembered.chmod(0o600)
+        answer_file.write_bytes(answer)  # what the claimer remembers before it ends
+        answer_file.chmod(0o600)
     out, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 0, err
     assert out == first
@@ -725,14 +725,14 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
 
 
-# A stand-in for the process that claimed `get dev` (credproc/inflight.py): it
+# A stand-in for the process that claimed `get dev` (credproc/single_flight.py): it
 # claims, says so, waits until a waiter has connected, then hands over what
 # stdin says (for the request it names: "same" or another one) and ends.
 CLAIMER = """
 import os, select, sys
-from credproc import answers, inflight
-digest = answers.request_digest(["get", "dev"], os.environ)
-flight = inflight.Flight(digest)
+from credproc import remembered, single_flight
+digest = remembered.request_digest(["get", "dev"], os.environ)
+flight = single_flight.Flight(digest)
 assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 which, answer = sys.stdin.read().split("\\n", 1)
@@ -784,14 +784,14 @@ def test_a_waiter_never_prints_an_answer_handed_over_for_another_request(sandbox
 
 
 def test_a_handover_cut_short_or_for_another_request_is_not_an_answer() -> None:
-    from credproc import inflight
+    from credproc import single_flight
 
     digest = "ab" * 32
-    whole = inflight.HANDOVER + digest.encode() + b" 6\n{...}\n"
-    assert inflight._answer_in(whole, digest) == "{...}\n"
-    assert inflight._answer_in(whole[:-1], digest) is None  # the claimer died while writing
-    assert inflight._answer_in(whole, "cd" * 32) is None
-    assert inflight._answer_in(b"", digest) is None  # it ended without handing over
+    whole = single_flight.HANDOVER + digest.encode() + b" 6\n{...}\n"
+    assert single_flight._answer_in(whole, digest) == "{...}\n"
+    assert single_flight._answer_in(whole[:-1], digest) is None  # the claimer died while writing
+    assert single_flight._answer_in(whole, "cd" * 32) is None
+    assert single_flight._answer_in(b"", digest) is None  # it ended without handing over
 
 
 def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox) -> None:
@@ -800,31 +800,31 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
     a header edited to look fresh fails authentication."""
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
-    [remembered] = answer_files(env)
+    [answer_file] = answer_files(env)
     probe = (
-        "import os, sys; from credproc import answers;"
-        "digest = answers.request_digest(['get', 'dev'], os.environ);"
-        "print(answers.answer_for(digest, os.environ, float(sys.argv[1])), 'cryptography' in sys.modules)"
+        "import os, sys; from credproc import remembered;"
+        "digest = remembered.request_digest(['get', 'dev'], os.environ);"
+        "print(remembered.answer_for(digest, os.environ, float(sys.argv[1])), 'cryptography' in sys.modules)"
     )
     later = subprocess.run([sys.executable, "-c", probe, "1e12"], env=env, capture_output=True, text=True, check=True)
     assert later.stdout == "None False\n"
     now = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
     assert now.stdout == f"{first} True\n"
 
-    # The layout (memo.py): magic, header length, header (answers.py: valid until, entry, digest), sealed output.
-    blob = remembered.read_bytes()
+    # The layout (memo.py): magic, header length, header (remembered.py: valid until, entry, digest), sealed output.
+    blob = answer_file.read_bytes()
     end = 8 + int.from_bytes(blob[4:8], "big")
     valid_until, *rest = blob[8:end].split(b"\0")
     header = b"\0".join([repr(float(valid_until) + 3600).encode(), *rest])
-    remembered.write_bytes(blob[:4] + len(header).to_bytes(4, "big") + header + blob[end:])
+    answer_file.write_bytes(blob[:4] + len(header).to_bytes(4, "big") + header + blob[end:])
     tampered = subprocess.run([sys.executable, "-c", probe, "0"], env=env, capture_output=True, text=True, check=True)
     assert tampered.stdout == "None True\n"
 
 
 HOLDER = """
 import os, sys
-from credproc import answers, inflight
-flight = inflight.Flight(answers.request_digest(["get", "dev"], os.environ))
+from credproc import remembered, single_flight
+flight = single_flight.Flight(remembered.request_digest(["get", "dev"], os.environ))
 assert flight.claim_or_wait(os.environ) is None and flight._listener
 print("claimed", flush=True)
 sys.stdin.read()  # holds the claim (and listens, handing over nothing) until the test lets go

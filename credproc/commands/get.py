@@ -18,19 +18,19 @@ def register(commands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, log: Log) -> Result:
-    from .. import answers
+    from .. import remembered
     from ..output import render
 
     # The run's request digest (the console script's, or computed now, before
     # the config is read, which is parsed from the very bytes it hashed); a
-    # rememberable `get` (answers.py decides, for the fast path too) is
+    # rememberable `get` (remembered.py decides, for the fast path too) is
     # remembered under it for the console script's fast path.
     inputs = run_inputs(args)
-    flight = args.flight  # the console script's, named after the answer (inflight.py)
+    flight = args.flight  # the console script's, named after the answer (single_flight.py)
     if flight is None:  # a run without the console script: named now, claimed by nobody
-        from ..inflight import Flight
+        from ..single_flight import Flight
 
-        found = answers.request(args.command_line, os.environ, inputs)
+        found = remembered.request(args.command_line, os.environ, inputs)
         flight = None if found is None else Flight(found[1])
     result = obtain_target(args, log, inputs=inputs)
     output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
@@ -40,10 +40,10 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         # remembered if the cache is used. Handed over without the cache too
         # ([cache] enabled = false, an unusable key store): memory only, same
         # user, same request, so the waiters make no STS calls of their own
-        # (inflight.py). Stale credentials (a failed refresh) are not: each
+        # (single_flight.py). Stale credentials (a failed refresh) are not: each
         # waiter tries STS itself; nor is an answer to inputs that changed
         # during the run (memo.Inputs.changed).
         flight.hand_over(output)
         if result.ticket is not None:
-            answers.remember(flight.name, result.ticket, output)
+            remembered.remember(flight.name, result.ticket, output)
     return Result(output)

@@ -39,7 +39,7 @@ TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .obtain import AnswerTicket
+    from .obtain import RememberTicket
 
 KIND = "answer"  # its memos' kind (memo.py)
 
@@ -64,7 +64,7 @@ def request(
 
 
 def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The name of the answer to ``argv`` in ``env`` (its claim's too, inflight.py), for tests and tools."""
+    """The name of the answer to ``argv`` in ``env`` (its claim's too, single_flight.py), for tests and tools."""
     found = request(argv, env)
     return None if found is None else found[1]
 
@@ -95,7 +95,7 @@ def answer_for(key: str, env: Mapping[str, str], now: float) -> str | None:
         return None
 
 
-def remember(key: str, ticket: AnswerTicket, output: str) -> None:
+def remember(key: str, ticket: RememberTicket, output: str) -> None:
     """Keep ``output`` as the answer named ``key`` (best effort, atomic, 0600)."""
     entry_bytes = storage.read_private(ticket.entry)
     if entry_bytes is None:

@@ -1,6 +1,6 @@
 """Single flight for whole ``get`` answers, decided before credproc is loaded.
 
-A rememberable ``get`` (answers.py) that finds no remembered answer claims its
+A rememberable ``get`` (remembered.py) that finds no remembered answer claims its
 request (locking.claim on ``<cache dir>/pending/<digest>.lock``, held until
 the process ends); one that finds the claim taken waits for the claimer's
 answer. A cold fan-out of one command (50 tools at once) costs one full run
@@ -55,7 +55,7 @@ _HANDOVER_HERE = sys.platform.startswith("linux")
 
 class Flight:
     """One run's single flight for the request whose answer is named ``name``
-    (answers.request): made by the console script, which claims or waits with
+    (remembered.request): made by the console script, which claims or waits with
     it, and handed to commands/get.py, which hands the answer over with it.
     A process holds at most one claim, the one its Flight took."""
 
