@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .commands import NAMES, Result
+from .commands import NAMES, CommandOutput
 from .commands.options import Parser
 from .errors import CredprocError, ExitCode, OutputError, UsageError
 from .log import Log
@@ -20,7 +20,7 @@ from .log import Log
 if TYPE_CHECKING:
     from . import memo, single_flight
 
-Run = Callable[[argparse.Namespace, Log], Result]
+Run = Callable[[argparse.Namespace, Log], CommandOutput]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -4,10 +4,10 @@ Every module has the same two functions:
 
 - ``register(commands)`` adds the command's parser to the ``credproc``
   subparsers and binds ``run`` to it (``parser.set_defaults(run=run)``);
-- ``run(args, log) -> Result`` does the work and hands back what to print.
+- ``run(args, log) -> CommandOutput`` does the work and hands back what to print.
 
 ``cli`` assembles the parsers in the order of :data:`NAMES`, dispatches, and
-renders the :class:`Result` and any error. A command imports what it needs
+renders the :class:`CommandOutput` and any error. A command imports what it needs
 inside ``run``, so that building the parser stays cheap for every command.
 """
 
@@ -35,7 +35,7 @@ NAMES = (
 )
 
 
-class Result(NamedTuple):
+class CommandOutput(NamedTuple):
     """What a command hands back for cli to render: its stdout and exit code.
 
     Status lines for stderr go through the command's ``Log`` instead, so that a

@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..log import Log
-from . import Result, discover
+from . import CommandOutput, discover
 from .options import Subparsers, add_common
 
 if TYPE_CHECKING:
@@ -28,11 +28,11 @@ def register(commands: Subparsers) -> None:
     discover.register(parser)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import config as config_module
 
     rows = account_rows(config_module.load(args.config))
-    return Result(json.dumps(rows, indent=2) + "\n" if args.json else render_accounts(rows))
+    return CommandOutput(json.dumps(rows, indent=2) + "\n" if args.json else render_accounts(rows))
 
 
 def account_rows(config: Config) -> list[dict[str, Any]]:

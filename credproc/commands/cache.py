@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Parser, Subparsers, add_common
 
 if TYPE_CHECKING:
@@ -34,19 +34,19 @@ def register(commands: Subparsers) -> None:
     clear.set_defaults(run=run_clear)
 
 
-def run_list(args: argparse.Namespace, log: Log) -> Result:
+def run_list(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import config as config_module
 
     rows = cache_rows(config_module.load(args.config), os.environ, log)
-    return Result(json.dumps(rows, indent=2) + "\n" if args.json else render_rows(rows))
+    return CommandOutput(json.dumps(rows, indent=2) + "\n" if args.json else render_rows(rows))
 
 
-def run_clear(args: argparse.Namespace, log: Log) -> Result:
+def run_clear(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import config as config_module
 
     removed = clear(config_module.load(args.config), args.target, os.environ, log, forget_key=args.key)
     log.notice(f"removed {removed} cached session(s)")
-    return Result()
+    return CommandOutput()
 
 
 def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime | None = None) -> list[dict[str, Any]]:

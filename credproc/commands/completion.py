@@ -6,7 +6,7 @@ import argparse
 
 from ..completion import SHELLS
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Subparsers
 
 
@@ -22,9 +22,9 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..cli import build_parser
     from ..completion import script
 
     # The whole parser as this credproc builds it: every command is in the script.
-    return Result(script(build_parser(), args.shell))
+    return CommandOutput(script(build_parser(), args.shell))

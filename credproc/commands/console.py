@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import (
     RawDescriptionHelpFormatter,
     Subparsers,
@@ -57,7 +57,7 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     import os
     from datetime import UTC, datetime
 
@@ -92,17 +92,17 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         credentials, federation_endpoint=where, console_page=page, duration=duration, who=who, wait=wait
     )
     if args.print:
-        return Result(url + "\n")
+        return CommandOutput(url + "\n")
     end = federation.session_end(datetime.now(UTC), credentials, duration)
     until = f" (console session until {end:%H:%M} UTC)" if end else ""
     if _open_browser(url):
         log.notice(f"opened the AWS console for {who} in your browser{until}")
-        return Result()
+        return CommandOutput()
     log.notice(
         f"no browser could be opened: the sign-in URL for {who} is on stdout{until}; "
         f"it works for {federation.SIGNIN_URL_LIFETIME // 60} minutes, treat it as a password"
     )
-    return Result(url + "\n")
+    return CommandOutput(url + "\n")
 
 
 def _open_browser(url: str) -> bool:

@@ -22,7 +22,7 @@ from typing import NamedTuple, TextIO
 
 from ..errors import CredprocError, UsageError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .cache import render_rows
 from .options import Subparsers
 
@@ -60,9 +60,9 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     # The demo is a story told as it happens: it streams to stdout itself.
-    return Result(exit_code=run_demo(sys.stdout))
+    return CommandOutput(exit_code=run_demo(sys.stdout))
 
 
 def demo_config() -> str:

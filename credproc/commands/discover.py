@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import AuthError, ConfigError, CredprocError, UnavailableError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Parser, add_common
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def register(accounts: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import config as config_module
 
     config = config_module.load(args.config)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     # After the work: a failure must stay the one stderr line.
     if addition.new and not config.defaults.role:
         log.warn("the new accounts have no role: set [defaults] role (or a role per account) before using them")
-    return Result(stdout)
+    return CommandOutput(stdout)
 
 
 def list_organization_accounts(

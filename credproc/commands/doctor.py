@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ExitCode
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_common
 
 if TYPE_CHECKING:
@@ -44,9 +44,9 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     results = run_checks(args.config, os.environ, log, deep=args.deep)
-    return Result(render(results), exit_code(results))
+    return CommandOutput(render(results), exit_code(results))
 
 
 def run_checks(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import CommandError, CredprocError, ExitCode, UsageError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_common, add_hop_options
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..fanout import Stopped
     from ..selection import select
     from .options import load_config
@@ -299,7 +299,7 @@ def _check_summary_path(path: Path | None) -> None:
         raise UsageError(f"--summary-json: {path} is a directory", "give the path of a file")
 
 
-def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> Result:
+def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> CommandOutput:
     code = exit_code(outcome)
     sys.stderr.write(render_summary(outcome.rows))
     log.notice(f"each: {totals(outcome.rows)}")
@@ -313,7 +313,7 @@ def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> Result:
                 f"credproc: each: cannot write --summary-json {summary_json} ({exc.strerror}) (fix: give a writable path)"
             )
             code = code or ExitCode.OUTPUT
-    return Result(exit_code=code)
+    return CommandOutput(exit_code=code)
 
 
 def exit_code(outcome: Outcome) -> int:

@@ -6,7 +6,7 @@ import argparse
 
 from ..log import Log
 from ..output import SHELLS
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_common, add_target_options, obtain_target
 
 
@@ -18,9 +18,9 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..output import credential_variables, shell_lines
 
     result = obtain_target(args, log)
     values, remove = credential_variables(result.outcome.credentials, result.plan.region)
-    return Result(shell_lines(values, remove, args.shell))
+    return CommandOutput(shell_lines(values, remove, args.shell))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import CommandError, ExitCode, UsageError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_common, add_target_options, obtain_target
 from .serve import add_endpoint_options, reject_without_server, start_endpoint
 
@@ -73,7 +73,7 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run, exec_command=None)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     if args.stray:
         raise UsageError(
             f"exec: {' '.join(args.stray)!r} must come after --",
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     result = fresh_for_a_command(args, log)
     env = command_environment(os.environ, result.outcome.credentials, result.plan.region)
     log.flush()  # exec replaces this process: say what there is to say now
-    return Result(exit_code=run_command(args.exec_command, env))
+    return CommandOutput(exit_code=run_command(args.exec_command, env))
 
 
 def start_margin(duration: int) -> int:
@@ -111,7 +111,7 @@ def fresh_for_a_command(args: argparse.Namespace, log: Log) -> Obtained:
     return obtain_target(args, log, min_remaining=needed)
 
 
-def _run_with_server(args: argparse.Namespace, log: Log) -> Result:
+def _run_with_server(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import child
     from ..serving import shadowing_profile
 
@@ -125,7 +125,7 @@ def _run_with_server(args: argparse.Namespace, log: Log) -> Result:
             log.warn(shadow)
         log.flush()
         try:
-            return Result(exit_code=child.run(args.exec_command, env))
+            return CommandOutput(exit_code=child.run(args.exec_command, env))
         except OSError as exc:
             raise _start_error(args.exec_command[0], exc) from None
     finally:

@@ -7,7 +7,7 @@ import os
 
 from .. import grammar
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_options, obtain_target, run_inputs
 
 
@@ -17,7 +17,7 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import remembered
     from ..output import render
 
@@ -46,4 +46,4 @@ def run(args: argparse.Namespace, log: Log) -> Result:
         flight.hand_over(output)
         if result.ticket is not None:
             remembered.remember(flight.name, result.ticket, output)
-    return Result(output)
+    return CommandOutput(output)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ConfigError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .accounts import account_rows
 from .options import Subparsers, add_common
 
@@ -53,7 +53,7 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import config as config_module
 
     config = config_module.load(args.config)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
     # After the work: a failure must stay the one stderr line.
     for name in shadowed(found, os.environ):
         log.warn(f"profile {name}: keys for it in the shared credentials file take precedence over credproc")
-    return Result(stdout)
+    return CommandOutput(stdout)
 
 
 def control_character(value: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from ..log import Log
 from ..output import SHELLS
-from . import Result
+from . import CommandOutput
 from .options import Subparsers, add_common, add_target_options, load_config, new_inputs, obtain_target
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def register(commands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, log: Log) -> Result:
+def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..output import shell_lines
 
     running = start_endpoint(args, log)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, log: Log) -> Result:
                 pass
     finally:
         running.stop()
-    return Result()
+    return CommandOutput()
 
 
 @contextlib.contextmanager

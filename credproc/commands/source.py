@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, CommandError, ExitCode, UsageError
 from ..log import Log
-from . import Result
+from . import CommandOutput
 from .options import Parser, Subparsers, add_common
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
 # -- add -----------------------------------------------------------------------------------------
 
 
-def run_add(args: argparse.Namespace, log: Log) -> Result:
+def run_add(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
     name = source_keys.check_name(args.name)
@@ -104,7 +104,7 @@ def run_add(args: argparse.Namespace, log: Log) -> Result:
     saved = source_keys.save(key, os.environ, log)
     log.notice(f"stored source keys {name!r} ({saved.masked()}) in the {_place(saved)}")
     _say_how_to_use(config, name, log)
-    return Result()
+    return CommandOutput()
 
 
 def read_stdin(text: str) -> tuple[str, str]:
@@ -208,19 +208,19 @@ def _say_how_to_use(config: Config, name: str, log: Log) -> None:
 # -- list ----------------------------------------------------------------------------------------
 
 
-def run_list(args: argparse.Namespace, log: Log) -> Result:
+def run_list(args: argparse.Namespace, log: Log) -> CommandOutput:
     import json
 
     rows = list_rows(os.environ, log)
     if args.json:
-        return Result(json.dumps(rows, indent=2) + "\n")
+        return CommandOutput(json.dumps(rows, indent=2) + "\n")
     if not rows:
         log.notice("no stored source keys (add some: credproc source add, or credproc source import --profile P)")
-        return Result()
+        return CommandOutput()
     from ..output import table
 
     cells = ((row["name"], row["access_key_id"], row["arn"] or "-", row["where"], row["age"]) for row in rows)
-    return Result(table(("NAME", "ACCESS KEY", "ARN", "WHERE", "AGE"), cells))
+    return CommandOutput(table(("NAME", "ACCESS KEY", "ARN", "WHERE", "AGE"), cells))
 
 
 def list_rows(env: Mapping[str, str], log: Log) -> list[dict[str, Any]]:
@@ -261,7 +261,7 @@ def age(created: str, now: float | None = None) -> str:
 # -- remove --------------------------------------------------------------------------------------
 
 
-def run_remove(args: argparse.Namespace, log: Log) -> Result:
+def run_remove(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
     name = source_keys.check_name(args.name)
@@ -269,7 +269,7 @@ def run_remove(args: argparse.Namespace, log: Log) -> Result:
     shown = f" ({found[name].masked()})" if name in found else ""
     if not args.yes and not confirm(f"credproc: forget the stored source keys {name!r}{shown}? [y/N] ", name):
         log.notice("nothing removed")
-        return Result()
+        return CommandOutput()
     if not source_keys.remove(name, os.environ, log):
         raise AuthError(f"no stored source keys named {name}", "credproc source list shows the names")
     log.notice(f"removed the stored source keys {name!r}{shown} (the IAM access key itself still exists)")
@@ -278,7 +278,7 @@ def run_remove(args: argparse.Namespace, log: Log) -> Result:
         log.warn(
             f"{config.where('source', 'stored')} still names them: no credentials until credproc source add {name}"
         )
-    return Result()
+    return CommandOutput()
 
 
 def confirm(prompt: str, name: str) -> bool:
@@ -296,7 +296,7 @@ def confirm(prompt: str, name: str) -> bool:
 # -- import --------------------------------------------------------------------------------------
 
 
-def run_import(args: argparse.Namespace, log: Log) -> Result:
+def run_import(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys, user_files
 
     profile = args.profile
@@ -326,7 +326,7 @@ def run_import(args: argparse.Namespace, log: Log) -> Result:
     if found.elsewhere is not None:
         log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
     _use_imported(config, profile, name, log)
-    return Result()
+    return CommandOutput()
 
 
 def _already_stored(name: str, found: ProfileKeys, log: Log) -> StoredKey | None:
@@ -457,7 +457,7 @@ def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
 # -- rotate --------------------------------------------------------------------------------------
 
 
-def run_rotate(args: argparse.Namespace, log: Log) -> Result:
+def run_rotate(args: argparse.Namespace, log: Log) -> CommandOutput:
     """credproc/rotation.py does the work; here: the store, botocore, the MFA code and the clock."""
     import time
 
@@ -474,7 +474,7 @@ def run_rotate(args: argparse.Namespace, log: Log) -> Result:
         f"rotated the stored source keys {name!r} ({done.arn}): {source_keys.mask(done.old_key_id)} is deleted, "
         f"{done.new.masked()} is stored in the {_place(done.new)}"
     )
-    return Result()
+    return CommandOutput()
 
 
 class _KeyStore:
