@@ -198,15 +198,15 @@ class Batch:
             depth=depth,
             clock=self.clock,
         )
-        outcome = obtained.outcome
+        final = obtained.final
         return Result(
             request.target,
-            outcome.credentials,
+            final.credentials,
             plan.account_id,
             plan.region,
             plan.alias,
-            outcome.from_cache,
-            outcome.stale,
+            final.from_cache,
+            final.stale,
         )
 
     def many(

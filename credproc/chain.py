@@ -40,7 +40,7 @@ class HopCaller(Protocol):
     def get_session_token(self, mfa: MfaSession, code: str) -> Credentials: ...
 
 
-class Outcome(NamedTuple):
+class FinalCredentials(NamedTuple):
     """The final credentials and how they were obtained."""
 
     credentials: Credentials
@@ -89,7 +89,7 @@ def resolve(
     mfa_code: MfaCode | None = None,
     min_remaining: int = 0,
     nested: bool = False,
-) -> Outcome:
+) -> FinalCredentials:
     """Credentials for the plan's last hop, from the cache where fresh enough.
 
     ``endpoint``: the STS URL in effect, part of every cache key. ``nested``:
@@ -101,13 +101,13 @@ def resolve(
     names = hop_names(source, plan, endpoint)
     walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
 
-    def outcome(credentials: Credentials, calls: int) -> Outcome:
+    def final(credentials: Credentials, calls: int) -> FinalCredentials:
         until = freshness.fresh_until(credentials, handed_margin)
-        return Outcome(credentials, calls, calls == 0, entry=names[-1], valid_until=until)
+        return FinalCredentials(credentials, calls, calls == 0, entry=names[-1], valid_until=until)
 
     start, credentials = (0, None) if cache is None or force_refresh else walk.cached_start()
     if start > walk.last and credentials is not None:
-        return outcome(credentials, 0)
+        return final(credentials, 0)
 
     for note in plan.notes:
         log.step(note)
@@ -121,7 +121,7 @@ def resolve(
     except CredprocError as error:
         return walk.stale(error)
     assert credentials is not None
-    return outcome(credentials, walk.calls)
+    return final(credentials, walk.calls)
 
 
 class _Walk:
@@ -273,7 +273,7 @@ class _Walk:
                 self.log.step(f"STS refused: dropped {len(names)} cached session(s) that depend on the refused call")
             raise
 
-    def stale(self, error: CredprocError) -> Outcome:
+    def stale(self, error: CredprocError) -> FinalCredentials:
         """After a failed refresh: the last hop's cached credentials while still
         usable, if the failure allows it (credproc.freshness), else ``error``."""
         if not freshness.stale_allowed(error):
@@ -286,7 +286,7 @@ class _Walk:
             f"{error.message}; handing out cached credentials that expire at "
             f"{format_time(expiration) if expiration else 'never'}"
         )
-        return Outcome(fallback.credentials, self.calls, True, stale=True, failure=error)
+        return FinalCredentials(fallback.credentials, self.calls, True, stale=True, failure=error)
 
     def _lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         return self.cache.lock(name) if self.cache is not None else contextlib.nullcontext()

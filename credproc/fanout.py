@@ -68,7 +68,9 @@ class Launched(NamedTuple):
 Launch = Callable[[Job], Launched]
 
 
-class Outcome(NamedTuple):
+class Finished(NamedTuple):
+    """How a run of the jobs ended: each job's row, in the jobs' order, and the first stop signal."""
+
     rows: list[Row]
     signal: int | None  # the first stop signal received
 
@@ -138,7 +140,7 @@ class Runner:
         self._wakeup: int | None = None  # the signal wakeup pipe's read end, inside signals()
         self.raising = False  # a stop signal raises Stopped (nothing runs yet: the credentials are being fetched)
 
-    def run(self, jobs: Sequence[Job]) -> Outcome:
+    def run(self, jobs: Sequence[Job]) -> Finished:
         rows: dict[str, Row] = {}
         pending = deque(jobs)
         # --fail-fast: an account without credentials is a failure found before anything starts.
@@ -158,7 +160,7 @@ class Runner:
             for active in [active for active in self._running.values() if self._ended(active)]:
                 self._record(rows, self._finish(active))
         self._selector.close()
-        return Outcome([rows.get(job.alias) or Row(job.alias, job.account_id) for job in jobs], self.signal)
+        return Finished([rows.get(job.alias) or Row(job.alias, job.account_id) for job in jobs], self.signal)
 
     def _stopping(self) -> bool:
         return self.signal is not None or (self.fail_fast and self.failed)

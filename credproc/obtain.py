@@ -57,11 +57,12 @@ class RememberTicket:
 
 
 class Obtained(NamedTuple):
-    """What :func:`obtain` hands back: the plan, how it went, and what remembering the answer needs."""
+    """What :func:`obtain` hands back: the plan, the source, the final
+    credentials and how they were got, and what remembering the answer needs."""
 
     plan: Plan
     source: source.Source  # the identity the chain started from
-    outcome: chain.Outcome
+    final: chain.FinalCredentials
     ticket: RememberTicket | None = None
 
 
@@ -213,7 +214,7 @@ def walk(
         child_env = source.child_environment(env, src, depth)
         return CodeSource(config.mfa_process, config.where("source", "mfa_process"), child_env)(mfa, target)
 
-    outcome = chain.resolve(
+    final = chain.resolve(
         plan,
         src,
         caller_factory=caller,
@@ -228,9 +229,9 @@ def walk(
         nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None
-    if cache is not None and not outcome.stale:
-        ticket = RememberTicket(cache, str(cache.path(outcome.entry)), outcome.valid_until, src.files)
-    return Obtained(plan, src, outcome, ticket)
+    if cache is not None and not final.stale:
+        ticket = RememberTicket(cache, str(cache.path(final.entry)), final.valid_until, src.files)
+    return Obtained(plan, src, final, ticket)
 
 
 def source_caller(config: Config, log: Log, env: Mapping[str, str] | None = None) -> StsCaller:

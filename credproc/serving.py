@@ -56,7 +56,7 @@ def shadowing_profile(env: Mapping[str, str]) -> str | None:
 
 
 def session_of(result: Obtained) -> Session:
-    return Session(result.outcome.credentials, result.plan.account_id, result.plan.hops[-1].duration)
+    return Session(result.final.credentials, result.plan.account_id, result.plan.hops[-1].duration)
 
 
 class Running:
@@ -80,7 +80,7 @@ class Running:
 
         def fetch(min_remaining: int) -> tuple[Session, CredprocError | None]:
             result = obtain(min_remaining)
-            return session_of(result), result.outcome.failure if result.outcome.stale else None
+            return session_of(result), result.final.failure if result.final.stale else None
 
         current = Current(session_of(first))
         self.refresher = Refresher(current, fetch, refresh_margin=refresh_margin, clock=clock, log=log)

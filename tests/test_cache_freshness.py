@@ -14,7 +14,7 @@ import pytest
 
 from credproc import freshness
 from credproc.cache import Cache
-from credproc.chain import Outcome, resolve
+from credproc.chain import FinalCredentials, resolve
 from credproc.credentials import Credentials
 from credproc.errors import UnavailableError
 from credproc.log import Log
@@ -108,7 +108,7 @@ class World:
     cache: Cache
     errors: io.StringIO
 
-    def get(self, *hops: Hop, refresh_margin: int = 15 * 60, force: bool = False) -> Outcome:
+    def get(self, *hops: Hop, refresh_margin: int = 15 * 60, force: bool = False) -> FinalCredentials:
         self.sts.calls.clear()
         return resolve(
             plan_of(*hops),

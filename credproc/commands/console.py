@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     wait = federation.timeout(env)
 
     result = obtain_target(args, log, config=config, plan=plan)
-    credentials = result.outcome.credentials
+    credentials = result.final.credentials
     duration = federation.session_duration(plan, source.is_long_term_key(result.source))
     who = plan.hops[-1].role_arn
     log.step(

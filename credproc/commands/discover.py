@@ -116,7 +116,7 @@ def list_organization_accounts(
             ) from None
         log.step(f"listing the organization's accounts as {arn}")
         request = Request(target=rules.account_of_arn(arn), overrides=Overrides(role=arn))
-        credentials = obtain(request, config, log=log, env=env).outcome.credentials
+        credentials = obtain(request, config, log=log, env=env).final.credentials
         identity = arn
     else:
         caller = source_caller(config, log, env)

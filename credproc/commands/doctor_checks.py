@@ -350,12 +350,12 @@ def check_role(config: Config, plan: Plan, env: Mapping[str, str], log: Log) -> 
     """--deep: the account's chain really works (fresh AssumeRole calls)."""
     name = f"role {plan.alias}"
     try:
-        outcome = obtain(Request(plan.target, force_refresh=True), config, log=log, env=env).outcome
+        final = obtain(Request(plan.target, force_refresh=True), config, log=log, env=env).final
     except CredprocError as error:
         return _failed(name, error)
-    if outcome.failure is not None:
+    if final.failure is not None:
         # `get` falls back to still-valid cached credentials; a check must not.
-        return _failed(name, outcome.failure)
+        return _failed(name, final.failure)
     return Check(name, OK, f"assumed {plan.hops[-1].role_arn} ({len(plan.hops)} hop(s))")
 
 

@@ -27,7 +27,7 @@ from .options import Subparsers, add_common, add_hop_options
 if TYPE_CHECKING:
     from ..config import Account, Config
     from ..credentials import Credentials
-    from ..fanout import Job, Launched, Outcome, Row, Runner
+    from ..fanout import Finished, Job, Launched, Row, Runner
 
 DEFAULT_PARALLEL = 8
 ACCOUNT_VARIABLE = "CREDPROC_ACCOUNT"
@@ -299,7 +299,7 @@ def _check_summary_path(path: Path | None) -> None:
         raise UsageError(f"--summary-json: {path} is a directory", "give the path of a file")
 
 
-def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> CommandOutput:
+def _finish(outcome: Finished, summary_json: Path | None, log: Log) -> CommandOutput:
     code = exit_code(outcome)
     sys.stderr.write(render_summary(outcome.rows))
     log.notice(f"each: {totals(outcome.rows)}")
@@ -316,7 +316,7 @@ def _finish(outcome: Outcome, summary_json: Path | None, log: Log) -> CommandOut
     return CommandOutput(exit_code=code)
 
 
-def exit_code(outcome: Outcome) -> int:
+def exit_code(outcome: Finished) -> int:
     """0 when every command exited 0; 128+N after signal N; else SOME_FAILED."""
     if outcome.signal is not None:
         return 128 + outcome.signal
@@ -357,7 +357,7 @@ def totals(rows: Sequence[Row]) -> str:
     return f"{len(rows)} account{'s' if len(rows) != 1 else ''}: " + ", ".join(parts)
 
 
-def summary_document(outcome: Outcome, code: int) -> dict[str, object]:
+def summary_document(outcome: Finished, code: int) -> dict[str, object]:
     """``--summary-json``'s content."""
     import signal
 

@@ -22,5 +22,5 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..output import credential_variables, shell_lines
 
     result = obtain_target(args, log)
-    values, remove = credential_variables(result.outcome.credentials, result.plan.region)
+    values, remove = credential_variables(result.final.credentials, result.plan.region)
     return CommandOutput(shell_lines(values, remove, args.shell))

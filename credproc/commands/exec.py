@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
         return _run_with_server(args, log)
     reject_without_server(args)
     result = fresh_for_a_command(args, log)
-    env = command_environment(os.environ, result.outcome.credentials, result.plan.region)
+    env = command_environment(os.environ, result.final.credentials, result.plan.region)
     log.flush()  # exec replaces this process: say what there is to say now
     return CommandOutput(exit_code=run_command(args.exec_command, env))
 
@@ -104,8 +104,8 @@ def fresh_for_a_command(args: argparse.Namespace, log: Log) -> Obtained:
 
     result = obtain_target(args, log)
     needed = start_margin(result.plan.hops[-1].duration)
-    left = result.outcome.credentials.remaining(utc_now())
-    if result.outcome.stale or left is None or left > needed:
+    left = result.final.credentials.remaining(utc_now())
+    if result.final.stale or left is None or left > needed:
         return result
     log.step(f"the cached session has {int(left // 60)} min left, less than half of it: fetching a new one")
     return obtain_target(args, log, min_remaining=needed)

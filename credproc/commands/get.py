@@ -33,8 +33,8 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
         found = remembered.request(args.command_line, os.environ, inputs)
         flight = None if found is None else Flight(found[1])
     result = obtain_target(args, log, inputs=inputs)
-    output = render(args.format, result.outcome.credentials, result.plan.account_id, result.plan.region)
-    if flight is not None and not result.outcome.stale and not inputs.changed:
+    output = render(args.format, result.final.credentials, result.plan.account_id, result.plan.region)
+    if flight is not None and not result.final.stale and not inputs.changed:
         # First to the processes waiting for this one's claim, if it holds one
         # (they need not wait for the answer's file and its fsyncs), then
         # remembered if the cache is used. Handed over without the cache too

@@ -152,9 +152,9 @@ def obtain_target(
         min_remaining=min_remaining,
     )
     result = obtain(request, config, log=log, inputs=inputs, plan=plan)
-    outcome = result.outcome
+    final = result.final
     log.step(
         f"credentials for {result.plan.account_id} "
-        + ("from the cache" if outcome.from_cache else f"after {outcome.sts_calls} STS call(s)")
+        + ("from the cache" if final.from_cache else f"after {final.sts_calls} STS call(s)")
     )
     return result
