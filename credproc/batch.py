@@ -34,7 +34,7 @@ from .cache import Cache
 from .credentials import Credentials
 from .errors import CredprocError, UsageError
 from .log import Log, LoggingLog
-from .obtain import Request, botocore_session, endpoint_of, open_cache, plan_for, source_of, sts_caller, utc_now, walk
+from .obtain import Request, botocore_session, open_cache, plan_for, source_of, sts_caller, sts_url_of, utc_now, walk
 from .plan import Overrides
 
 if TYPE_CHECKING:
@@ -260,6 +260,6 @@ class Batch:
                 def ask_botocore() -> str:
                     return sts_caller(src, self.depth, region, self.log, self.env, shared=shared).endpoint_url()
 
-                endpoint = endpoint_of(cache, self._inputs, self._aws, src, region, ask_botocore)
+                endpoint = sts_url_of(cache, self._inputs, self._aws, src, region, ask_botocore)
                 route = self._routes[key] = _Route(src, endpoint, shared)
             return route

@@ -80,7 +80,7 @@ def hosts(region: str) -> tuple[str, str]:
     return HOSTS[rules.partition_of(region)]
 
 
-def endpoint(region: str, env: Mapping[str, str]) -> str:
+def federation_url(region: str, env: Mapping[str, str]) -> str:
     """The federation endpoint: ``$CREDPROC_FEDERATION_URL``, else the partition's."""
     override = env.get(URL_VARIABLE, "")
     if not override:
@@ -260,9 +260,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def post_form(url: str, body: bytes, wait: float) -> bytes:
     """POST a form with urllib (certificates verified, no redirects) and
     return the answer, at most 1 MiB. https goes through the environment's
-    proxies; plain http (loopback only, see :func:`endpoint`) never does: a
+    proxies; plain http (loopback only, see :func:`federation_url`) never does: a
     proxy would see the session in clear text."""
-    if not url.startswith(("https://", "http://")):  # endpoint() allows only these; never file: or others
+    if not url.startswith(("https://", "http://")):  # federation_url() allows only these; never file: or others
         raise ExchangeError(reason=f"{url!r} is not an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 - schemes checked just above
         url,

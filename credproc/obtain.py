@@ -137,7 +137,7 @@ def obtain(
 
     The steps are shared with credproc.batch, which takes each of them once
     for many requests: :func:`plan_for`, :func:`open_cache`, :func:`source_of`,
-    :func:`endpoint_of` and :func:`walk`.
+    :func:`sts_url_of` and :func:`walk`.
     """
     env = os.environ if env is None else env
     depth = source.check_depth(env)
@@ -148,7 +148,7 @@ def obtain(
     aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
     src = source_of(plan.source_profile, env, cache, aws, inputs, log, stored=config.source_stored)
     caller = functools.cache(functools.partial(sts_caller, src, depth, plan.sts_region, log, env))
-    endpoint_url = endpoint_of(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
+    endpoint_url = sts_url_of(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
     return walk(
         request, plan, src, endpoint_url, caller, config=config, cache=cache, log=log, env=env, depth=depth, clock=clock
     )
@@ -177,7 +177,7 @@ def source_of(
     return src
 
 
-def endpoint_of(
+def sts_url_of(
     cache: Cache | None,
     inputs: memo.Inputs,
     aws: source.AwsFiles,
@@ -185,7 +185,7 @@ def endpoint_of(
     region: str,
     ask_botocore: Callable[[], str],
 ) -> str:
-    """The STS endpoint in the cache keys of ``src`` in ``region`` (sts_url.py)."""
+    """The STS endpoint URL in the cache keys of ``src`` in ``region`` (sts_url.py)."""
     # Without a cache there are no keys, so no endpoint to put in them.
     return sts_url.current(cache, inputs, aws, src, region, ask_botocore) if cache is not None else ""
 

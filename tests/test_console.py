@@ -401,14 +401,14 @@ def test_help_explains_the_options(sandbox: Sandbox) -> None:
     ],
 )
 def test_the_sign_in_host_follows_the_partition(region: str, signin: str) -> None:
-    assert federation.endpoint(region, {}) == f"https://{signin}/federation"
+    assert federation.federation_url(region, {}) == f"https://{signin}/federation"
 
 
 def test_an_endpoint_override_may_be_https_or_loopback_http() -> None:
     for url in ("https://signin.internal.example/federation", "http://127.0.0.1:8080/federation", "http://[::1]:1/f"):
-        assert federation.endpoint("us-east-1", {federation.URL_VARIABLE: url}) == url
+        assert federation.federation_url("us-east-1", {federation.URL_VARIABLE: url}) == url
     with pytest.raises(ConfigError):
-        federation.endpoint("us-east-1", {federation.URL_VARIABLE: "http://10.0.0.1/federation"})
+        federation.federation_url("us-east-1", {federation.URL_VARIABLE: "http://10.0.0.1/federation"})
 
 
 def plan_of(hops: int, mfa: bool = False, duration: int = 3600) -> Plan:

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     config = load_config(args)
     plan = make_plan(config, args.target, overrides(args), machine_fields(env))
     page = federation.destination(plan.region, args.service, args.destination)
-    where = federation.endpoint(plan.region, env)
+    where = federation.federation_url(plan.region, env)
     wait = federation.timeout(env)
 
     result = obtain_target(args, log, config=config, plan=plan)
