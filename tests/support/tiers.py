@@ -48,13 +48,19 @@ E2E_TESTS: dict[str, tuple[str, ...]] = {
 
 SLOW_FILES = frozenset(
     {
+        "test_api.py",
         "test_broken_sts_answer.py",
         "test_cache_commands.py",
         "test_cache_concurrency.py",
         "test_cache_get.py",
         "test_cache_tamper.py",
+        "test_each.py",
+        "test_login_source.py",
         "test_refresh_failures.py",
+        "test_rotation.py",
         "test_secrets.py",
+        "test_source_command.py",
+        "test_source_rotate.py",
         "test_sso.py",
         "test_sts_endpoints.py",
         "test_sts_faults.py",
@@ -104,6 +110,9 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_deep_assumes_every_accounts_role",
         "test_deep_fails_a_role_denied_since_its_session_was_cached",
         "test_deep_reports_the_role_that_cannot_be_assumed",
+        "test_a_profile_assuming_its_role_with_its_own_keys_keeps_the_role",
+        "test_other_sources_are_no_plaintext_keys",
+        "test_the_fix_for_keys_behind_a_role_profile_keeps_its_roles_in_the_chain",
         "test_healthy_sandbox_is_all_ok",
         "test_profile_whose_own_config_sources_from_itself_is_a_loop",
         "test_source_identity_failure_fails_with_its_exit_code",
@@ -148,6 +157,7 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_two_gets_in_one_process_do_not_trip_the_recursion_guard",
         "test_two_hop_chain_reaches_the_target_account",
     ),
+    "test_grammar.py": ("test_an_abbreviated_verbose_explains_the_steps_as_verbose_does",),
     "test_hardening_files.py": ("test_a_backup_is_no_looser_than_0600_or_the_original",),
     "test_keystore.py": (
         "test_get_on_a_machine_without_a_keychain_uses_the_key_file",
@@ -190,6 +200,10 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_a_failing_run_that_prints_a_secret_fails_through_run_credproc",
         "test_moto_s_own_record_of_issued_sessions_is_scanned",
     ),
+    "test_source_import.py": (
+        "test_import_moves_the_keys_and_the_chain_works_from_the_store",
+        "test_import_of_a_profile_others_use_as_source_profile_needs_force",
+    ),
     "test_source_identity.py": ("test_two_identities_never_share_a_session_and_one_identity_does",),
     "test_sts_options.py": (
         "test_a_source_identity_sets_the_hub_apart",
@@ -207,7 +221,7 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_each_pure_option_is_remembered_and_a_changed_value_is_never_missed",
         "test_full_path_hit_parses_no_aws_file_until_one_changes",
         "test_full_path_loads_only_the_command_it_runs",
-        "test_keyring_hit_loads_keyring_without_its_unused_network_modules",
+        "test_keyring_hit_loads_the_chosen_backend_without_probing_or_a_network_stack",
         "test_keyring_key_store_answer_reads_the_key_from_the_keychain",
         "test_large_config_errors_name_the_same_line_with_a_snapshot",
         "test_large_config_memo_follows_every_edit",
