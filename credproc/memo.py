@@ -63,13 +63,17 @@ from __future__ import annotations
 import os
 import sys
 
-from . import storage
+from . import __version__, storage
 
 TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-FORMAT = 1
+# In every request digest and memo name, with credproc's release: a memo is only
+# ever read by the code that wrote it. Bump it when what a memo means changes
+# between commits of one release (2: 12-digit aliases refused, get's grammar
+# declared once, stored source keys), so no memo of the old rule is believed.
+FORMAT = 2
 DIRECTORY = "memos"
 SUFFIX = ".memo"
 KINDS = ("answer", "source", "endpoint", "config")
@@ -125,7 +129,8 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     uid = os.getuid() if hasattr(os, "getuid") else None
     host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
     # repr, not json: the same text for the same values, without loading json and re.
-    digest = storage.hasher(repr([FORMAT, variables, uid, host, _botocore_release()]).encode(errors="surrogateescape"))
+    release = (FORMAT, __version__, _botocore_release())
+    digest = storage.hasher(repr([release, variables, uid, host]).encode(errors="surrogateescape"))
     digest.update(config.encode(errors="surrogateescape") + b"\0" + storage.contents_part(config_bytes))
     for path in storage.aws_files(env):
         digest.update(path.encode(errors="surrogateescape") + b"\0" + storage.digest_part(path))

@@ -175,7 +175,7 @@ def test_what_no_one_reads_to_choose_an_identity_leaves_the_digest_alone(name: s
     assert memo.inputs({**BASE, name: value}, config).digest == memo.inputs(BASE, config).digest
 
 
-def test_each_file_the_host_and_the_installed_botocore_change_the_digest(
+def test_each_file_the_host_and_the_installed_botocore_and_credproc_change_the_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aws_config, aws_credentials, config = tmp_path / "aws-config", tmp_path / "aws-credentials", tmp_path / "c.toml"
@@ -209,6 +209,10 @@ def test_each_file_the_host_and_the_installed_botocore_change_the_digest(
     monkeypatch.setattr(sys, "path", [str(tmp_path / "site"), *sys.path])
     differs()
     (fake / "__init__.py").write_text("__version__ = '0.0.22'\n")  # an upgrade rewrites it
+    differs()
+
+    # An upgrade of credproc never reads what an older release remembered.
+    monkeypatch.setattr(memo, "__version__", "99.0.0")
     differs()
 
 
