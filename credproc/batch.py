@@ -228,7 +228,8 @@ class Batch:
         if workers < 1:
             raise UsageError(f"workers: {workers} is not a positive number", "pass workers=1 or more")
         wanted = list(dict.fromkeys(targets))
-        requests = {target: request(target, options) for target in wanted}  # bad options: raised at once
+        refreshed: set[str] = set()  # refresh=True: a hop the targets share is refreshed once per call
+        requests = {target: request(target, options)._replace(refreshed=refreshed) for target in wanted}
         with ThreadPoolExecutor(max_workers=min(workers, len(wanted) or 1), thread_name_prefix="credproc") as pool:
             futures = {pool.submit(self._attempt, requests[target]): target for target in wanted}
             for future in as_completed(futures):

@@ -88,6 +88,7 @@ def resolve(
     endpoint: str,
     mfa_code: MfaCode | None = None,
     min_remaining: int = 0,
+    refreshed: set[str] | None = None,
     nested: bool = False,
 ) -> FinalCredentials:
     """Credentials for the plan's last hop, from the cache where fresh enough.
@@ -95,11 +96,15 @@ def resolve(
     ``endpoint``: the STS URL in effect, part of every cache key. ``nested``:
     this credproc runs as another one's source (see the module's docstring).
     ``min_remaining`` raises the last hop's margin above the cache's own rule.
+    ``refreshed``: with ``force_refresh``, the entries this run (shared by
+    its threads) refreshed already; reused, and added to when this walk refreshes one.
     """
     handed_margin = freshness.final_margin(refresh_margin, plan.hops[-1].duration)
     final_margin = max(handed_margin, min_remaining)
     names = hop_names(source, plan, endpoint)
     walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
+    if refreshed is not None:
+        walk.refreshed = refreshed  # shared with the run's other walks
 
     def final(credentials: Credentials, calls: int) -> FinalCredentials:
         until = freshness.fresh_until(credentials, handed_margin)
@@ -153,6 +158,7 @@ class _Walk:
         self.mfa_code = mfa_code
         self.nested = nested
         self.calls = 0  # STS calls made so far
+        self.refreshed: set[str] = set()  # entries this run refreshed (resolve's ``refreshed``)
         self.sts: HopCaller | None = None
         # The lock of the hop this process just fetched, let go once the next hop's is held.
         self.held = contextlib.ExitStack()
@@ -205,11 +211,13 @@ class _Walk:
         lock.enter_context(self._lock(self.names[index]))
         self.held.close()
         self.held = lock
-        fetched = self.fresh_entry(index) if reuse else None
+        # Checked under the lock: a thread of this run that refreshed it let go after adding it.
+        again = self.names[index] in self.refreshed
+        fetched = self.fresh_entry(index) if reuse or again else None
         if fetched is not None:
-            # Another process fetched it while we waited for the lock.
             lock.close()
-            self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by another credproc")
+            by = "this run" if again else "another credproc"
+            self.log.step(f"hop {index + 1}: {hop.role_arn} fetched meanwhile by {by}")
             return fetched
         with self._forgotten_if_refused(index):
             sts = self.caller()
@@ -223,6 +231,7 @@ class _Walk:
         self.calls += 1
         if self.cache is not None:
             self.cache.put(self.names[index], credentials, _meta(self.plan, self.source, index, self.endpoint))
+            self.refreshed.add(self.names[index])
         return credentials
 
     def mfa_session(self, mfa: MfaSession) -> Credentials:

@@ -36,6 +36,10 @@ class Request(NamedTuple):
     # when the cache's own margin would hand out older ones (exec's "at least
     # half the session", the credential endpoint's refresh point).
     min_remaining: int = 0
+    # With force_refresh, many requests of one run (each, Batch.many) share this
+    # set of the cache entries refreshed so far, so a hop they share (the hub) is
+    # refreshed once, not once per account (chain.resolve).
+    refreshed: set[str] | None = None
 
 
 class RememberTicket:
@@ -226,6 +230,7 @@ def walk(
         endpoint=endpoint_url,
         mfa_code=mfa_code,
         min_remaining=request.min_remaining,
+        refreshed=request.refreshed,
         nested=depth > 0,  # another credproc's source: see chain.py
     )
     ticket = None

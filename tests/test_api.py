@@ -64,6 +64,12 @@ def test_a_thread_pool_over_many_accounts_makes_one_hub_assume_role(sandbox: San
     assert len(sandbox.sts.recorder.of("AssumeRole")) == MANY + 1
     assert all(isinstance(result, tuple) and result.from_cache for result in again.values())
 
+    # refresh=True over many targets: each target anew, the hub they share once per call.
+    refreshed = Batch().many(aliases, workers=8, refresh=True)
+    assert all(isinstance(result, tuple) and not result.from_cache for result in refreshed.values())
+    assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 2
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 2 * (MANY + 1)
+
 
 def test_the_engine_shares_get_s_cache_entries(sandbox: Sandbox) -> None:
     sandbox.write_config(many_accounts_config(3))

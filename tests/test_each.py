@@ -99,6 +99,21 @@ def test_two_hundred_accounts_behind_one_hub_make_one_hub_call_and_none_when_war
     assert sandbox.sts.recorder.of("AssumeRole") == []
 
 
+def test_refresh_fetches_every_account_anew_and_the_shared_hub_once(sandbox: Sandbox) -> None:
+    aliases = [f"acct-{number:02d}" for number in range(12)]
+    sandbox.write_config(hub_config(aliases))
+    command = ("each", "--all", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID")
+    first = sandbox.run(*command)
+    assert first.returncode == 0, first.stderr
+    sandbox.sts.recorder.reset()
+    refreshed = sandbox.run("each", "--all", "--refresh", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert assume_calls(sandbox, HUB_ARN) == 1  # not once per account
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 13
+    before, after = by_prefix(first.stdout), by_prefix(refreshed.stdout)
+    assert all(after[alias] != before[alias] for alias in aliases)  # every account's session is new
+
+
 def test_globs_and_labels_select_and_each_command_reaches_its_account(sandbox: Sandbox) -> None:
     aliases = ["prod-eu", "prod-us", "dev-eu", "tools"]
     labels = {"prod-eu": ["prod", "eu"], "prod-us": ["prod", "us"], "dev-eu": ["dev", "eu"]}

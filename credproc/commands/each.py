@@ -141,8 +141,12 @@ def fetch_credentials(
     engine = Batch(config=config, log=log)
     hops = overrides(args)
 
+    refreshed: set[str] = set()  # --refresh: a hop the accounts share is refreshed once
+
     def fetch(account: Account) -> Fetched | CredprocError:
-        request = Request(account.alias, hops, use_cache=not args.no_cache, force_refresh=args.refresh)
+        request = Request(
+            account.alias, hops, use_cache=not args.no_cache, force_refresh=args.refresh, refreshed=refreshed
+        )
         try:
             needed = start_margin(plan_for(config, request, engine.env).hops[-1].duration)
             result = engine.obtain(request._replace(min_remaining=needed))
