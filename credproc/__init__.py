@@ -12,7 +12,6 @@ as cheap as the console script needs)::
 Errors raise credproc.errors.CredprocError and its subclasses.
 """
 
-import sys
 
 __version__ = "0.1.0"
 
@@ -50,16 +49,3 @@ def __getattr__(name: str) -> object:
         return CredprocError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-class _Package(type(sys)):  # type: ignore[misc]  # type(sys) is ModuleType, without importing types
-    """This package, whose ``credentials`` attribute stays the API's function:
-    importing the submodule credproc.credentials (the Credentials class) would
-    otherwise set the attribute to that module, whatever was imported first."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "credentials" and isinstance(value, type(sys)):
-            return  # the submodule stays in sys.modules, where `from .credentials import X` finds it
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -17,8 +17,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, NamedTuple
 
+from .aws_credentials import Credentials
 from .batch import Batch, Options
-from .credentials import Credentials
 from .errors import UsageError
 
 if TYPE_CHECKING:

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from . import config as config_module
 from . import memo, source
+from .aws_credentials import Credentials
 from .cache import Cache
-from .credentials import Credentials
 from .errors import CredprocError, UsageError
 from .log import Log, LoggingLog
 from .obtain import Request, botocore_session, open_cache, plan_for, source_of, sts_caller, sts_url_of, utc_now, walk

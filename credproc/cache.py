@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import aead, locking, storage
-from .credentials import Credentials
+from .aws_credentials import Credentials
 from .errors import CacheError
 from .locking import LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE
 from .log import Log

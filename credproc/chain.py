@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from . import freshness
+from .aws_credentials import Credentials, format_time
 from .cache import Cache, entry_name
-from .credentials import Credentials, format_time
 from .errors import CredentialsRefusedError, CredprocError, MfaError
 from .log import Log
 from .plan import Hop, MfaSession, Plan

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from . import storage
-from .credentials import format_time
+from .aws_credentials import format_time
 from .errors import UsageError
 from .log import Log
 from .output import PROFILE_VARIABLES, STALE_VARIABLES

@@ -38,7 +38,7 @@ from . import __version__, rules
 from .errors import AuthError, ConfigError, CredprocError, UnavailableError, UsageError
 
 if TYPE_CHECKING:
-    from .credentials import Credentials
+    from .aws_credentials import Credentials
     from .plan import Plan
 
 URL_VARIABLE = "CREDPROC_FEDERATION_URL"

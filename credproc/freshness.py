@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # not typing's: the fast path must not import typing
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .credentials import Credentials
+    from .aws_credentials import Credentials
     from .errors import CredprocError
 
 # An intermediate hop's credentials are only used to call AssumeRole for the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from .credentials import Credentials, format_time
+from .aws_credentials import Credentials, format_time
 
 SHELLS = ("sh", "fish", "powershell")
 

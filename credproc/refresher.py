@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from . import freshness
-from .credentials import Credentials, format_time
+from .aws_credentials import Credentials, format_time
 from .errors import CredprocError, ExitCode
 from .log import Log
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from .aws_credentials import Credentials, format_time
 from .batch import Batch, GetOptions, Options, request
-from .credentials import Credentials, format_time
 
 if TYPE_CHECKING:
     from botocore.session import Session as BotocoreSession

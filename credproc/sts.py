@@ -19,8 +19,8 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from . import retry, rules, shortcuts
+from .aws_credentials import Credentials
 from .aws_errors import code_and_message, transient, translate
-from .credentials import Credentials
 from .errors import AuthError, ConfigError, CredprocError, MfaError, MfaRejectedError
 from .log import Log
 from .plan import Hop, MfaSession

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from credproc import freshness
+from credproc.aws_credentials import Credentials
 from credproc.cache import Cache
 from credproc.chain import FinalCredentials, resolve
-from credproc.credentials import Credentials
 from credproc.errors import UnavailableError
 from credproc.log import Log
 from credproc.plan import Hop, Plan

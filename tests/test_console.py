@@ -23,7 +23,7 @@ import secret_scan
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, run_main
 
 from credproc import federation
-from credproc.credentials import Credentials
+from credproc.aws_credentials import Credentials
 from credproc.errors import AuthError, ConfigError, UnavailableError, UsageError
 from credproc.plan import Hop, MfaSession, Plan
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from credproc import child, credential_server, refresher
+from credproc.aws_credentials import Credentials
 from credproc.cache import Cache
 from credproc.chain import resolve
 from credproc.credential_server import (
@@ -31,7 +32,6 @@ from credproc.credential_server import (
     new_token,
     write_token_file,
 )
-from credproc.credentials import Credentials
 from credproc.errors import AuthError, CredprocError, UnavailableError, UsageError
 from credproc.log import Log
 from credproc.plan import Hop, Plan

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 
-from credproc.credentials import Credentials
+from credproc.aws_credentials import Credentials
 from credproc.output import credential_variables, shell_lines
 
 NASTY = "a'b\"c $HOME `id` \\ ; | & * ? ~ é\ttab ’quote"

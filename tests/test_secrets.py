@@ -207,7 +207,7 @@ def test_every_command_keeps_secrets_off_stderr_and_command_lines(sandbox: Sandb
 def test_credentials_show_no_secret_in_a_repr_and_cannot_be_dumped_whole() -> None:
     """What a log line or a debugger shows of credentials (``%r``, ``str``), and
     what a careless ``json.dumps`` would write: never the secret key or token."""
-    from credproc.credentials import Credentials
+    from credproc.aws_credentials import Credentials
 
     credentials = Credentials("ASIAEXAMPLEKEY000001", "secret-access-key-value", "session-token-value")
     for shown in (repr(credentials), str(credentials), f"{credentials}"):

@@ -55,7 +55,7 @@ def cache_rows(config: Config, env: Mapping[str, str], log: Log, now: datetime |
     Never a secret: only the entry's metadata and its expiry. A key store
     that cannot be used is an error here (exit 6), not an empty list.
     """
-    from ..credentials import format_time
+    from ..aws_credentials import format_time
     from ..obtain import open_cache, utc_now
 
     cache = open_cache(config, env, log, required=True)

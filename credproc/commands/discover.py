@@ -31,8 +31,8 @@ from .options import Parser, add_common
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ..aws_credentials import Credentials
     from ..config import Config
-    from ..credentials import Credentials
 
 # Organizations is a global service with one endpoint per partition.
 _ORGANIZATIONS_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}

@@ -25,8 +25,8 @@ from . import CommandOutput
 from .options import Subparsers, add_common, add_hop_options
 
 if TYPE_CHECKING:
+    from ..aws_credentials import Credentials
     from ..config import Account, Config
-    from ..credentials import Credentials
     from ..fanout import Finished, Job, Launched, Row, Runner
 
 DEFAULT_PARALLEL = 8

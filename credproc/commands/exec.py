@@ -32,7 +32,7 @@ from .serve import add_endpoint_options, reject_without_server, start_endpoint
 if TYPE_CHECKING:
     import subprocess
 
-    from ..credentials import Credentials
+    from ..aws_credentials import Credentials
     from ..obtain import Obtained
 
 

@@ -166,7 +166,7 @@ def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, 
         )
     arn = None
     if verify:
-        from ..credentials import Credentials
+        from ..aws_credentials import Credentials
         from ..sts import caller_identity
 
         region = config.source_region or DEFAULT_REGION
