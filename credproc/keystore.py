@@ -201,16 +201,15 @@ def file_key(path: Path, log: Log) -> bytes:
                 f"remove {path} (credproc creates a new key), or set {trust.DATA_VARIABLE} to a directory of your own",
             )
         log.warn(f"the key file {path} {why}; replacing it with a new key (cached credentials will be fetched again)")
+    trust.make_private("data", path.parent, trust.DATA_VARIABLE)
     try:
-        storage.make_private_dirs(path.parent)
-        try:
-            # A damaged or exposed key is replaced; a missing one is created
-            # unless another process got there first (then its key is the key).
-            storage.write_atomic(path, os.urandom(KEY_BYTES), replace=why is not None)
-            if why is None:
-                log.notice(f"created the cache key file {path} (no OS keychain available)")
-        except FileExistsError:
-            pass
+        # A damaged or exposed key is replaced; a missing one is created
+        # unless another process got there first (then its key is the key).
+        storage.write_atomic(path, os.urandom(KEY_BYTES), replace=why is not None)
+        if why is None:
+            log.notice(f"created the cache key file {path} (no OS keychain available)")
+    except FileExistsError:
+        pass
     except storage.UntrustedError as exc:
         raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except OSError as exc:

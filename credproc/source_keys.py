@@ -162,16 +162,8 @@ def _username(name: str) -> str:
 
 def _private_directory(env: Mapping[str, str]) -> Path:
     """The source-keys directory (0700), created if missing; CacheError if it is not the user's alone."""
-    data = storage.data_dir(env)
-    path = data / DIRECTORY
-    try:
-        storage.make_private_dirs(path)
-    except storage.UntrustedError as exc:
-        raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
-    except OSError as exc:
-        raise CacheError(
-            f"cannot create {path} ({exc.strerror})", f"set {trust.DATA_VARIABLE} to a writable directory"
-        ) from None
+    path = storage.data_dir(env) / DIRECTORY
+    trust.make_private("data", path, trust.DATA_VARIABLE)
     return path
 
 

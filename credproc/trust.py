@@ -52,6 +52,21 @@ def refused(what: str, path: Path | str, why: str, variable: str) -> CacheError:
     return CacheError(f"the {what} directory {path} {why}", fix)
 
 
+def make_private(what: str, path: Path, variable: str) -> None:
+    """Create the ``what`` directory ``path`` (0700, parents too) if missing,
+    as storage.make_private_dirs does; CacheError naming the fix when it, or
+    the directory it goes in, is not the user's alone, or cannot be made."""
+    try:
+        storage.make_private_dirs(path)
+    except storage.UntrustedError as exc:
+        raise untrusted(exc, what, variable) from None
+    except OSError as exc:
+        raise CacheError(
+            f"cannot create the {what} directory {path} ({exc.strerror or exc})",
+            f"set {variable} to a writable directory",
+        ) from None
+
+
 def untrusted(error: storage.UntrustedError, what: str, variable: str) -> CacheError:
     """The error for what storage refused: the ``what`` directory, or a file in it."""
     if error.directory:
