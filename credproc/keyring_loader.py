@@ -1,20 +1,10 @@
 """The OS keychain through the ``keyring`` package: the one place credproc imports it.
 
-keyring picks the backend by its own rules (``PYTHON_KEYRING_BACKEND``, then
-keyringrc.cfg, then the best one it detects), and every call asks that backend:
-nothing it returns is kept anywhere by credproc. What this module changes is
-only what the import costs: :func:`load` puts off the modules keyring's
-import loads for what no keychain call does (credproc/shortcuts.py,
-``defer_keyring_imports``). Importing the backend's module directly instead
-of ``keyring`` would save nothing: every backend subclasses keyring.backend,
-which is where the cost is (benchmarks/RESULTS.md).
-
-Not done, on purpose: keeping the key anywhere (a file, a variable, a
-remembered answer) would make the keychain a key file with extra steps; and
-remembering which backend keyring detected would spare its probing of every
-backend when neither ``PYTHON_KEYRING_BACKEND`` nor keyringrc.cfg
-names one, but a backend installed or chosen since would not be asked until
-the remembered answer expired.
+keyring picks the backend by its own rules and every call asks it; nothing
+it returns is kept by credproc (keeping the key, or which backend was
+detected, would make the keychain a key file with extra steps, or miss a
+backend chosen since). :func:`load` only makes the import cheaper, by
+putting off what no keychain call uses (shortcuts.defer_keyring_imports).
 
 Standard library only at the top: remembered.py (the fast path) calls this.
 """

@@ -1,61 +1,32 @@
-"""The memo store: everything credproc remembers between runs to skip work,
-in one format, one directory and under one request digest.
+"""The memo store: what credproc remembers between runs to skip work, in one
+format, one directory and under one request digest.
 
-Four kinds of memo, each a result that a run would otherwise compute again:
+Kinds: ``answer`` (a rememberable ``get``'s stdout, remembered.py),
+``source`` (the source identity decided from the AWS files, source.py),
+``endpoint`` (the STS URL botocore resolved, sts_url.py) and ``config`` (the
+parsed config file, config.py).
 
-- ``answer``: a rememberable ``get``'s exact stdout (remembered.py, the fast path);
-- ``source``: the source identity decided from the AWS files (source.py);
-- ``endpoint``: the STS URL botocore resolved (sts_url.py);
-- ``config``: the parsed TOML of the config file (config.py).
+**The request digest** (:func:`inputs`) holds everything a run reads from
+its surroundings, by one fail-safe rule: an input is in unless this module
+says why not (:data:`ENV_PREFIXES`). It is computed once per run, before
+anything else is read, and handed down; the config is parsed from the very
+bytes it hashed (:class:`Inputs`). A memo is named by its kind, the digest
+and what is specific to the kind (:func:`name`).
 
-**The request digest** (:func:`inputs`) is the one digest of everything a
-run reads from its surroundings, chosen here and nowhere else by one
-fail-safe rule: an input is in unless this function says why it is not.
-It holds every ``AWS_*``, ``CREDPROC_*``, ``XDG_*``, ``PYTHON_KEYRING*`` and
-``DBUS_*`` variable (credentials included: new keys are a new identity, and
-a run with new keys misses the cache entries anyway), ``HOME``,
-``USERPROFILE``, the user name variables and ``DISPLAY``/``WAYLAND_DISPLAY``,
-the uid and host name (the ``{user}``/``{host}`` placeholders), the paths
-and bytes of the config file in effect and of the AWS config and credentials
-files, and the installed botocore (:func:`_botocore_release`). Left out, with
-the reason: the rest of the environment (``PATH``, ``LANG``, ``TERM``...:
-neither credproc nor botocore reads it to choose an identity, a URL or a
-file), and the working directory (a relative ``--config`` is made absolute).
-It is computed once per run, before anything else is read (the console
-script for a rememberable ``get``, ``commands/options.py`` for the other
-commands), and handed down; the config is parsed from the very bytes it
-hashed (:class:`Inputs`), so the parse always matches the digest. Each memo
-is then named by :func:`name`: the kind, the request digest and what is
-specific to the kind (an answer: the command line; a source: the profile
-asked for and the AWS files' bytes as parsed; an endpoint: the region and
-the source profile; a config: nothing more).
+**A memo file** (``<cache dir>/memos/<kind>-<name>.memo``, 0600, written
+atomically, read only when private and ours): a magic naming the key store
+that sealed it, a header in the clear (what an answer's validity needs
+before any key is read), then the body sealed with the cache key (aead.py),
+with the kind, the name and the header as associated data. Anything that
+does not authenticate is a miss. Memos older than :data:`MAX_AGE` go on
+every write; ``cache clear`` removes them all (:func:`forget_all`).
 
-**The file**: ``<cache dir>/memos/<kind>-<name>.memo``, 0600 in a 0700
-directory, written atomically (storage.write_atomic) and read only when ours
-and private (storage.read_private). Its layout: a magic naming the key store
-whose key sealed it (:data:`MAGIC`: the key file's or ``CREDPROC_CACHE_KEY``'s;
-:data:`MAGIC_KEYRING`: the OS keychain's), the header's length (4 bytes, big
-endian), a header in the clear (what an answer's validity needs before any
-key is read; empty for the other kinds), then the body sealed with the cache
-key (aead.py) with the kind, the name and the header as associated data: a
-memo from another key, tampered with, or moved to another name does not
-authenticate, and anything that does not authenticate is a miss.
+An answer is a sealed copy rather than rendered from the cache entry it
+repeats: rendering needs json on the fast path (benchmarks/RESULTS.md). Its
+header binds it to the entry's bytes instead.
 
-**Lifetime**: every write deletes the memos older than :data:`MAX_AGE`
-(longer than any session, so no answer could still hold; the other kinds
-are simply made again); ``cache clear`` deletes them all (:func:`forget_all`),
-and the directories earlier versions kept them in; there are no lock files
-here (the cache's and the claims' are elsewhere and never deleted).
-
-**Not remembered instead, on purpose**: an answer could be rendered from the
-cache entry it repeats rather than kept as a second sealed copy, but the
-entry is JSON, and ``json`` (which loads ``re``) plus the rendering cost a
-warm hit more than its 1.15x budget over its floor (benchmarks/RESULTS.md);
-the answer's header binds it to the entry's bytes instead, so it is never
-handed out once the entry changes.
-
-Standard library only, cheap to import (the fast path reads answers
-through it): no pathlib, typing, json or hashlib (tests/test_warm_imports.py).
+Standard library only, cheap to import: the fast path reads answers through
+it (tests/test_warm_imports.py).
 """
 
 from __future__ import annotations
@@ -86,7 +57,10 @@ _LENGTH_BYTES = 4
 
 # The variables in the request digest: every one credproc, botocore (AWS_*),
 # the XDG locations, keyring and D-Bus may read, by prefix, so that a new one
-# is in without a change here; plus the few unprefixed ones they read.
+# is in without a change here; plus the few unprefixed ones they read. Keys
+# included: new keys are a new identity. Left out: the rest of the environment
+# (PATH, LANG, TERM...: nothing reads it to choose an identity, a URL or a
+# file) and the working directory (a relative --config is made absolute).
 ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 ENV_NAMES = (
     "HOME",
@@ -126,6 +100,7 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     config_bytes = storage.read_file(config)
     variables = sorted((key, value) for key, value in env.items() if key.startswith(ENV_PREFIXES) or key in ENV_NAMES)
     variables += [(name, storage.aws_path(env[name], "")) for name in EXPANDED if "$" in env.get(name, "")]
+    # The uid and host: the {user} and {host} of session names, and whose files these are.
     uid = os.getuid() if hasattr(os, "getuid") else None
     host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
     # repr, not json: the same text for the same values, without loading json and re.

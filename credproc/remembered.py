@@ -2,30 +2,18 @@
 without loading the rest of credproc (argparse, pathlib, json, the config
 parser, botocore: most of a warm hit's time).
 
-After a rememberable ``get`` (grammar.pure_options decides: the options
-that only select what is asked for, in any order) handed out credentials
-that are in the cache, its exact stdout is kept as an ``answer`` memo
-(memo.py: sealed with the cache key, named by the run's request digest,
-which holds everything the answer depends on, and the exact command line).
-
-The next run with the same request prints that answer only if it decrypts
-and authenticates (another key or tampering: ignored), the final hop's cache
-entry still holds the same bytes (``cache clear``, ``--refresh`` or a
-rewritten entry invalidate it), and the credentials are still fresh by the
-cache's own rule (freshness.still_fresh). In every other case, and on any
-error, the full path runs as if this did not exist, handed the request
-digest computed here; so it does when the cache directory, its memo
-directory or the key file's data directory is not the user's alone
-(memo.trusted, storage.distrust: an lstat each), and the full path then says
-why, once (trust.py). With the keyring key store the key is read from the
-keychain on every call, as on the full path, from the backend keyring picks:
-only keyring's import is paid, not credproc's, and of it only what a
-keychain call needs (keyring_loader.py says what is put off, and why nothing about
-the key or the backend is remembered instead).
-
-What this shares with the full path (locations, private reads, the atomic
-write) comes from storage.py and memo.py; the rule of freshness from
-freshness.py. None of them loads anything heavy.
+A rememberable ``get`` (grammar.pure_options: options that only select what
+is asked for) that handed out cached credentials keeps its exact stdout as
+an ``answer`` memo (memo.py), named by the run's request digest and command
+line. The next run prints it only if it authenticates, the final hop's cache
+entry still holds the same bytes (so ``cache clear``, ``--refresh`` or a
+rewritten entry invalidate it), the token files the source depends on are
+unchanged, and the credentials are still fresh (freshness.still_fresh).
+Otherwise, on any error, and when a directory is not the user's alone
+(memo.trusted), the full path runs as if this did not exist, handed the
+request digest computed here, and says why if something is wrong. With the
+keyring key store the key is read from the keychain on every call
+(keyring_loader.py).
 """
 
 from __future__ import annotations

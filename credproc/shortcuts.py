@@ -105,13 +105,11 @@ def collector_off() -> None:
 
 
 def end(code: int) -> NoReturn:
-    """End the process with ``code`` once what the caller reads is flushed:
-    the exit handlers (``atexit``) run, then the process ends without tearing
-    the interpreter down (freeing every module and object one by one):
-    credproc's cache locks are released by then, and the kernel drops the OS
-    locks with the process. ``sys.exit`` (the usual teardown) with the switch
-    off, where atexit no longer offers to run its handlers, or when a flush
-    fails (it reports a closed pipe as it always did)."""
+    """End the process with ``code`` once stdout and stderr are flushed: the
+    exit handlers (``atexit``) run, then the process ends without freeing
+    every module and object one by one (the kernel drops the OS locks with
+    it). ``sys.exit`` with the switch off, when atexit no longer offers its
+    handlers, or when a flush fails (a closed pipe is reported as usual)."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -143,13 +141,10 @@ def defer_keyring_imports() -> None:
 
 def defer(name: str) -> None:
     """Put a stand-in for the module ``name`` in ``sys.modules`` (unless it is
-    loaded already, or not installed), so that ``import name`` finds it and
-    runs nothing. The first read of any attribute drops the stand-in, imports
-    the real module the ordinary way (its locks, its errors, its parent's
-    attribute) and returns the real attribute; from then on the stand-in
-    only forwards reads, for whoever bound it by name meanwhile. Code that
-    reads attributes cannot tell it from the module; only a look at
-    ``sys.modules`` itself (``is``, ``vars()``) before the first read can."""
+    loaded already, or not installed), so that ``import name`` runs nothing.
+    The first attribute read imports the real module the ordinary way and
+    from then on the stand-in only forwards reads (for whoever bound it by
+    name meanwhile): only a look at ``sys.modules`` itself can tell."""
     if name in sys.modules:
         return
     import _thread  # not threading's lock: its import would cost more than some deferrals save
@@ -177,11 +172,6 @@ def defer(name: str) -> None:
         setattr(sys.modules[parent], child, stand_in)
 
 
-def stand_ins() -> list[str]:
-    """The names in ``sys.modules`` that are still :func:`defer`'s stand-ins."""
-    return [name for name, module in list(sys.modules.items()) if STAND_IN_DOC in str(getattr(module, "__doc__", ""))]
-
-
 # -- the full path: argparse and botocore ------------------------------------------------------
 
 
@@ -204,13 +194,11 @@ def terminal_columns() -> int:
 
 
 def quick_service_list(loader: Any) -> None:
-    """Make botocore's data ``loader`` list the services it can load by the
-    names of the directories on its search path. botocore's own
-    ``list_available_services`` checks every service it ships (400+
-    directories, thousands of stat calls) before it loads the one model
-    asked for; the names say the same, and a directory without that model
-    still fails when it is loaded. Left as botocore made it when the loader
-    has no list of search paths, or is called in a way this does not know."""
+    """Make botocore's data ``loader`` list its services by the names of the
+    directories on its search path, instead of checking every service it
+    ships (400+ directories) before loading the one model asked for; a
+    directory without that model still fails when loaded. botocore's own
+    where the loader has no search paths or is called another way."""
     own = getattr(loader, "list_available_services", None)
     paths = getattr(loader, "search_paths", None)
     if not enabled() or not callable(own) or not isinstance(paths, list):

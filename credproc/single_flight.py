@@ -1,36 +1,27 @@
 """Single flight for whole ``get`` answers, decided before credproc is loaded.
 
-A rememberable ``get`` (remembered.py) that finds no remembered answer claims its
-request (locking.claim on ``<cache dir>/pending/<digest>.lock``, held until
-the process ends); one that finds the claim taken waits for the claimer's
+A rememberable ``get`` that finds no remembered answer claims its request
+(locking.claim on ``<cache dir>/pending/<digest>.lock``, held until the
+process ends); one that finds the claim taken waits for the claimer's
 answer. A cold fan-out of one command (50 tools at once) costs one full run
 and 49 short ones, from an empty cache directory too (the claim makes the
-private directories it needs), with ``[cache] enabled = false`` too (the
-answer is handed over in memory only: single flight, not a cache).
-``--no-cache`` runs are not rememberable and never claim.
+directories), and with the cache disabled too. ``--no-cache`` never claims.
 
-How a waiter gets the answer:
+A waiter gets the answer **handed over** (Linux): the claimer listens on
+``pending/<digest>.sock`` and writes its answer to every waiter connected
+meanwhile. The answer crosses kernel memory only; each side checks the other
+is the same user (``SO_PEERCRED``), and the message carries the request's
+digest and length, so a waiter prints only a whole answer to its own
+request. In every other case (the claimer failed or was not listening yet,
+another OS) the waiter waits for the claim to go, then **reads the
+remembered answer back** as a warm hit does, or takes the full path.
 
-- **Handed over** (Linux): the claimer listens on ``pending/<digest>.sock``
-  and, once it has its answer (commands/get.py), writes it to every waiter
-  connected meanwhile, then stops listening. The waiter prints it without the
-  key or AES-GCM. The answer crosses kernel memory only; the socket is in the
-  cache's 0700 directory, each side checks the other runs as the same user
-  (``SO_PEERCRED``), and the message carries the request's full digest and
-  its length: a waiter prints only a whole answer to its own request.
-- **Read back**: in every other case (the claimer failed, handed out stale
-  credentials, or was not listening yet; another OS) the waiter waits for the
-  claim to go (locking.wait_shared), then reads the remembered answer as a
-  warm hit does, or takes the full path.
-
-No deadlock: a process holds at most one claim and waits only while it holds
-none; a credproc nested as another's source has another digest (its
-``CREDPROC_DEPTH``). Only in a cache directory and ``pending/`` that are the
-user's alone (storage.distrust), on the user's own lock file
-(storage.open_lock_file); anything else is no claim, silently, and the full
-path says why. The wait is bounded by ``CREDPROC_LOCK_TIMEOUT``
-(locking.wait_limit), then the full path runs. POSIX only; elsewhere the
-cache's locks still make one STS call per hop.
+No deadlock: a process holds at most one claim and waits only while it
+holds none; a nested credproc has another digest (``CREDPROC_DEPTH``). A
+directory or lock file that is not the user's alone is no claim, silently
+(the full path says why). The wait is bounded by ``CREDPROC_LOCK_TIMEOUT``
+(locking.wait_limit). POSIX only; elsewhere the cache's locks still make one
+STS call per hop.
 """
 
 from __future__ import annotations

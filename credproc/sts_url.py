@@ -1,18 +1,13 @@
-"""The STS endpoint URL in effect, for the root of every cache key: sessions from
-a local or test STS (``AWS_ENDPOINT_URL_STS``, LocalStack, moto) are never
-handed out for the real one, and the other way round.
+"""The STS endpoint URL in effect, for the root of every cache key: sessions
+from a local or test STS are never handed out for the real one, and the
+other way round.
 
-botocore decides the URL (``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``, the
-config file's ``endpoint_url`` and ``services`` sections, regional endpoints,
-FIPS, dual-stack), and asking it costs botocore's import and a client,
-which a cache hit must not pay. So its answer is kept as an
-``endpoint`` memo (memo.py), named by the run's request digest (which holds
-every ``AWS_*`` variable, the bytes of the AWS config and credentials files
-and the installed botocore, whose endpoint rules change between releases),
-the STS region, the source profile and whether ``AWS_PROFILE`` is set aside
-(the profile whose settings botocore reads). Sealed like every memo (an
-endpoint is no secret, but a planted one would send the source's credentials
-elsewhere); anything unreadable is a miss: botocore is asked again.
+botocore decides the URL (``AWS_ENDPOINT_URL_STS``, the config file's
+``services``, regional endpoints, FIPS...), which costs its import and a
+client, so its answer is kept as an ``endpoint`` memo (memo.py) named by the
+request digest (every ``AWS_*`` variable, the AWS files, the installed
+botocore), the region and the source profile. Sealed like every memo: a
+planted URL would send the source's credentials elsewhere.
 """
 
 from __future__ import annotations
