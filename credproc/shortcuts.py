@@ -24,6 +24,7 @@ TYPE_CHECKING = False  # not typing's: the fast path imports this module (benchm
 if TYPE_CHECKING:
     from collections.abc import Callable
     from hashlib import blake2b as Hash
+    from types import ModuleType
     from typing import Any, NoReturn
 
 SWITCH = "CREDPROC_NO_SHORTCUTS"
@@ -48,7 +49,7 @@ def enabled() -> bool:
     return os.environ.get(SWITCH, "") in ("", "0")
 
 
-# -- the fast path: the hash and the cipher --------------------------------------------------
+# -- the fast path: the hash, the cipher, a waiter's socket --------------------------------------------------
 
 
 def blake2b() -> Callable[..., Hash]:
@@ -88,6 +89,24 @@ def aesgcm_class() -> type:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM
+
+
+def sockets() -> ModuleType:
+    """The module a waiter makes its Unix socket with (single_flight.py):
+    CPython's ``_socket``, which ``socket`` is built on, without the
+    ``socket`` module's own import (its enums); ``socket`` where ``_socket``
+    is missing or lacks what a waiter uses."""
+    if enabled():
+        try:
+            import _socket
+
+            if all(hasattr(_socket, name) for name in ("socket", "AF_UNIX", "SOCK_STREAM", "SOL_SOCKET")):
+                return _socket
+        except ImportError:
+            pass
+    import socket
+
+    return socket
 
 
 # -- the end of a get --------------------------------------------------------------------------

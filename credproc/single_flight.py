@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import locking, storage
+from . import locking, shortcuts, storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -147,18 +147,13 @@ def _listen(path: str) -> socket | None:
 
 def _receive(path: str, digest: str, deadline: float) -> str | None:
     """The answer the claimer listening on ``path`` hands over by ``deadline``
-    (``time.monotonic``); None if it does not.
-
-    ``_socket``, the C module ``socket`` is built on: the ``socket`` module's
-    import (its enums) is a large share of what waiting costs (benchmarks/RESULTS.md).
-    """
+    (``time.monotonic``); None if it does not."""
     import time
 
     if not _HANDOVER_HERE or deadline <= time.monotonic():
         return None
-    import _socket
-
-    connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sockets = shortcuts.sockets()
+    connection = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
     chunks = []
     try:
         connection.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -189,10 +184,9 @@ def _answer_in(message: bytes, digest: str) -> str | None:
 
 def _peer_uid(connection: any_socket) -> int | None:
     """The user id of the process at the other end of a Unix socket (Linux's SO_PEERCRED)."""
-    import _socket
-
+    sockets = shortcuts.sockets()
     try:
-        credentials = connection.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # pid, uid, gid
+        credentials = connection.getsockopt(sockets.SOL_SOCKET, sockets.SO_PEERCRED, 12)  # pid, uid, gid
     except (OSError, AttributeError):
         return None
     return int.from_bytes(credentials[4:8], sys.byteorder)

@@ -772,6 +772,19 @@ def test_a_waiter_is_handed_the_claimers_answer_without_reading_it_back(sandbox:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
+def test_with_the_shortcuts_off_a_waiter_is_handed_the_answer_through_the_socket_module(sandbox: Sandbox) -> None:
+    env = {**user_environment(sandbox), shortcuts.SWITCH: "1"}
+    first = run_user(env, "get", "dev").stdout
+    for path in answer_files(env):
+        path.unlink()
+
+    out, imported = claimed_and_waited_for(env, "same", first)
+    assert out == first and "socket" in imported  # the public module, not CPython's _socket alone
+    assert not {"credproc.cli", "cryptography"} & imported
+    assert answer_files(env) == [] and len(sandbox.sts.recorder.of("AssumeRole")) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
 def test_a_waiter_never_prints_an_answer_handed_over_for_another_request(sandbox: Sandbox) -> None:
     env = user_environment(sandbox)
     first = run_user(env, "get", "dev").stdout
