@@ -33,7 +33,7 @@ def stores(kind: str, env: Mapping[str, str]) -> Iterator[str]:
     ``auto``: the environment variable when it is set, the OS keychain when a
     real backend exists, the key file always (keys are created there when
     nothing else is usable, and one may be left from before a keychain came).
-    Lazy: asking keyring costs ~100 ms, and the first store is often enough.
+    Lazy: asking keyring is slow (its import, then its probing), and the first store is often enough.
     """
     if kind != "auto":
         yield kind
@@ -101,7 +101,7 @@ def keyring_usable(env: Mapping[str, str]) -> bool:
 
 def keyring_possible(env: Mapping[str, str]) -> bool:
     """False where asking keyring could only answer "no keychain" (asking costs
-    ~100 ms: its import, then probing every backend).
+    its import, then probing every backend: benchmarks/RESULTS.md).
 
     On Linux and the BSDs the keychains (Secret Service, KWallet, libsecret)
     are reached over the D-Bus session bus. With no bus to be found (no

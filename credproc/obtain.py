@@ -81,7 +81,7 @@ def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
 
 def _host_name() -> str:
     # On Linux and macOS gethostname(2) is uname's nodename; os.uname spares
-    # the warm hit the socket module's import (~2 ms).
+    # the socket module's import.
     if hasattr(os, "uname"):
         return os.uname().nodename
     import socket
