@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import storage
+from . import locations
 from .errors import ConfigError
 from .schema import (
     ACCOUNT_KEYS,
@@ -156,7 +156,7 @@ class LazyWhere:
 
 def default_path(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CONFIG``, else the platform's user config dir."""
-    return storage.config_file(env)
+    return locations.config_file(env)
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None, *, inputs: Inputs | None = None) -> Config:
@@ -186,7 +186,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None, *, inpu
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: is not UTF-8 text", "save the config as UTF-8 TOML") from None
-    directory = os.fspath(storage.cache_dir(env))
+    directory = os.fspath(locations.cache_dir(env))
     keychain: list[bytes] = []
     found = memo.read(directory, MEMO_KIND, memo.name(MEMO_KIND, inputs.digest), env, keychain=keychain)
     parsed = _recall(found[1]) if found is not None else None

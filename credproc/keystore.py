@@ -15,11 +15,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keyring_loader, locking, storage, trust
+from . import keyring_loader, locations, locking, storage, trust
 from .errors import CacheError
+from .locations import KEY_FILE as KEY_FILE
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
-from .storage import KEY_FILE as KEY_FILE
 from .storage import KEY_VARIABLE as ENV_VARIABLE
 from .storage import KEYRING_SERVICE as SERVICE
 from .storage import KEYRING_USERNAME as USERNAME
@@ -53,9 +53,9 @@ def load_key(kind: str, env: Mapping[str, str], log: Log, keychain_key: bytes | 
     if store == "env":
         key = env_key(env)
     elif store == "keyring":
-        key = keychain_key or keyring_key(storage.data_dir(env), log)
+        key = keychain_key or keyring_key(locations.data_dir(env), log)
     else:
-        key = file_key(storage.data_dir(env) / KEY_FILE, log)
+        key = file_key(locations.data_dir(env) / KEY_FILE, log)
     return key, LABELS[store]
 
 
@@ -240,11 +240,11 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
     may have used but the environment, which is not ours to change."""
     chosen = list(stores(kind, env))
     if "file" in chosen:
-        refused = trust.directory_error("data", storage.data_dir(env), trust.DATA_VARIABLE)
+        refused = trust.directory_error("data", locations.data_dir(env), trust.DATA_VARIABLE)
         if refused is not None:
             raise refused
         try:
-            (storage.data_dir(env) / KEY_FILE).unlink()
+            (locations.data_dir(env) / KEY_FILE).unlink()
         except FileNotFoundError:
             pass
     if "keyring" in chosen:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__, storage
+from . import __version__, locations, storage
 
 TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ _LENGTH_BYTES = 4
 ENV_PREFIXES = ("AWS_", "CREDPROC_", "XDG_", "PYTHON_KEYRING", "DBUS_")
 ENV_NAMES = (
     "HOME",
-    *storage.USER_VARIABLES,
+    *locations.USER_VARIABLES,
     "USERPROFILE",
     "DISPLAY",
     "WAYLAND_DISPLAY",
@@ -91,7 +91,7 @@ class Inputs:
 def config_path(env: Mapping[str, str], given: str | os.PathLike[str] | None) -> str | None:
     """The config file in effect as an absolute path: ``given`` (``--config``),
     else the default one; None where only platformdirs knows it."""
-    path = os.fspath(given) if given else storage.config_location(env)
+    path = os.fspath(given) if given else locations.config_location(env)
     return os.path.abspath(path) if path else None
 
 
@@ -99,7 +99,7 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     """The request digest of a run whose config file is ``config`` (absolute), with ``env``."""
     config_bytes = storage.read_file(config)
     variables = sorted((key, value) for key, value in env.items() if key.startswith(ENV_PREFIXES) or key in ENV_NAMES)
-    variables += [(name, storage.aws_path(env[name], "")) for name in EXPANDED if "$" in env.get(name, "")]
+    variables += [(name, locations.aws_path(env[name], "")) for name in EXPANDED if "$" in env.get(name, "")]
     # The uid and host: the {user} and {host} of session names, and whose files these are.
     uid = os.getuid() if hasattr(os, "getuid") else None
     host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
@@ -107,7 +107,7 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     release = (FORMAT, __version__, _botocore_release())
     digest = storage.hasher(repr([release, variables, uid, host]).encode(errors="surrogateescape"))
     digest.update(config.encode(errors="surrogateescape") + b"\0" + storage.contents_part(config_bytes))
-    for path in storage.aws_files(env):
+    for path in locations.aws_files(env):
         digest.update(path.encode(errors="surrogateescape") + b"\0" + storage.digest_part(path))
     return Inputs(digest.hexdigest(), config, config_bytes)
 
@@ -254,7 +254,7 @@ def stored_keys(env: Mapping[str, str]) -> list[bytes]:
     The key file by keystore.file_key's rules: storage.read_key_file, in a
     data directory that is the user's alone."""
     keys = [storage.decode_key(env.get(storage.KEY_VARIABLE))]
-    key_file = storage.key_file_location(env)
+    key_file = locations.key_file_location(env)
     if key_file is not None and storage.distrust(os.path.dirname(key_file)) is None:
         keys.append(storage.read_key_file(key_file)[0])
     return [key for key in keys if key is not None and len(key) == storage.KEY_BYTES]

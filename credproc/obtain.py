@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, keystore, locking, memo, retry, source, storage, sts_url, trust
+from . import chain, keystore, locations, locking, memo, retry, source, sts_url, trust
 from . import config as config_module
 from .cache import Cache
 from .config import DEFAULT_REGION, Config
@@ -76,7 +76,7 @@ def utc_now() -> datetime:
 
 def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Session-name template values that come from this machine."""
-    return {"user": storage.user_name(env) or "user", "host": _host_name().split(".")[0]}
+    return {"user": locations.user_name(env) or "user", "host": _host_name().split(".")[0]}
 
 
 def _host_name() -> str:
@@ -120,7 +120,7 @@ def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bo
         wait = locking.wait_limit(env, max(locking.LOCK_TIMEOUT, retry.limits(env).longest_hold + LOCK_SLACK))
     except ValueError as bad:  # message and fix, naming the variable
         raise ConfigError(*bad.args) from None
-    cache = Cache(storage.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
+    cache = Cache(locations.cache_dir(env), key, log, lock_timeout=wait, key_store=store)
     config_module.remember(config, cache)  # a fresh parse, sealed now that the key is read
     return cache
 

@@ -42,7 +42,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import storage
+from . import locations, storage
 
 if TYPE_CHECKING:
     from .source import AwsFiles
@@ -181,7 +181,7 @@ def login(look: Lookup) -> Found | None:
     if "login_session" not in section:
         return None
     default = os.path.join(home(look.env), ".aws", "login", "cache")
-    directory = storage.aws_path(
+    directory = locations.aws_path(
         look.env.get("AWS_LOGIN_CACHE_DIRECTORY"), default
     )  # utils.get_login_token_cache_directory
     token = os.path.join(directory, _sha256(section["login_session"]) + ".json")
@@ -327,8 +327,8 @@ def fingerprint(identity: Identity, read: Callable[[str], bytes | None]) -> tupl
 
 
 def home(env: Mapping[str, str]) -> str:
-    """``~`` as botocore expands it for the token caches (storage.user_home)."""
-    return storage.user_home(env)
+    """``~`` as botocore expands it for the token caches (locations.user_home)."""
+    return locations.user_home(env)
 
 
 def _sha1(text: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import freshness, grammar, memo, storage
+from . import freshness, grammar, locations, memo, storage
 
 TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def request(
         options = grammar.pure_options(argv)
         # --config's file, relative to the working directory as config.load opens it
         config = None if options is None else memo.config_path(env, options.get("config"))
-        if config is None or storage.cache_location(env) is None:
+        if config is None or locations.cache_location(env) is None:
             return None  # off Linux without overrides: only platformdirs knows the paths
         inputs = memo.inputs(env, config) if inputs is None else inputs
         return inputs, memo.name(KIND, inputs.digest, list(argv))
@@ -77,7 +77,7 @@ def answer_for(key: str, env: Mapping[str, str], now: float) -> str | None:
         return all(storage.digest(storage.digest_part(path)) == part for path, part in source_files)
 
     try:
-        found = memo.read(storage.cache_location(env) or "", KIND, key, env, accept=holds)
+        found = memo.read(locations.cache_location(env) or "", KIND, key, env, accept=holds)
         return None if found is None else found[1].decode()
     except Exception:  # anything unexpected: the full path decides
         return None

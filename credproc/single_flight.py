@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import locking, shortcuts, storage
+from . import locations, locking, shortcuts, storage
 
 TYPE_CHECKING = False  # not typing's: this runs before credproc is loaded
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Flight:
         if os.name != "posix" or self.claimed:
             return None
         try:
-            location = storage.cache_location(env)
+            location = locations.cache_location(env)
             if location is None:
                 return None  # only platformdirs knows where the cache is: no answer to remember either
             if storage.distrust(location) is not None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import ancestry, memo, providers, storage
+from . import ancestry, locations, memo, providers, storage
 from .errors import RecursionGuardError
 
 if TYPE_CHECKING:  # imported where used: a warm hit with keys in the environment never reads these files
@@ -253,8 +253,8 @@ def is_long_term_key(source: Source) -> bool:
 class AwsFiles:
     """Read-only view of ~/.aws/config and ~/.aws/credentials (paths as botocore finds them)."""
 
-    def __init__(self, env: Mapping[str, str], windows: bool = storage.WINDOWS) -> None:
-        config, credentials = storage.aws_files(env, windows)
+    def __init__(self, env: Mapping[str, str], windows: bool = locations.WINDOWS) -> None:
+        config, credentials = locations.aws_files(env, windows)
         self.config_path = Path(config)
         self.credentials_path = Path(credentials)
         self._profiles: tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]] | None = None

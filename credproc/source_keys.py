@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, keyring_loader, keystore, locking, storage, trust
+from . import aead, keyring_loader, keystore, locations, locking, storage, trust
 from .errors import AuthError, CacheError, UsageError
 from .log import Log
 
@@ -144,7 +144,7 @@ def _from_index(name: str, entry: Any) -> StoredKey | None:
 
 
 def directory(env: Mapping[str, str]) -> Path:
-    return storage.data_dir(env) / DIRECTORY
+    return locations.data_dir(env) / DIRECTORY
 
 
 def index_path(env: Mapping[str, str]) -> Path:
@@ -162,7 +162,7 @@ def _username(name: str) -> str:
 
 def _private_directory(env: Mapping[str, str]) -> Path:
     """The source-keys directory (0700), created if missing; CacheError if it is not the user's alone."""
-    path = storage.data_dir(env) / DIRECTORY
+    path = locations.data_dir(env) / DIRECTORY
     trust.make_private("data", path, trust.DATA_VARIABLE)
     return path
 

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from . import grammar, storage
+from . import grammar, locations
 
 # Besides letters and digits: nothing a shell splits a word at or expands.
 _PLAIN = "-_.@+"
@@ -35,8 +35,8 @@ def config_file(arguments: Sequence[str], env: Mapping[str, str]) -> str:
     given = grammar.last_value(arguments, "--config")
     if given is not None:
         return os.path.expanduser(given)
-    located = storage.config_location(env)  # a plain string: no pathlib for a TAB
-    return located if located is not None else str(storage.config_file(env))  # platformdirs decides
+    located = locations.config_location(env)  # a plain string: no pathlib for a TAB
+    return located if located is not None else str(locations.config_file(env))  # platformdirs decides
 
 
 def print_targets(arguments: Sequence[str], env: Mapping[str, str]) -> int:

@@ -18,7 +18,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import memo, single_flight, storage
+from . import locations, memo, single_flight, storage
 from .errors import CacheError
 
 CACHE_VARIABLE = "CREDPROC_CACHE_DIR"
@@ -29,7 +29,7 @@ CACHE_SUBDIRECTORIES = (single_flight.DIRECTORY, memo.DIRECTORY)
 
 def cache_error(env: Mapping[str, str]) -> CacheError | None:
     """The first of the cache's directories credproc must not use, as the error to show; None when all will do."""
-    directory = storage.cache_dir(env)
+    directory = locations.cache_dir(env)
     for path in (directory, *(directory / name for name in CACHE_SUBDIRECTORIES)):
         error = directory_error("cache", path, CACHE_VARIABLE)
         if error is not None:

@@ -1,4 +1,4 @@
-"""Where credproc's files live on Linux, macOS and Windows: storage.user_dir's
+"""Where credproc's files live on Linux, macOS and Windows: locations.user_dir's
 rules against platformdirs' own classes for each platform, and the fast path
 (remembered answers, the claim) where those rules place the files."""
 
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox
 
-from credproc import memo, remembered, single_flight, storage
+from credproc import locations, memo, remembered, single_flight, storage
 
 KINDS = ("config", "cache", "data")
 # Every variable either side reads for these three directories.
@@ -58,7 +58,7 @@ def platformdirs_answer(platform: str, env: dict[str, str], monkeypatch: pytest.
 
 
 def ours(platform: str, env: dict[str, str]) -> dict[str, str | None]:
-    return {kind: storage.user_dir(kind, env, platform) for kind in KINDS}
+    return {kind: locations.user_dir(kind, env, platform) for kind in KINDS}
 
 
 XDG_ABSOLUTE = {"XDG_CONFIG_HOME": "/x/config", "XDG_CACHE_HOME": "/x/cache/", "XDG_DATA_HOME": "/x//data"}
@@ -166,12 +166,12 @@ def test_the_full_path_and_the_fast_path_find_the_same_files(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    locations = [storage.config_location(env), storage.cache_location(env), storage.data_location(env)]
-    full = [storage.config_file(env), storage.cache_dir(env), storage.data_dir(env)]
+    strings = [locations.config_location(env), locations.cache_location(env), locations.data_location(env)]
+    full = [locations.config_file(env), locations.cache_dir(env), locations.data_dir(env)]
     if fast:
-        assert full == [Path(location) for location in locations if location is not None]
+        assert full == [Path(location) for location in strings if location is not None]
     else:
-        assert locations == [None, None, None]
+        assert strings == [None, None, None]
         assert full == [
             Path(platformdirs.user_config_dir("credproc", appauthor=False), "config.toml"),
             Path(platformdirs.user_cache_dir("credproc", appauthor=False)),
@@ -186,14 +186,14 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
     """Remembered answers no longer need CREDPROC_CONFIG and CREDPROC_CACHE_DIR
     off Linux: on macOS the request's digest covers the config file in
     ~/Library/Application Support, and answers are kept in ~/Library/Caches."""
-    monkeypatch.setattr(storage, "PLATFORM", "darwin")
+    monkeypatch.setattr(locations, "PLATFORM", "darwin")
     env = {"HOME": str(tmp_path)}
     config = tmp_path / "Library" / "Application Support" / "credproc" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(TWO_HOP_CONFIG)
     first = remembered.request_digest(["get", "dev"], env)
     assert first is not None
-    answer = memo.location(storage.cache_location(env) or "", remembered.KIND, first)
+    answer = memo.location(locations.cache_location(env) or "", remembered.KIND, first)
     assert answer.startswith(str(tmp_path / "Library" / "Caches" / "credproc" / memo.DIRECTORY))
     config.write_text(TWO_HOP_CONFIG.replace("us-east-2", "eu-west-1"))
     assert remembered.request_digest(["get", "dev"], env) not in (None, first)
@@ -204,8 +204,8 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
 # without the handover (Linux's): the rest of the machine stays what it is.
 AS_MACOS = """
 import sys
-from credproc import single_flight, storage
-storage.PLATFORM = "darwin"
+from credproc import locations, single_flight
+locations.PLATFORM = "darwin"
 single_flight._HANDOVER_HERE = False
 sys.argv[0] = "credproc"
 from credproc.script import run

@@ -19,7 +19,7 @@ from conftest import DEV_ACCOUNT, TWO_HOP_CONFIG, Sandbox, run_credproc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credproc import aead, memo, storage
+from credproc import aead, locations, memo
 
 MEMO_NAME = re.compile(r"\A(answer|source|endpoint|config)-[0-9a-f]{40}\.memo\Z")
 KEYS_FILE = "[default]\naws_access_key_id = AKIADEFAULTKEYS00001\naws_secret_access_key = default-secret\n"
@@ -263,11 +263,11 @@ def test_a_variable_in_an_aws_path_is_expanded_as_botocore_does_and_counts(
     config = str(tmp_path / "c.toml")
     monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "a"))
     first = memo.inputs(env, config).digest
-    assert storage.aws_files(env)[0] == str(tmp_path / "a" / "config")
+    assert locations.aws_files(env)[0] == str(tmp_path / "a" / "config")
     monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "b"))
     assert memo.inputs(env, config).digest != first
     # Set but empty: no config file at all for botocore, not ~/.aws/config.
-    assert storage.aws_files({"HOME": str(tmp_path), "AWS_CONFIG_FILE": ""})[0] == ""
+    assert locations.aws_files({"HOME": str(tmp_path), "AWS_CONFIG_FILE": ""})[0] == ""
 
 
 def test_boto_config_is_in_the_digest() -> None:

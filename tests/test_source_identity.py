@@ -466,8 +466,8 @@ def test_a_boto_file_made_later_counts_though_the_decision_is_remembered(tmp_pat
 
 def test_token_files_are_looked_for_where_botocore_looks_on_windows() -> None:
     """Python's ~ ignores HOME on Windows (Git Bash sets one): USERPROFILE it is."""
-    from credproc import storage
+    from credproc import locations
 
     env = {"HOME": "/c/Users/git-bash-home", "USERPROFILE": "C:\\Users\\alice"}
-    assert storage.user_home(env, windows=True) == "C:\\Users\\alice"
-    assert storage.user_home(env, windows=False) == "/c/Users/git-bash-home"
+    assert locations.user_home(env, windows=True) == "C:\\Users\\alice"
+    assert locations.user_home(env, windows=False) == "/c/Users/git-bash-home"

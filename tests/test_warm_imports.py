@@ -24,7 +24,7 @@ from conftest import (
     start_credproc,
 )
 
-from credproc import aead, cache, shortcuts, storage
+from credproc import aead, cache, locations, shortcuts
 
 # Run in a fresh interpreter: the credproc a user's AWS tool starts.
 LIST_MODULES = """
@@ -88,7 +88,7 @@ def test_warm_hit_imports_nothing_the_miss_needs(sandbox: Sandbox) -> None:
     if SHORTCUTS:
         assert "cryptography.hazmat.primitives.ciphers" not in warm  # the binding's AESGCM (credproc/shortcuts.py)
     if sys.platform in ("linux", "darwin"):
-        assert "platformdirs" not in top_level(warm)  # its rules computed in storage.py (tests/test_locations.py)
+        assert "platformdirs" not in top_level(warm)  # its rules computed in locations.py (tests/test_locations.py)
     assert not {"socket", "traceback", "difflib", "configparser"} & warm
 
 
@@ -138,9 +138,9 @@ def test_linux_dirs_match_platformdirs(
     for name, value in overrides.items():
         monkeypatch.setenv(name, value)
     env = dict(os.environ)
-    assert storage.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
-    assert storage.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
-    assert storage.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
+    assert locations.config_dir(env) == Path(platformdirs.user_config_dir("credproc", appauthor=False))
+    assert locations.cache_dir(env) == Path(platformdirs.user_cache_dir("credproc", appauthor=False))
+    assert locations.data_dir(env) == Path(platformdirs.user_data_dir("credproc", appauthor=False))
 
 
 def large_config(count: int, role: str = "Deployer") -> str:

@@ -127,7 +127,7 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
     """Delete all entries (no key needed), or those of one alias / account id
     (any hop in that account); returns the count. ``forget_key`` also deletes
     the stored cache key, so the next use creates a new one."""
-    from .. import keystore, memo, storage, trust
+    from .. import keystore, locations, memo, trust
     from ..cache import Cache
     from ..obtain import open_cache
     from ..plan import find_account
@@ -139,14 +139,14 @@ def clear(config: Config, target: str | None, env: Mapping[str, str], log: Log, 
         if forget_key:  # first: a key store that fails (exit 6) leaves the cache as it was
             keystore.delete_key(config.key_store, env)
         # Every memo (answers repeat entries; the rest is made again on use), never a lock file.
-        memo.forget_all(os.fspath(storage.cache_dir(env)))
-        return Cache.clear_directory(storage.cache_dir(env))
+        memo.forget_all(os.fspath(locations.cache_dir(env)))
+        return Cache.clear_directory(locations.cache_dir(env))
     if forget_key:
         raise UsageError("--key clears everything; it cannot be combined with a TARGET", "drop the TARGET or --key")
     # Exit code 3, as `get` says the same of the same target; 6 without the cache: nothing deleted then.
     account = find_account(config, target, see_also="credproc cache list shows what is cached")
     cache = open_cache(config, env, log, required=True)
-    memo.forget_all(os.fspath(storage.cache_dir(env)))  # answers of that target among them
+    memo.forget_all(os.fspath(locations.cache_dir(env)))  # answers of that target among them
     if cache is None:
         return 0
     removed = 0

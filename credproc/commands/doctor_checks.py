@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .. import config as config_module
-from .. import grammar, keystore, storage, trust
+from .. import grammar, keystore, locations, trust
 from ..config import Config
 from ..errors import CredprocError, ExitCode
 from ..log import Log
@@ -102,7 +102,7 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
     except CredprocError as error:
         return _failed("key store", error)
     if store == "file":
-        key_file = storage.data_dir(env) / keystore.KEY_FILE
+        key_file = locations.data_dir(env) / keystore.KEY_FILE
         loose = _loose_bits(key_file)
         if loose:
             return Check(
@@ -119,7 +119,7 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
 def check_cache_directory(env: Mapping[str, str]) -> Check:
     """The cache directory, and those credproc keeps in it, are the user's
     alone (trust.py: the same line `get` warns with), writable and private."""
-    directory = storage.cache_dir(env)
+    directory = locations.cache_dir(env)
     refused = trust.cache_error(env)
     if refused is not None:
         return _failed("cache directory", refused)

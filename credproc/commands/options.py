@@ -107,9 +107,9 @@ def run_inputs(args: argparse.Namespace) -> Inputs:
 
 def new_inputs(args: argparse.Namespace) -> Inputs:
     """A request digest of the surroundings as they are now, for ``--config``'s file."""
-    from .. import memo, storage
+    from .. import locations, memo
 
-    path = memo.config_path(os.environ, args.config) or os.path.abspath(storage.config_file(os.environ))
+    path = memo.config_path(os.environ, args.config) or os.path.abspath(locations.config_file(os.environ))
     return memo.inputs(os.environ, path)
 
 

@@ -361,9 +361,9 @@ class ProfileKeys:
 def profile_keys(profile: str, env: Mapping[str, str]) -> ProfileKeys:
     """The keys of ``profile`` as botocore would read them (the credentials file
     first, then the config file), and that file's text with them removed."""
-    from .. import source_import, storage, user_files
+    from .. import locations, source_import, user_files
 
-    config_path, credentials_path = (Path(path) for path in storage.aws_files(env))
+    config_path, credentials_path = (Path(path) for path in locations.aws_files(env))
     held: list[tuple[Path, str, dict[str, str], str]] = []
     for path, kind in ((credentials_path, "credentials"), (config_path, "config")):
         text = user_files.read_text(path)
