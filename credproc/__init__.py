@@ -12,7 +12,6 @@ as cheap as the console script needs)::
 Errors raise credproc.errors.CredprocError and its subclasses.
 """
 
-
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # not typing's: the console script's fast path imports this package
@@ -48,4 +47,3 @@ def __getattr__(name: str) -> object:
 
         return CredprocError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
