@@ -17,7 +17,6 @@ from pathlib import Path
 
 from . import keyring_loader, locations, locking, storage, trust
 from .errors import CacheError
-from .locations import KEY_FILE as KEY_FILE
 from .log import Log
 from .storage import KEY_BYTES as KEY_BYTES
 from .storage import KEY_VARIABLE as ENV_VARIABLE
@@ -55,7 +54,7 @@ def load_key(kind: str, env: Mapping[str, str], log: Log, keychain_key: bytes | 
     elif store == "keyring":
         key = keychain_key or keyring_key(locations.data_dir(env), log)
     else:
-        key = file_key(locations.data_dir(env) / KEY_FILE, log)
+        key = file_key(locations.data_dir(env) / locations.KEY_FILE, log)
     return key, LABELS[store]
 
 
@@ -244,7 +243,7 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
         if refused is not None:
             raise refused
         try:
-            (locations.data_dir(env) / KEY_FILE).unlink()
+            (locations.data_dir(env) / locations.KEY_FILE).unlink()
         except FileNotFoundError:
             pass
     if "keyring" in chosen:
