@@ -28,8 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
+from . import aws_profiles, memo, source
 from . import config as config_module
-from . import memo, source
 from .aws_credentials import Credentials
 from .cache import Cache
 from .errors import CredprocError, UsageError
@@ -165,7 +165,7 @@ class Batch:
         self.config = config
         # The request digest config.load computed (memo.py), naming the memos of the source and endpoint.
         self._inputs = config.inputs or memo.inputs(self.env, os.path.abspath(config.path))
-        self._aws = source.AwsFiles(self.env)
+        self._aws = aws_profiles.AwsFiles(self.env)
         self._lock = threading.Lock()  # the cache's opening and the routes' making
         self._cache: Cache | None = None
         self._cache_opened = False

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import chain, keystore, locations, locking, memo, retry, source, sts_url, trust
+from . import aws_profiles, chain, keystore, locations, locking, memo, retry, source, sts_url, trust
 from . import config as config_module
 from .cache import Cache
 from .config import DEFAULT_REGION, Config
@@ -149,7 +149,7 @@ def obtain(
     cache = open_cache(config, env, log) if request.use_cache else None
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
-    aws = source.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
+    aws = aws_profiles.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
     src = source_of(plan.source_profile, env, cache, aws, inputs, log, stored=config.source_stored)
     caller = functools.cache(functools.partial(sts_caller, src, depth, plan.sts_region, log, env))
     endpoint_url = sts_url_of(cache, inputs, aws, src, plan.sts_region, lambda: caller().endpoint_url())
@@ -167,7 +167,7 @@ def source_of(
     profile: str | None,
     env: Mapping[str, str],
     cache: Cache | None,
-    aws: source.AwsFiles,
+    aws: aws_profiles.AwsFiles,
     inputs: memo.Inputs,
     log: Log,
     *,
@@ -184,7 +184,7 @@ def source_of(
 def sts_url_of(
     cache: Cache | None,
     inputs: memo.Inputs,
-    aws: source.AwsFiles,
+    aws: aws_profiles.AwsFiles,
     src: source.Source,
     region: str,
     ask_botocore: Callable[[], str],

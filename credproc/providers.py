@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import locations, storage
 
 if TYPE_CHECKING:
-    from .source import AwsFiles
+    from .aws_profiles import AwsFiles
 
 
 class Identity(NamedTuple):

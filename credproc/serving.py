@@ -38,7 +38,7 @@ def shadowing_profile(env: Mapping[str, str]) -> str | None:
     Every SDK's default chain looks at the default profile before the
     container endpoint, so credentials of its own there win.
     """
-    from .source import AwsFiles
+    from .aws_profiles import AwsFiles
 
     aws = AwsFiles(env)
     for where, section in (

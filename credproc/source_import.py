@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .source import RoleHop
+    from .aws_profiles import RoleHop
 
 # What a profile's keys are made of: all of them leave the file together.
 KEY_OPTIONS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token"})

@@ -195,7 +195,7 @@ class StsCaller:
         """No usable IAM Identity Center token: the exact ``aws sso login`` that fixes it."""
         from botocore.exceptions import UnauthorizedSSOTokenError
 
-        from .source import AwsFiles, sso_login_command
+        from .aws_profiles import AwsFiles, sso_login_command
 
         profile = self._source_session().profile or "default"  # as botocore chose it
         command = sso_login_command(AwsFiles(os.environ), profile) or f"aws sso login --profile {profile}"
@@ -210,7 +210,7 @@ class StsCaller:
     def _login_error(self, exc: Exception) -> AuthError | None:
         """An ``aws login`` source botocore could not use: the exact command that fixes it (login.py)."""
         from . import login
-        from .source import AwsFiles, login_profile
+        from .aws_profiles import AwsFiles, login_profile
 
         profile = login_profile(AwsFiles(os.environ), self._source_session().profile or "default")
         return None if profile is None else login.failure(exc, profile, self.source.label, os.environ)

@@ -16,8 +16,9 @@ import os
 from collections.abc import Callable
 
 from . import memo, storage
+from .aws_profiles import AwsFiles
 from .cache import Cache
-from .source import AwsFiles, Source
+from .source import Source
 
 MEMO_KIND = "endpoint"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TWO_HOP_CONFIG, Sandbox
 
-from credproc.source import aws_file_problem
+from credproc.aws_profiles import aws_file_problem
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYQUOTEDKEY"
 

@@ -26,6 +26,7 @@ NOT_FOR_THE_PARSER = {
     "credproc.config",
     "credproc.obtain",
     "credproc.source",
+    "credproc.aws_profiles",
     "credproc.commands.doctor_checks",
 }
 

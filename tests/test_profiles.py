@@ -23,8 +23,8 @@ from conftest import (
     credproc_executable,
 )
 
+from credproc.aws_profiles import AwsFiles
 from credproc.commands.profiles import BEGIN, END, credproc_command, join_command
-from credproc.source import AwsFiles
 
 HAND_WRITTEN = (
     "# my AWS config: keep these comments\n"

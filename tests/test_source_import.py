@@ -169,7 +169,7 @@ def test_dependents_are_the_profiles_naming_it_as_source_profile() -> None:
 
 
 def test_via_steps_carry_a_role_profiles_external_id_and_mfa_device() -> None:
-    from credproc.source import RoleHop
+    from credproc.aws_profiles import RoleHop
     from credproc.source_import import via_steps
 
     hops = [

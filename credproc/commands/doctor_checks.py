@@ -13,20 +13,13 @@ from pathlib import Path
 
 from .. import config as config_module
 from .. import grammar, keystore, locations, trust
+from ..aws_profiles import AwsFiles, aws_file_problem, role_path
 from ..config import Config
 from ..errors import CredprocError, ExitCode
 from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
-from ..source import (
-    AwsFiles,
-    aws_file_problem,
-    calls_credproc,
-    choose_profile,
-    keys_in_environment,
-    plaintext_keys,
-    role_path,
-)
+from ..source import calls_credproc, choose_profile, keys_in_environment, plaintext_keys
 from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.

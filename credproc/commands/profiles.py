@@ -222,7 +222,7 @@ class Written(NamedTuple):
 
 def aws_config_path(env: Mapping[str, str]) -> Path:
     """``$AWS_CONFIG_FILE``, else ~/.aws/config (as botocore finds it)."""
-    from ..source import AwsFiles
+    from ..aws_profiles import AwsFiles
 
     return AwsFiles(env).config_path
 
@@ -233,7 +233,7 @@ def shadowed(profiles: Sequence[Profile], env: Mapping[str, str]) -> list[str]:
     botocore prefers a profile's keys in ~/.aws/credentials to its
     credential_process, so such a profile would silently not use credproc.
     """
-    from ..source import AwsFiles
+    from ..aws_profiles import AwsFiles
 
     aws = AwsFiles(env)
     return [profile.name for profile in profiles if (aws.credentials(profile.name) or {}).get("aws_access_key_id")]
@@ -246,7 +246,7 @@ def write(path: Path, profiles: Sequence[Profile], command: Sequence[str], get_o
     it, and a block added to it would not be read either.
     """
     from .. import user_files
-    from ..source import aws_file_problem
+    from ..aws_profiles import aws_file_problem
 
     problem = aws_file_problem(path)
     if problem:

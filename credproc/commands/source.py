@@ -403,7 +403,7 @@ def profile_keys(profile: str, env: Mapping[str, str]) -> ProfileKeys:
 def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: bool) -> None:
     """Profiles whose source_profile is ``profile`` would lose their keys: refuse unless ``force``."""
     from .. import source_import
-    from ..source import AwsFiles
+    from ..aws_profiles import AwsFiles
 
     aws = AwsFiles(env)
     names = [*aws.profile_names(), *aws.credentials_names()]
@@ -422,7 +422,8 @@ def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: 
 def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
     """Make the stored keys credproc's source when they were its source already; else say how."""
     from .. import source_import, user_files
-    from ..source import AwsFiles, choose_profile, keys_in_environment, role_path
+    from ..aws_profiles import AwsFiles, role_path
+    from ..source import choose_profile, keys_in_environment
 
     current = config.source_profile
     if current is None and not keys_in_environment(None, os.environ):
