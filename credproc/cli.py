@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .commands import NAMES, CommandOutput
 from .commands.options import Parser
-from .errors import CredprocError, ExitCode, OutputError, UsageError
+from .errors import OUTPUT_HINT, STDOUT_CLOSED, CredprocError, ExitCode, OutputError, UsageError
 from .log import Log
 
 if TYPE_CHECKING:
@@ -91,7 +91,6 @@ def main(
 def _print(output: str) -> None:
     """The command's stdout, written now: a failure is an error of this run, not of the exit."""
     from .remembered import StdoutFailed, print_output
-    from .script import OUTPUT_HINT, STDOUT_CLOSED
 
     if sys.stdout is None:  # fd 1 closed (the console script says so before running anything)
         raise OutputError(STDOUT_CLOSED, OUTPUT_HINT)

@@ -18,7 +18,7 @@ class ExitCode(IntEnum):
     CACHE = 6  #: cache or key store unusable where it was required, lock wait timed out
     RECURSION = 7  #: credproc ended up calling itself
     MFA = 8  #: no MFA code could be had, or STS rejected it
-    OUTPUT = 9  #: stdout is closed or cannot be written (script.STDOUT_FAILED on the fast path)
+    OUTPUT = 9  #: stdout is closed or cannot be written
     COMMAND_NOT_EXECUTABLE = 126  #: `exec`: the command exists but cannot be run (as a shell says)
     COMMAND_NOT_FOUND = 127  #: `exec`: no such command (as a shell says)
     SOME_FAILED = 10  #: `each`: a command exited non-zero, or an account's credentials could not be had
@@ -106,6 +106,11 @@ class OutputError(CredprocError):
     """stdout could not be written (a reader that went away is not this: see cli.py)."""
 
     exit_code = ExitCode.OUTPUT
+
+
+# What OutputError says, on the full path (cli.py) and the fast path (script.py) alike.
+STDOUT_CLOSED = "stdout is closed, so the output would go nowhere"
+OUTPUT_HINT = "give credproc a stdout it can write: a pipe, a file on a device with room, or >/dev/null; not >&-"
 
 
 class CommandError(CredprocError):

@@ -12,19 +12,13 @@ if TYPE_CHECKING:
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
 TARGETS_WORD = "__complete-targets"
 
-# A closed or unwritable stdout (cli.py says the same on the full path):
-# errors.ExitCode.OUTPUT, which the fast path does not import.
-STDOUT_FAILED = 9
-STDOUT_CLOSED = "stdout is closed, so the output would go nowhere"
-OUTPUT_HINT = "give credproc a stdout it can write: a pipe, a file on a device with room, or >/dev/null; not >&-"
-
 
 def run() -> None:
     # Python sets sys.stdout to None when fd 1 is closed. Nothing is fetched
     # (no STS call, no MFA prompt) for output that has nowhere to go; `exec`
     # prints nothing itself, and its command's stdout is the command's business.
     if sys.stdout is None and sys.argv[1:2] != ["exec"]:
-        _fail(STDOUT_CLOSED)
+        _fail(None)
     try:
         _run()
     except Exception as exc:
@@ -88,11 +82,14 @@ def _claim_or_wait(name: str) -> "single_flight.Flight":
     return flight
 
 
-def _fail(message: str) -> "NoReturn":
-    """stdout failed: the one line on stderr (if there is one), exit 9."""
+def _fail(message: "str | None") -> "NoReturn":
+    """stdout failed (None: it is closed): the one line on stderr (if there
+    is one), as cli.py says it; errors.py is loaded only now, on the failure."""
+    from .errors import OUTPUT_HINT, STDOUT_CLOSED, ExitCode
+
     if sys.stderr is not None:
-        print(f"credproc: {message} (fix: {OUTPUT_HINT})", file=sys.stderr, flush=True)
-    sys.exit(STDOUT_FAILED)
+        print(f"credproc: {message or STDOUT_CLOSED} (fix: {OUTPUT_HINT})", file=sys.stderr, flush=True)
+    sys.exit(ExitCode.OUTPUT)
 
 
 def _end(code: int) -> "NoReturn":

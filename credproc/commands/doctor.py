@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..errors import ExitCode
 from ..log import Log
@@ -24,17 +24,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-OK, WARNING, FAILED = "ok", "warning", "failed"
-
-
-class Check(NamedTuple):
-    """The outcome of one check."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str | None = None
-    exit_code: int = ExitCode.OK
+    from .doctor_checks import Check  # the checks load only when doctor runs, not with the parser
 
 
 def register(commands: Subparsers) -> None:
@@ -78,7 +68,11 @@ def run_checks(
     if profiles_check.exit_code == ExitCode.RECURSION and checks.source_runs_credproc(config, env):
         # Anything that needs the source would only run into the loop again.
         skipped = "not tried: the source profile runs credproc (see aws profiles)"
-        return [*results, Check("source identity", WARNING, skipped), Check("clock", WARNING, skipped)]
+        return [
+            *results,
+            checks.Check("source identity", checks.WARNING, skipped),
+            checks.Check("clock", checks.WARNING, skipped),
+        ]
     source_check, server_date = checks.check_source(config, env, log)
     results += [source_check, checks.check_clock(server_date, (clock or utc_now)())]
     if deep:
@@ -88,6 +82,8 @@ def run_checks(
 
 def render(results: list[Check]) -> str:
     """One line per check: status, name, what was found and, unless ok, the fix."""
+    from .doctor_checks import OK
+
     lines = []
     for check in results:
         text = f"{check.name}: {check.detail}"
@@ -99,4 +95,6 @@ def render(results: list[Check]) -> str:
 
 def exit_code(results: list[Check]) -> int:
     """The first failed check's exit code; 0 when nothing failed."""
+    from .doctor_checks import FAILED
+
     return next((check.exit_code for check in results if check.status == FAILED), ExitCode.OK)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import config as config_module
 from .. import grammar, keystore, locations, trust
@@ -20,7 +21,6 @@ from ..log import Log
 from ..obtain import Request, machine_fields, obtain, source_caller
 from ..plan import Overrides, Plan, make_plan
 from ..source import calls_credproc, choose_profile, keys_in_environment, plaintext_keys
-from .doctor import FAILED, OK, WARNING, Check
 
 # STS rejects requests signed more than 5 minutes off its clock.
 SKEW_FAILED = 300
@@ -28,6 +28,18 @@ SKEW_WARNING = 60
 # botocore refreshes credential_process credentials this long before expiry.
 SDK_REFRESH_WINDOW = 15 * 60
 _SHOWN = 3  # problems listed per line before "and N more"
+
+OK, WARNING, FAILED = "ok", "warning", "failed"
+
+
+class Check(NamedTuple):
+    """The outcome of one check."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+    exit_code: int = ExitCode.OK
 
 
 def check_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Check, Config | None, list[Plan]]:
