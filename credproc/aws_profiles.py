@@ -28,7 +28,8 @@ class AwsFiles:
     def add_contents(self, digest: Hash) -> None:
         """Add both files' paths and bytes (the ones parsed later) to ``digest``."""
         for path in (self.config_path, self.credentials_path):
-            digest.update(str(path).encode(errors="surrogateescape") + b"\0" + storage.contents_part(self._read(path)))
+            digest.update(str(path).encode(errors="surrogateescape") + b"\0")
+            storage.add_contents(digest, self._read(path))
 
     def _read(self, path: Path) -> bytes | None:
         if path not in self._bytes:

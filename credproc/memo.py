@@ -106,9 +106,11 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     # repr, not json: the same text for the same values, without loading json and re.
     release = (FORMAT, __version__, _botocore_release())
     digest = storage.hasher(repr([release, variables, uid, host]).encode(errors="surrogateescape"))
-    digest.update(config.encode(errors="surrogateescape") + b"\0" + storage.contents_part(config_bytes))
+    digest.update(config.encode(errors="surrogateescape") + b"\0")
+    storage.add_contents(digest, config_bytes)  # in place: a large config is not copied
     for path in locations.aws_files(env):
-        digest.update(path.encode(errors="surrogateescape") + b"\0" + storage.digest_part(path))
+        digest.update(path.encode(errors="surrogateescape") + b"\0")
+        storage.add_contents(digest, storage.read_file(path))
     return Inputs(digest.hexdigest(), config, config_bytes)
 
 

@@ -109,6 +109,13 @@ def digest_part(path: str) -> bytes:
     return contents_part(read_file(path))
 
 
+def add_contents(digest: Hash, data: bytes | None) -> None:
+    """Add :func:`contents_part` of ``data`` to ``digest`` without copying ``data``."""
+    digest.update(b"-" if data is None else b"+%d\0" % len(data))
+    if data is not None:
+        digest.update(data)
+
+
 def contents_part(data: bytes | None) -> bytes:
     """A file's bytes as a part of a digest: length-prefixed, or ``-`` when it
     could not be read (None), so that a missing file and an empty one differ."""
