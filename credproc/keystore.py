@@ -153,7 +153,7 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
             return key
         # Processes starting together on a new machine must agree on one key,
         # or they would not read each other's cache entries.
-        storage.make_private_dirs(lock_dir)
+        trust.make_private("data", lock_dir, trust.DATA_VARIABLE)
         release = locking.acquire(lock_dir / "keyring.lock", timeout=60)
         try:
             key, damaged = _stored_keyring_key()
@@ -167,6 +167,8 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         return key
     except storage.UntrustedError as exc:
         raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
+    except CacheError:
+        raise  # the data directory's own error (trust.make_private), not the keychain's
     except Exception as exc:
         raise CacheError(
             f"the OS keychain could not be used ({_keychain_failure(exc)})",

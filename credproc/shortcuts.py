@@ -12,7 +12,7 @@ Each private reach also falls back to the public way by itself when the
 private thing is missing or no longer answers as expected.
 
 Standard library only, and nothing imported at load but os and sys: the
-fast path (script.py, remembered.py, storage.py) imports this module.
+fast path (script.py, remembered.py, storage.py, single_flight.py) imports this module.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def enabled() -> bool:
     return os.environ.get(SWITCH, "") in ("", "0")
 
 
-# -- the fast path: the hash, the cipher, a waiter's socket --------------------------------------------------
+# -- the fast path: the hash, the cipher, a waiter's socket ---------------------------------
 
 
 def blake2b() -> Callable[..., Hash]:
@@ -216,8 +216,8 @@ def quick_service_list(loader: Any) -> None:
     """Make botocore's data ``loader`` list its services by the names of the
     directories on its search path, instead of checking every service it
     ships (400+ directories) before loading the one model asked for; a
-    directory without that model still fails when loaded. botocore's own
-    where the loader has no search paths or is called another way."""
+    directory without that model still fails when loaded. Left as botocore
+    made it where the loader has no search paths or is called another way."""
     own = getattr(loader, "list_available_services", None)
     paths = getattr(loader, "search_paths", None)
     if not enabled() or not callable(own) or not isinstance(paths, list):

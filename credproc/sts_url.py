@@ -6,7 +6,8 @@ botocore decides the URL (``AWS_ENDPOINT_URL_STS``, the config file's
 ``services``, regional endpoints, FIPS...), which costs its import and a
 client, so its answer is kept as an ``endpoint`` memo (memo.py) named by the
 request digest (every ``AWS_*`` variable, the AWS files, the installed
-botocore), the region and the source profile. Sealed like every memo: a
+botocore), the region, the source profile, whether ``AWS_PROFILE`` is set
+aside, and the AWS files as this run parsed them. Sealed like every memo: a
 planted URL would send the source's credentials elsewhere.
 """
 

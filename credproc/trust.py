@@ -6,7 +6,8 @@ obtain.open_cache checks the cache directory and every directory credproc
 keeps in it; a refused one is one warning line, and credproc goes on without
 the cache, as with an unusable key store (the cache commands fail with exit
 code 6 instead; doctor reports the same line). keystore.py checks the data
-directory before it reads or creates the key file there. The fast path
+directory before it reads or creates the key file there, and makes it
+private with :func:`make_private`, as source_keys.py does. The fast path
 (remembered.py, single_flight.py) makes the same checks with storage.distrust and,
 on a refusal, silently leaves the work to the full path, which then warns.
 """
@@ -62,7 +63,7 @@ def make_private(what: str, path: Path, variable: str) -> None:
         raise untrusted(exc, what, variable) from None
     except OSError as exc:
         raise CacheError(
-            f"cannot create the {what} directory {path} ({exc.strerror or exc})",
+            f"cannot create {path} ({exc.strerror or exc})",
             f"set {variable} to a writable directory",
         ) from None
 

@@ -241,3 +241,20 @@ def test_an_unknown_key_store_is_a_config_error(sandbox: Sandbox) -> None:
     line = text.splitlines().index('key_store = "vault"') + 1
     result = sandbox.run("get", "dev")
     assert_one_clear_error(result, f"{sandbox.config_path}:{line}: cache.key_store", exit_code=3)
+
+
+# mkdir fails there even for root (Linux's sysfs), and nothing else in the path is wrong.
+UNMAKEABLE = "/sys/credproc-test-data"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs, where mkdir fails even for root")
+@pytest.mark.parametrize("key_store", ["file", "keyring"])
+def test_a_data_directory_that_cannot_be_made_is_one_warning_naming_it_and_the_fix(
+    sandbox: Sandbox, key_store: str
+) -> None:
+    sandbox.write_config(TWO_HOP_CONFIG + f'\n[cache]\nkey_store = "{key_store}"\n')
+    result = sandbox.run("get", "dev", env={"CREDPROC_DATA_DIR": UNMAKEABLE})
+    assert result.returncode == 0 and json.loads(result.stdout)["AccessKeyId"]
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot create {UNMAKEABLE} (" in line and "keychain" not in line
+    assert "set CREDPROC_DATA_DIR to a writable directory" in line

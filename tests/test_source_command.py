@@ -311,3 +311,15 @@ def test_mfa_works_from_stored_keys(sandbox: Sandbox) -> None:
     assert (token.access_key_id, token.params["SerialNumber"], token.params["TokenCode"]) == (KEY_ID, serial, "493817")
     [hub] = sandbox.sts.recorder.of("AssumeRole", HUB_ARN)
     assert hub.access_key_id != KEY_ID  # signed with the MFA session's keys
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs, where mkdir fails even for root")
+def test_a_data_directory_that_cannot_be_made_is_one_line_and_exit_6(sandbox: Sandbox) -> None:
+    unmakeable = "/sys/credproc-test-data"  # mkdir fails there even for root
+    env = {**sandbox.env, "CREDPROC_DATA_DIR": unmakeable}
+    result = run_input(sandbox, f"{KEY_ID}\n{SECRET}\n", "source", "add", "--stdin", "--no-verify", env=env)
+    assert result.returncode == 6 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot create {unmakeable}/source-keys (" in line
+    assert "set CREDPROC_DATA_DIR to a writable directory" in line
+    assert_no_secret(result.stderr)
