@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm_big,
                 warm,
                 1.1,
-                "config memo: no TOML parse; file:line located only for errors",
+                "a remembered answer: the config is hashed for the request digest, not parsed",
             )
         )
         rows.append(
