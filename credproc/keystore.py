@@ -18,7 +18,6 @@ from pathlib import Path
 from . import keyring_loader, locations, locking, storage, trust
 from .errors import CacheError
 from .log import Log
-from .storage import KEY_BYTES as KEY_BYTES
 from .storage import KEY_VARIABLE as ENV_VARIABLE
 from .storage import KEYRING_SERVICE as SERVICE
 from .storage import KEYRING_USERNAME as USERNAME
@@ -160,7 +159,7 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
             if key is None:
                 if damaged:
                     log.warn(f"the cache key in the OS keychain ({SERVICE}/{USERNAME}) is damaged; replacing it")
-                key = os.urandom(KEY_BYTES)
+                key = os.urandom(storage.KEY_BYTES)
                 keyring.set_password(SERVICE, USERNAME, storage.encode_key(key))
         finally:
             release()
@@ -206,7 +205,7 @@ def file_key(path: Path, log: Log) -> bytes:
     try:
         # A damaged or exposed key is replaced; a missing one is created
         # unless another process got there first (then its key is the key).
-        storage.write_atomic(path, os.urandom(KEY_BYTES), replace=why is not None)
+        storage.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=why is not None)
         if why is None:
             log.notice(f"created the cache key file {path} (no OS keychain available)")
     except FileExistsError:
