@@ -230,6 +230,9 @@ def sts() -> Iterator[LocalSts]:
     server.stop()
 
 
+ADMIN_KEY_ID = "AKIAADMIN00000000001"  # the tests' own IAM calls (Sandbox.admin_iam)
+
+
 @dataclass
 class Sandbox:
     """An isolated user: environment variables and the files they point at."""
@@ -259,6 +262,19 @@ class Sandbox:
     def start(self, *args: str, env: Mapping[str, str] | None = None, **options: Any) -> subprocess.Popen[str]:
         """Start the installed credproc without waiting; ``options`` as for start_credproc."""
         return start_credproc(args, {**self.env, **(env or {})}, **options)
+
+    def admin_iam(self) -> Any:
+        """boto3's IAM client for the tests' own setup calls to the local moto
+        server (moto takes any key; :data:`ADMIN_KEY_ID` tells them apart)."""
+        import boto3
+
+        return boto3.client(
+            "iam",
+            endpoint_url=self.sts.url,
+            region_name="us-east-1",
+            aws_access_key_id=ADMIN_KEY_ID,
+            aws_secret_access_key="admin",
+        )
 
     def get_json(self, *args: str) -> dict[str, object]:
         result = self.run("get", *args)

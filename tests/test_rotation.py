@@ -71,13 +71,7 @@ class World:
         self.sandbox = sandbox
         self.user = "rotate-" + uuid.uuid4().hex[:10]
         self.arn = f"arn:aws:iam::{SHARED_ACCOUNT}:user/{self.user}"
-        self.iam = boto3.client(
-            "iam",
-            endpoint_url=sandbox.sts.url,
-            region_name="us-east-1",
-            aws_access_key_id="AKIAADMIN00000000001",
-            aws_secret_access_key="admin",
-        )
+        self.iam = sandbox.admin_iam()
         self.iam.create_user(UserName=self.user)
         key = self.iam.create_access_key(UserName=self.user)["AccessKey"]
         self.messages = io.StringIO()

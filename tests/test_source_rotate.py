@@ -11,11 +11,17 @@ import subprocess
 import sys
 import uuid
 
-import boto3
 import pytest
-from conftest import HUB_ARN, SHARED_ACCOUNT, TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
+from conftest import (
+    ADMIN_KEY_ID,
+    HUB_ARN,
+    SHARED_ACCOUNT,
+    TWO_HOP_CONFIG,
+    Sandbox,
+    assert_one_clear_error,
+    credproc_executable,
+)
 
-ADMIN = "AKIAADMIN00000000001"  # the tests' own IAM calls (moto accepts any key)
 STORED_CONFIG = TWO_HOP_CONFIG.replace(
     '[source]\nregion = "us-east-1"', '[source]\nregion = "us-east-1"\nstored = "work"'
 )
@@ -31,13 +37,7 @@ class User:
         self.sandbox = sandbox
         self.name = "rotate-cli-" + uuid.uuid4().hex[:8]
         self.arn = f"arn:aws:iam::{SHARED_ACCOUNT}:user/{self.name}"
-        self.iam = boto3.client(
-            "iam",
-            endpoint_url=sandbox.sts.url,
-            region_name="us-east-1",
-            aws_access_key_id=ADMIN,
-            aws_secret_access_key="admin",
-        )
+        self.iam = sandbox.admin_iam()
         self.iam.create_user(UserName=self.name)
         key = self.iam.create_access_key(UserName=self.name)["AccessKey"]
         self.first_key, self.first_secret = key["AccessKeyId"], key["SecretAccessKey"]
@@ -114,7 +114,9 @@ def test_with_mfa_serial_one_code_from_mfa_process_signs_the_iam_calls(sandbox: 
     recorder = sandbox.sts.recorder
     (session,) = recorder.of("GetSessionToken")
     assert session.params["TokenCode"] == "654321" and session.params["SerialNumber"] == serial
-    (create,) = [call for call in recorder.of("CreateAccessKey") if call.access_key_id != ADMIN]  # not the setup's
+    (create,) = [
+        call for call in recorder.of("CreateAccessKey") if call.access_key_id != ADMIN_KEY_ID
+    ]  # not the setup's
     assert create.access_key_id != user.first_key  # the MFA session's key
     assert len(user.keys()) == 1 and user.first_key not in user.keys()
 
