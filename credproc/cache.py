@@ -5,7 +5,7 @@
   data, so an entry copied over another's file fails to decrypt.
 - Anything that does not decrypt and parse (truncated, tampered, foreign,
   written under a rotated key) is a miss and is overwritten by the next fetch.
-- Writes are atomic (storage.write_atomic); files are 0600 in a 0700 dir.
+- Writes are atomic (atomic.write_atomic); files are 0600 in a 0700 dir.
 - Single flight: a per-entry lock file taken with an OS lock (released by the
   kernel when a process dies), so concurrent processes make one STS call. A
   live holder is waited for at most ``CREDPROC_LOCK_TIMEOUT`` seconds
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, locking, storage
+from . import aead, atomic, locking, storage
 from .aws_credentials import Credentials
 from .errors import CacheError
 from .locking import LOCK_TIMEOUT, LOCK_TIMEOUT_VARIABLE
@@ -108,7 +108,7 @@ class Cache:
         blob = MAGIC + self.seal(plain, _aad(name))
         try:
             self.ensure_directory()
-            storage.write_atomic(self.path(name), blob)
+            atomic.write_atomic(self.path(name), blob)
         except OSError as exc:
             self._warn_write(exc)
             return False
@@ -231,8 +231,8 @@ class Cache:
 
 
 def _is_entry_temp(name: str) -> bool:
-    """A temp file storage.write_atomic left beside an entry (its writer was killed)."""
-    return name.startswith(".") and name.endswith(storage.TEMP_SUFFIX) and SUFFIX + "." in name
+    """A temp file atomic.write_atomic left beside an entry (its writer was killed)."""
+    return name.startswith(".") and name.endswith(atomic.TEMP_SUFFIX) and SUFFIX + "." in name
 
 
 def _aad(name: str) -> bytes:

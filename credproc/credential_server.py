@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from . import storage
+from . import atomic
 from .aws_credentials import format_time
 from .errors import UsageError
 from .log import Log
@@ -155,7 +155,7 @@ def write_token_file(path: Path, token: str) -> None:
         raise UsageError(f"--token-file: {directory} is not a directory", "give a path in an existing directory")
     if path.is_dir():
         raise UsageError(f"--token-file: {path} is a directory", "give the path of a file")
-    storage.write_atomic(path, token.encode("ascii"))
+    atomic.write_atomic(path, token.encode("ascii"))
 
 
 def soft_file_limit(soft: int, hard: int, infinity: int) -> int:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from . import keyring_loader, locations, locking, storage, trust
+from . import atomic, keyring_loader, locations, locking, storage, trust
 from .errors import CacheError
 from .log import Log
 from .storage import KEY_VARIABLE as ENV_VARIABLE
@@ -205,7 +205,7 @@ def file_key(path: Path, log: Log) -> bytes:
     try:
         # A damaged or exposed key is replaced; a missing one is created
         # unless another process got there first (then its key is the key).
-        storage.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=why is not None)
+        atomic.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=why is not None)
         if why is None:
             log.notice(f"created the cache key file {path} (no OS keychain available)")
     except FileExistsError:

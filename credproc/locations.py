@@ -31,7 +31,7 @@ APP = "credproc"
 CONFIG_FILE = "config.toml"
 KEY_FILE = "cache.key"  # the raw cache key, in the data dir, for the "file" key store
 PLATFORM = sys.platform  # whose rules user_dir follows (tests try other platforms' here)
-WINDOWS = os.name == "nt"  # whose rules aws_files and user_home follow (and storage.replace_file's retries)
+WINDOWS = os.name == "nt"  # whose rules aws_files and user_home follow (and atomic.replace_file's retries)
 
 
 # -- credproc's directories --------------------------------------------------------------------

@@ -194,13 +194,15 @@ def write(
     ``keyring``: its key is the keychain's), then delete the memos older than :data:`MAX_AGE`."""
     import time
 
+    from . import atomic  # writes are the full path's: a warm hit does not load it
+
     blob = (MAGIC_KEYRING if keyring else MAGIC) + len(header).to_bytes(_LENGTH_BYTES, "big") + header
     blob += seal(body, _aad(kind, key, header))
     target = location(directory, kind, key)
     memos = os.path.dirname(target)
     try:
         storage.make_private_dirs(memos)
-        storage.write_atomic(target, blob)
+        atomic.write_atomic(target, blob)
     except OSError:
         return
     horizon = time.time() - MAX_AGE

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import aead, keyring_loader, keystore, locations, locking, storage, trust
+from . import aead, atomic, keyring_loader, keystore, locations, locking, storage, trust
 from .errors import AuthError, CacheError, UsageError
 from .log import Log
 
@@ -204,7 +204,7 @@ def _read_index(env: Mapping[str, str], log: Log) -> dict[str, Any]:
 
 def _write_index(env: Mapping[str, str], keys: Mapping[str, Any]) -> None:
     body = json.dumps({"version": 1, "keys": dict(sorted(keys.items()))}, indent=1).encode() + b"\n"
-    storage.write_atomic(index_path(env), body)
+    atomic.write_atomic(index_path(env), body)
 
 
 def _update_index(env: Mapping[str, str], log: Log, name: str, key: StoredKey | None) -> None:
@@ -277,7 +277,7 @@ def _cipher(env: Mapping[str, str], *, create: bool) -> Any:
     key, why = storage.read_key_file(path)
     if key is None and why is None and create:
         try:
-            storage.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=False)
+            atomic.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=False)
         except FileExistsError:
             pass  # another credproc made it first: its key is the key
         except OSError as exc:
@@ -314,7 +314,7 @@ def _sealed_get(env: Mapping[str, str], name: str) -> StoredKey | None:
 def _sealed_set(env: Mapping[str, str], key: StoredKey) -> None:
     cipher = _cipher(env, create=True)
     blob = _MAGIC + aead.seal(cipher, json.dumps(record(key)).encode(), key.name.encode())
-    storage.write_atomic(sealed_path(env, key.name), blob)
+    atomic.write_atomic(sealed_path(env, key.name), blob)
 
 
 def _sealed_delete(env: Mapping[str, str], name: str) -> bool:

@@ -2,7 +2,7 @@
 keeps the file's permissions (used for ~/.aws/config and the credproc config).
 
 Every file written beside the user's (the backup, the temp files) goes
-through :func:`storage.write_atomic`: it exists only as a 0600 temp file
+through :func:`atomic.write_atomic`: it exists only as a 0600 temp file
 until it is whole, so no other user can open it in between. A backup is never
 looser than 0600 nor than the original (~/.aws/config can hold long-term keys).
 """
@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from . import storage
+from . import atomic, storage
 
 BACKUP_SUFFIX = ".credproc-backup"
 
@@ -47,7 +47,7 @@ def replace_text(path: Path, text: str, *, new_file_mode: int = 0o600) -> Path |
     else:
         backup = target.with_name(target.name + BACKUP_SUFFIX)
         _back_up(target, backup, mode)
-    storage.write_atomic(target, text.encode("utf-8"), mode=mode)
+    atomic.write_atomic(target, text.encode("utf-8"), mode=mode)
     return backup
 
 
@@ -60,7 +60,7 @@ def _back_up(original: Path, backup: Path, mode: int) -> None:
     """Copy ``original`` to ``backup`` through the atomic write (not shutil.copy2,
     whose copy exists under the umask's mode until it is chmod-ed)."""
     data = original.read_bytes()
-    storage.write_atomic(backup, data, mode=backup_mode(mode))
+    atomic.write_atomic(backup, data, mode=backup_mode(mode))
     times = original.stat()
     try:
         os.utime(backup, ns=(times.st_atime_ns, times.st_mtime_ns))  # when the previous version was made

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from credproc import storage
+from credproc import atomic, storage
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and owners are POSIX")
 
 
 def leftovers(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir() if path.name.endswith(storage.TEMP_SUFFIX))
+    return sorted(path.name for path in directory.iterdir() if path.name.endswith(atomic.TEMP_SUFFIX))
 
 
 @posix_only
@@ -24,7 +24,7 @@ def test_write_replaces_the_file_whole_and_private(tmp_path: Path) -> None:
     target = tmp_path / "entry.cred"
     target.write_bytes(b"old")
     target.chmod(0o644)
-    storage.write_atomic(target, b"new contents")
+    atomic.write_atomic(target, b"new contents")
     assert target.read_bytes() == b"new contents"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert leftovers(tmp_path) == []
@@ -33,7 +33,7 @@ def test_write_replaces_the_file_whole_and_private(tmp_path: Path) -> None:
 @posix_only
 def test_write_keeps_a_mode_it_is_given(tmp_path: Path) -> None:
     target = tmp_path / "config"
-    storage.write_atomic(target, b"[default]\n", mode=0o644)
+    atomic.write_atomic(target, b"[default]\n", mode=0o644)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
@@ -41,15 +41,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> 
     target = tmp_path / "entry.cred"
     target.mkdir()  # a rename cannot replace a directory with a file
     with pytest.raises(OSError):
-        storage.write_atomic(target, b"new")
+        atomic.write_atomic(target, b"new")
     assert target.is_dir() and leftovers(tmp_path) == []
 
 
 def test_first_writer_wins_when_asked_not_to_replace(tmp_path: Path) -> None:
     target = tmp_path / "cache.key"
-    storage.write_atomic(target, b"first", replace=False)
+    atomic.write_atomic(target, b"first", replace=False)
     with pytest.raises(FileExistsError):
-        storage.write_atomic(target, b"second", replace=False)
+        atomic.write_atomic(target, b"second", replace=False)
     assert target.read_bytes() == b"first"
     assert leftovers(tmp_path) == []
 
@@ -64,7 +64,7 @@ def test_private_directories_are_made_0700_all_the_way_down(tmp_path: Path) -> N
 @posix_only
 def test_only_private_files_are_read(tmp_path: Path) -> None:
     path = tmp_path / "answer"
-    storage.write_atomic(path, b"sealed")
+    atomic.write_atomic(path, b"sealed")
     assert storage.read_private(path) == b"sealed"
     path.chmod(0o640)  # others may read it: it may have been planted or seen
     assert storage.read_private(path) is None
@@ -91,7 +91,7 @@ def test_replace_retries_briefly_through_a_sharing_violation(tmp_path: Path) -> 
             raise failures.pop()
         os.replace(old, new)
 
-    storage.replace_file(str(source), str(target), windows=True, rename=rename, pause=waits.append)
+    atomic.replace_file(str(source), str(target), windows=True, rename=rename, pause=waits.append)
     assert target.read_bytes() == b"new"
     assert len(waits) == 2 and sum(waits) < 0.1
 
@@ -103,7 +103,7 @@ def test_replace_gives_up_on_a_file_that_stays_in_use(tmp_path: Path) -> None:
         raise sharing_violation()
 
     with pytest.raises(PermissionError):
-        storage.replace_file("a", "b", windows=True, rename=rename, pause=waits.append)
+        atomic.replace_file("a", "b", windows=True, rename=rename, pause=waits.append)
     assert 0 < sum(waits) < 2  # bounded: then the caller's "could not write" warning
 
 
@@ -115,7 +115,7 @@ def test_replace_does_not_retry_a_real_permission_error(tmp_path: Path) -> None:
 
     for windows in (True, False):
         with pytest.raises(PermissionError):
-            storage.replace_file("a", "b", windows=windows, rename=rename, pause=waits.append)
+            atomic.replace_file("a", "b", windows=windows, rename=rename, pause=waits.append)
     assert waits == []
 
 

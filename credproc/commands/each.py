@@ -308,10 +308,10 @@ def _finish(outcome: Finished, summary_json: Path | None, log: Log) -> CommandOu
     sys.stderr.write(render_summary(outcome.rows))
     log.notice(f"each: {totals(outcome.rows)}")
     if summary_json is not None:
-        from .. import storage
+        from .. import atomic
 
         try:
-            storage.write_atomic(summary_json, json.dumps(summary_document(outcome, code), indent=2).encode() + b"\n")
+            atomic.write_atomic(summary_json, json.dumps(summary_document(outcome, code), indent=2).encode() + b"\n")
         except OSError as exc:
             log.error(
                 f"credproc: each: cannot write --summary-json {summary_json} ({exc.strerror}) (fix: give a writable path)"
