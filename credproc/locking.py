@@ -85,12 +85,14 @@ def acquire(path: str | os.PathLike[str], timeout: float) -> Callable[[], None]:
 
 
 def claim(fd: int) -> bool:
-    """Whether this process now holds the exclusive lock on ``fd`` (no wait)."""
+    """Whether this process now holds the exclusive lock on ``fd`` (no wait):
+    False while another process holds it; OSError when the file system
+    cannot lock at all (ENOLCK on some network mounts), which no wait cures."""
     import fcntl
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # BlockingIOError: another process holds it
+    except BlockingIOError:
         return False
     return True
 

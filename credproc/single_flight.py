@@ -83,7 +83,12 @@ class Flight:
         except OSError:  # storage.UntrustedError included: the full path runs, unclaimed
             return None
         self._socket_path = os.path.join(directory, self.name[:40] + ".sock")
-        if locking.claim(fd):
+        try:
+            claimed = locking.claim(fd)
+        except OSError:  # no locks on this file system: the full path runs, unclaimed
+            os.close(fd)
+            return None
+        if claimed:
             self.claimed = True
             self._listener = _listen(self._socket_path)
             return None

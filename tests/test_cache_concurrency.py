@@ -262,3 +262,23 @@ def test_with_the_cache_off_waiters_are_handed_the_claimers_answer(sandbox: Sand
     assert [path.parent.name for path in kept] == ["pending"] and kept[0].suffix == ".lock"
     assert kept[0].stat().st_size == 0
     assert not Path(sandbox.env["CREDPROC_DATA_DIR"]).exists()
+
+
+def test_a_file_system_without_locks_is_an_error_at_once_not_a_wait(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flock failing outright (ENOLCK on some network mounts) is no other
+    process holding the lock: acquire says so at once (the cache then goes on
+    without the lock, with one warning) rather than waiting out the timeout."""
+    import errno
+    import fcntl
+
+    from credproc import locking
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError) as raised:
+        locking.acquire(sandbox.root / "entry.lock", timeout=3600)
+    assert raised.value.errno == errno.ENOLCK
