@@ -114,6 +114,16 @@ def test_refresh_fetches_every_account_anew_and_the_shared_hub_once(sandbox: San
     assert all(after[alias] != before[alias] for alias in aliases)  # every account's session is new
 
 
+def test_refresh_with_server_refreshes_once_not_again_for_each_endpoint(sandbox: Sandbox) -> None:
+    aliases = [f"acct-{number:02d}" for number in range(4)]
+    sandbox.write_config(hub_config(aliases))
+    assert sandbox.run("each", "--all", "--", "true").returncode == 0
+    sandbox.sts.recorder.reset()
+    refreshed = sandbox.run("each", "--all", "--refresh", "--server", "--", "true")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert assume_calls(sandbox, HUB_ARN) == 1 and len(sandbox.sts.recorder.of("AssumeRole")) == 5
+
+
 def test_globs_and_labels_select_and_each_command_reaches_its_account(sandbox: Sandbox) -> None:
     aliases = ["prod-eu", "prod-us", "dev-eu", "tools"]
     labels = {"prod-eu": ["prod", "eu"], "prod-us": ["prod", "us"], "dev-eu": ["dev", "eu"]}

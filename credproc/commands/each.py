@@ -162,8 +162,10 @@ def fetch_credentials(
 
 
 def account_args(args: argparse.Namespace, target: str) -> argparse.Namespace:
-    """``args`` as ``exec TARGET`` would have them for one account (no --port, no --token-file)."""
-    return argparse.Namespace(**{**vars(args), "target": target, "port": 0, "token_file": None})
+    """``args`` as ``exec TARGET`` would have them for one account (no --port,
+    no --token-file, and no --refresh: the run's fetch has just done it, once
+    for the hops the accounts share)."""
+    return argparse.Namespace(**{**vars(args), "target": target, "port": 0, "token_file": None, "refresh": False})
 
 
 def _jobs(accounts: Sequence[Account], found: Mapping[str, Fetched | CredprocError]) -> list[Job]:
@@ -217,7 +219,8 @@ def _launcher(
         if not args.server:
             env = command_environment(os.environ, fetched.credentials, fetched.region)
             return Launched({**env, **extra}, lambda: None)
-        # The endpoint's first credentials are the ones just fetched (from the cache); it refreshes them later.
+        # The endpoint's first credentials come from the cache the run's fetch filled
+        # (with --no-cache they are fetched again); it refreshes them later.
         running = start_endpoint(account_args(args, job.alias), log)
         env = with_variables(os.environ, *running.variables())
         return Launched({**env, **extra}, running.stop)
