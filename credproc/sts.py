@@ -76,6 +76,7 @@ class SourceSession:
         self._environment = environment
         self._lock = threading.RLock()
         self._session: BotocoreSession | None = None
+        self._stored: Credentials | None = None
 
     def session(self) -> BotocoreSession:
         """The session: the source profile's settings and provider chain (made once)."""
@@ -94,6 +95,15 @@ class SourceSession:
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             return None
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def stored_credentials(self, load: Callable[[], Credentials]) -> Credentials:
+        """The stored source keys (``[source] stored``), read by ``load`` once
+        for every caller sharing this session: a batch over many accounts asks
+        the keychain once, not once per account."""
+        with self._lock:
+            if self._stored is None:
+                self._stored = load()
+            return self._stored
 
     def client(self, config: BotoConfig, credentials: Credentials) -> Any:
         """An STS client of the session acting as ``credentials``."""
@@ -159,7 +169,8 @@ class StsCaller:
         if self._source_credentials is not None:
             return
         if self.source.stored:
-            self._source_credentials = self._stored_credentials(self.source.stored)
+            name = self.source.stored
+            self._source_credentials = self._botocore.stored_credentials(lambda: self._stored_credentials(name))
             return
         self._source_session()
         try:

@@ -117,6 +117,17 @@ def test_boto3_through_a_credential_process_profile_never_sees_the_stored_keys(s
     assert_no_secret(shown.stdout, shown.stderr)
 
 
+def test_each_over_accounts_assumed_straight_from_the_source_reads_the_stored_keys_once(sandbox: Sandbox) -> None:
+    without_env_keys(sandbox)
+    add(sandbox)
+    accounts = "".join(f'\n[accounts.direct-{n}]\nid = "{400000000000 + n}"\n' for n in range(3))
+    sandbox.write_config(STORED_CONFIG.split("[accounts.dev]")[0] + accounts)
+    result = sandbox.run("each", "--all", "--verbose", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("source keys 'default'") == 1  # one keychain read, not one per account
+    assert len(sandbox.sts.recorder.of("AssumeRole")) == 3
+
+
 def test_no_keychain_seals_a_file_and_says_so(sandbox: Sandbox) -> None:
     env = without_env_keys(sandbox)
     for name in ("PYTHON_KEYRING_BACKEND", "CREDPROC_TEST_KEYRING"):
