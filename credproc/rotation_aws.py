@@ -76,7 +76,7 @@ class BotocoreAws:
 
     def caller_arn(self, keys: Pair) -> str:
         client = self._client("sts", keys)
-        who = f"the key {keys.access_key_id}"
+        who = _key(keys.access_key_id)
         response = self._call("GetCallerIdentity", client.get_caller_identity, "GetCallerIdentity", who, STS)
         return str(response["Arn"])
 
@@ -91,7 +91,7 @@ class BotocoreAws:
         except CredprocError:
             raise
         except Exception as exc:
-            raise sts.mfa_refused(exc, MfaSession(serial, MFA_DURATION), f"the key {keys.access_key_id}") from exc
+            raise sts.mfa_refused(exc, MfaSession(serial, MFA_DURATION), _key(keys.access_key_id)) from exc
         raw = response["Credentials"]
         return Pair(raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"])
 
@@ -137,3 +137,10 @@ class BotocoreAws:
 
 def _who(user: str | None) -> str:
     return f"the IAM user {user}" if user else "the root user"
+
+
+def _key(access_key_id: str) -> str:
+    """An access key as messages name it: masked, as ``credproc source list`` shows it."""
+    from .source_keys import mask
+
+    return f"the access key {mask(access_key_id)}"

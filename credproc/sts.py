@@ -316,34 +316,6 @@ class StsCaller:
             return caller
 
 
-def caller_identity(credentials: Credentials, region: str, env: Mapping[str, str], log: Log, who: str) -> str:
-    """GetCallerIdentity as ``credentials`` (keys about to be stored: ``credproc
-    source``), retried like every call; the identity's ARN. The STS endpoint is
-    chosen as for the chain (AWS_ENDPOINT_URL_STS, the config file's settings)."""
-    try:
-        session = new_session(None, region)
-        client = session.create_client(
-            "sts",
-            region_name=region,
-            config=client_config(env, region),
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
-        response = retrying(env, log).call(client.get_caller_identity, transient, "GetCallerIdentity")
-    except Exception as exc:
-        from botocore.exceptions import ProfileNotFound
-
-        if isinstance(exc, ProfileNotFound):
-            profile = getattr(exc, "kwargs", {}).get("profile")
-            raise ConfigError(
-                f"AWS_PROFILE / AWS_DEFAULT_PROFILE: the AWS profile {profile!r} does not exist",
-                "unset AWS_PROFILE, or name a profile that exists",
-            ) from exc
-        raise translate(exc, "GetCallerIdentity", who) from exc
-    return str(response["Arn"])
-
-
 def new_session(profile: str | None, region: str) -> BotocoreSession:
     """A botocore session for ``profile`` (None: botocore's default choice), as
     ``boto3.Session(profile_name=profile, region_name=region)`` makes it.

@@ -187,6 +187,14 @@ def test_list_masks_and_never_shows_secrets(sandbox: Sandbox) -> None:
     assert rows[0]["arn"].startswith("arn:aws:")
 
 
+def test_add_checks_the_keys_given_whatever_aws_profile_names(sandbox: Sandbox) -> None:
+    env = {**without_env_keys(sandbox), "AWS_PROFILE": "no-such-profile"}  # as rotate: the keys sign, not a profile
+    result = run_input(sandbox, f"{KEY_ID}\n{SECRET}\n", "source", "add", "--stdin", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "verified: AKIA…0001 is arn:aws:" in result.stderr
+    assert [call.access_key_id for call in sandbox.sts.recorder.of("GetCallerIdentity")] == [KEY_ID]
+
+
 def test_add_refuses_to_replace_stored_keys(sandbox: Sandbox) -> None:
     without_env_keys(sandbox)
     add(sandbox)

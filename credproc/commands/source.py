@@ -166,12 +166,11 @@ def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, 
         )
     arn = None
     if verify:
-        from ..aws_credentials import Credentials
-        from ..sts import caller_identity
+        from ..rotation import Pair
+        from ..rotation_aws import BotocoreAws
 
-        region = config.source_region or DEFAULT_REGION
-        who = f"the access key {source_keys.mask(key_id)}"
-        arn = caller_identity(Credentials(key_id, secret), region, os.environ, log, who)
+        # Signed with the keys given, never botocore's chain: AWS_PROFILE does not count here.
+        arn = BotocoreAws(os.environ, config.source_region or DEFAULT_REGION, log).caller_arn(Pair(key_id, secret))
         log.notice(f"verified: {source_keys.mask(key_id)} is {arn}")
     return source_keys.StoredKey(name, key_id, secret, arn, "", "")
 
