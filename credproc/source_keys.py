@@ -115,6 +115,13 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_keys(access_key_id: str, secret: str) -> None:
+    """UsageError for a key id or secret that is not of IAM's form (where both are stored and where add reads them)."""
+    for problem in (key_id_problem(access_key_id), secret_problem(secret)):
+        if problem:
+            raise UsageError(problem, "paste the key exactly as IAM showed it")
+
+
 def record(key: StoredKey) -> dict[str, Any]:
     """The whole record, as the keychain item or sealed file holds it."""
     return {"version": 1, **{field: getattr(key, field) for field in StoredKey._fields if field != "where"}}
@@ -162,7 +169,7 @@ def _username(name: str) -> str:
 
 def _private_directory(env: Mapping[str, str]) -> Path:
     """The source-keys directory (0700), created if missing; CacheError if it is not the user's alone."""
-    path = locations.data_dir(env) / DIRECTORY
+    path = directory(env)
     trust.make_private("data", path, trust.DATA_VARIABLE)
     return path
 
@@ -365,7 +372,7 @@ def _repair_index(env: Mapping[str, str], log: Log, key: StoredKey) -> None:
         _private_directory(env)
         with _locked(env):
             _update_index(env, log, key.name, key)
-    except (OSError, CacheError, locking.LockTimeout):
+    except (OSError, CacheError):
         log.step(f"could not rewrite the index entry of {key.name!r}; it is read from the record meanwhile")
 
 
@@ -378,9 +385,7 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
     removed last.
     """
     check_name(key.name)
-    for problem in (key_id_problem(key.access_key_id), secret_problem(key.secret_access_key)):
-        if problem:
-            raise UsageError(problem, "paste the key exactly as IAM showed it")
+    check_keys(key.access_key_id, key.secret_access_key)
     where = "keychain" if keystore.keyring_usable(env) else "file"
     key = key._replace(where=where, created=key.created or now_iso())
     _private_directory(env)
@@ -394,8 +399,6 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
             _update_index(env, log, key.name, key)
             if before is not None and before.where != where:
                 _delete(env, key.name, before.where)
-    except storage.UntrustedError as exc:
-        raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except OSError as exc:  # a full disk, a read-only directory: whatever was stored before still is
         raise CacheError(
             f"cannot store the source keys {key.name!r} in {directory(env)} ({exc.strerror or exc})",
@@ -412,13 +415,14 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
 def remove(name: str, env: Mapping[str, str], log: Log) -> bool:
     """Forget the stored keys ``name`` everywhere; whether there were any."""
     check_name(name)
-    if _checked_directory(env) is None and not keystore.keyring_usable(env):
+    keychain = keystore.keyring_usable(env)
+    if _checked_directory(env) is None and not keychain:
         return False
     _private_directory(env)
     with _locked(env):
         index = _read_index(env, log)
         removed = name in index
-        places = ["file"] + (["keychain"] if keystore.keyring_usable(env) else [])
+        places = ["file"] + (["keychain"] if keychain else [])
         for where in places:
             removed = _delete(env, name, where) or removed
         if name in index:
@@ -453,6 +457,12 @@ class _locked:
         except locking.LockTimeout:
             raise CacheError(
                 f"another credproc held {self._path} for {LOCK_TIMEOUT:.0f} s", "retry when it has finished"
+            ) from None
+        except storage.UntrustedError as exc:  # a symlink, or another user's file, as the lock file
+            raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
+        except OSError as exc:
+            raise CacheError(
+                f"cannot lock {self._path} ({exc.strerror or exc})", f"make {self._path.parent} writable, then retry"
             ) from None
 
     def __exit__(self, *exc: object) -> None:

@@ -272,6 +272,17 @@ def test_add_asks_on_the_terminal_without_echo(sandbox: Sandbox) -> None:
     assert "AKIA…0001" in sandbox.run("source", "list").stdout
 
 
+def test_remove_with_a_planted_lock_file_is_one_line_and_exit_6(sandbox: Sandbox) -> None:
+    without_env_keys(sandbox)
+    add(sandbox)
+    lock = Path(sandbox.env["CREDPROC_DATA_DIR"], "source-keys", ".lock")
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(sandbox.root / "elsewhere")
+    result = sandbox.run("source", "remove", "default", "--yes")
+    assert_one_clear_error(result, f"the file {lock} is a symbolic link", f"remove {lock}", exit_code=6)
+    assert "default" in sandbox.run("source", "list").stdout  # nothing was removed
+
+
 def test_remove_asks_unless_yes(sandbox: Sandbox) -> None:
     without_env_keys(sandbox)
     add(sandbox)

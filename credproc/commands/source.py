@@ -156,9 +156,7 @@ def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, 
     from .. import source_keys
     from ..config import DEFAULT_REGION
 
-    for problem in (source_keys.key_id_problem(key_id), source_keys.secret_problem(secret)):
-        if problem:
-            raise UsageError(problem, "paste the key exactly as IAM showed it")
+    source_keys.check_keys(key_id, secret)
     if key_id.startswith("ASIA"):
         raise UsageError(
             f"{source_keys.mask(key_id)} is a temporary key (ASIA...): it expires and needs a session token",
