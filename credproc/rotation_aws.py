@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from . import retry, sts
+from .aws_credentials import format_time
 from .aws_errors import STS, Service, code_and_message, throttled, transient, translate
 from .errors import CredprocError
 from .log import Log
@@ -110,8 +110,7 @@ class BotocoreAws:
                 raise KeyLimitError(message, None) from exc
             raise translate(exc, "creating an access key", _who(user), IAM) from exc
         key = response["AccessKey"]
-        created = key["CreateDate"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return NewKey(key["AccessKeyId"], key["SecretAccessKey"], created)
+        return NewKey(key["AccessKeyId"], key["SecretAccessKey"], format_time(key["CreateDate"]))
 
     def delete_key(self, signer: Pair, user: str | None, access_key_id: str) -> None:
         client = self._client("iam", signer)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import aead, atomic, keyring_loader, keystore, locations, locking, storage, trust
+from .aws_credentials import format_time
 from .errors import AuthError, CacheError, UsageError
 from .log import Log
 
@@ -81,10 +82,6 @@ class StoredKey(NamedTuple):
 
 def mask(access_key_id: str) -> str:
     return f"{access_key_id[:4]}…{access_key_id[-4:]}"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- checks (pure) -------------------------------------------------------------------------------
@@ -387,7 +384,7 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
     check_name(key.name)
     check_keys(key.access_key_id, key.secret_access_key)
     where = "keychain" if keystore.keyring_usable(env) else "file"
-    key = key._replace(where=where, created=key.created or now_iso())
+    key = key._replace(where=where, created=key.created or format_time(datetime.now(UTC)))
     _private_directory(env)
     try:
         with _locked(env):

@@ -422,12 +422,13 @@ def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
     from ..aws_profiles import AwsFiles, role_path
     from ..source import choose_profile, keys_in_environment
 
+    aws = AwsFiles(os.environ)  # as rewritten: without the profile's keys
     current = config.source_profile
     if current is None and not keys_in_environment(None, os.environ):
-        current = choose_profile(None, os.environ, AwsFiles(os.environ))[0]
+        current = choose_profile(None, os.environ, aws)[0]
     if config.source_stored == name:
         return
-    roles = role_path(AwsFiles(os.environ), current, profile) if current else []
+    roles = role_path(aws, current, profile) if current else []
     if roles and not config.source_stored:  # stored alone would skip the roles the source assumed
         steps = source_import.via_steps(name, str(config.path), current or "", roles, bool(config.source_profile))
         log.notice(f"to use them as credproc's source: {steps}")
