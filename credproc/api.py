@@ -104,7 +104,7 @@ def botocore_session(target: str, region: str | None = None, **options: Unpack[G
 
     # Refreshes go through the engine of their time: a script that runs for
     # hours outlives a rotation of the stored keys, or an edit of the config.
-    return refreshing_session(engine(), target, region, options, current=engine)
+    return refreshing_session(engine, target, region, options)
 
 
 def boto3_session(target: str, region: str | None = None, **options: Unpack[GetOptions]) -> boto3.Session:

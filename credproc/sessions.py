@@ -23,26 +23,23 @@ if TYPE_CHECKING:
 
 
 def refreshing_session(
-    batch: Batch,
-    target: str,
-    region: str | None,
-    options: GetOptions,
-    current: Callable[[], Batch] | None = None,
+    engine: Callable[[], Batch], target: str, region: str | None, options: GetOptions
 ) -> BotocoreSession:
     """A botocore session acting as ``target`` in ``region`` (None: the account's),
-    credentials from ``batch``; the first ones obtained now (errors raise here).
-    ``current``: the engine to refresh through at each refresh (the API's, which
-    is made anew when the config or the stored keys change), else ``batch``."""
+    credentials from the batch ``engine()`` gives: the first ones obtained now
+    (errors raise here), each refresh through the engine current then (the
+    API's is made anew when the config or the stored keys change)."""
     import botocore.credentials
     import botocore.session
 
     wanted = request(target, cast(Options, options))  # no region: it is the session's, below
+    batch = engine()
     first = batch.obtain(wanted)
     # A refresh is not --refresh: the cache's session is taken while it is fresh enough.
     again = wanted._replace(force_refresh=False)
 
     def refresh() -> Mapping[str, Any]:
-        return _metadata((current() if current else batch).obtain(again).credentials)
+        return _metadata(engine().obtain(again).credentials)
 
     data = _metadata(first.credentials)
     credentials = botocore.credentials.RefreshableCredentials(

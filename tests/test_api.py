@@ -273,7 +273,7 @@ def test_a_call_after_expiry_gets_new_credentials_transparently(sandbox: Sandbox
     clock = Clock()
     sandbox.sts.recorder.rewrites.append(sts_on(clock))
     batch = Batch(clock=clock)
-    client = boto3.Session(botocore_session=refreshing_session(batch, "prod-eu", None, {})).client("sts")
+    client = boto3.Session(botocore_session=refreshing_session(lambda: batch, "prod-eu", None, {})).client("sts")
 
     assert client.get_caller_identity()["Account"] == account_id(1)
     clock.ahead = timedelta(hours=1, minutes=1)  # the one-hour session has expired
@@ -297,7 +297,7 @@ def test_a_session_near_expiry_is_refreshed_before_it_expires(sandbox: Sandbox) 
     clock = Clock()
     sandbox.sts.recorder.rewrites.append(sts_on(clock))
     batch = Batch(clock=clock)
-    client = boto3.Session(botocore_session=refreshing_session(batch, "dev", None, {})).client("sts")
+    client = boto3.Session(botocore_session=refreshing_session(lambda: batch, "dev", None, {})).client("sts")
     client.get_caller_identity()
     clock.ahead = timedelta(minutes=50)  # 10 minutes left: botocore must not sign with these any more
     client.get_caller_identity()

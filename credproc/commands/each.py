@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..errors import CommandError, CredprocError, ExitCode, UsageError
 from ..log import Log
@@ -25,7 +25,7 @@ from . import CommandOutput
 from .options import Subparsers, add_common, add_hop_options
 
 if TYPE_CHECKING:
-    from ..aws_credentials import Credentials
+    from ..batch import Result
     from ..config import Account, Config
     from ..fanout import Finished, Job, Launched, Row, Runner
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     if args.output_dir is not None:
         _check_file_names(accounts)
         _output_dir(args.output_dir)
-    found: dict[str, Fetched | CredprocError] = {}
+    found: dict[str, Result | CredprocError] = {}
     runner = _runner(args, command, [account.alias for account in accounts], found, log)
     with runner.signals():
         runner.raising = True  # a signal now stops the fetch: no command has started
@@ -113,17 +113,9 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     return _finish(outcome, args.summary_json, log)
 
 
-class Fetched(NamedTuple):
-    """One account's credentials, and the account and region they are for."""
-
-    credentials: Credentials
-    account_id: str
-    region: str
-
-
 def fetch_credentials(
     accounts: Sequence[Account], args: argparse.Namespace, config: Config, log: Log
-) -> list[Fetched | CredprocError]:
+) -> list[Result | CredprocError]:
     """Each account's credentials with at least half the session left (as ``exec``
     gets them), or why they could not be had; in the order of ``accounts``.
 
@@ -143,16 +135,15 @@ def fetch_credentials(
 
     refreshed: set[str] = set()  # --refresh: a hop the accounts share is refreshed once
 
-    def fetch(account: Account) -> Fetched | CredprocError:
+    def fetch(account: Account) -> Result | CredprocError:
         request = Request(
             account.alias, hops, use_cache=not args.no_cache, force_refresh=args.refresh, refreshed=refreshed
         )
         try:
             needed = start_margin(plan_for(config, request, engine.env).hops[-1].duration)
-            result = engine.obtain(request._replace(min_remaining=needed))
+            return engine.obtain(request._replace(min_remaining=needed))
         except CredprocError as error:
             return error
-        return Fetched(result.credentials, result.account_id, result.region)
 
     pool = ThreadPoolExecutor(max_workers=min(DEFAULT_WORKERS, len(accounts) or 1), thread_name_prefix="credproc")
     try:
@@ -168,7 +159,7 @@ def account_args(args: argparse.Namespace, target: str) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "target": target, "port": 0, "token_file": None, "refresh": False})
 
 
-def _jobs(accounts: Sequence[Account], found: Mapping[str, Fetched | CredprocError]) -> list[Job]:
+def _jobs(accounts: Sequence[Account], found: Mapping[str, Result | CredprocError]) -> list[Job]:
     from ..fanout import Job, summary_text
 
     jobs = []
@@ -183,7 +174,7 @@ def _runner(
     args: argparse.Namespace,
     command: list[str],
     aliases: list[str],
-    found: Mapping[str, Fetched | CredprocError],
+    found: Mapping[str, Result | CredprocError],
     log: Log,
 ) -> Runner:
     from .. import lines
@@ -205,7 +196,7 @@ def _runner(
 
 
 def _launcher(
-    args: argparse.Namespace, found: Mapping[str, Fetched | CredprocError], log: Log
+    args: argparse.Namespace, found: Mapping[str, Result | CredprocError], log: Log
 ) -> Callable[[Job], Launched]:
     """What starts one account's command: its environment (and its endpoint, with --server)."""
     from ..fanout import Launched
