@@ -335,8 +335,7 @@ def _sealed_delete(env: Mapping[str, str], name: str) -> bool:
 def load(name: str, env: Mapping[str, str], log: Log) -> StoredKey:
     """The stored keys ``name``, secret included; AuthError (exit 4) when there are none."""
     check_name(name)
-    index = _read_index(env, log)
-    entry = _from_index(name, index.get(name))
+    entry = indexed(name, env, log)
     order = [entry.where] if entry is not None else []
     order += [where for where in ("keychain", "file") if where not in order]
     for where in order:
@@ -357,7 +356,7 @@ def indexed_key_id(name: str, env: Mapping[str, str]) -> str:
     """The access key id stored under ``name``, from the index (no keychain
     prompt); from the record itself when the index lacks it (which rewrites
     the index). AuthError (exit 4) when there are no such keys."""
-    entry = _from_index(name, _read_index(env, Log(defer=True)).get(name))
+    entry = indexed(name, env, Log(defer=True))
     if entry is not None:
         return entry.access_key_id
     return load(name, env, Log(defer=True)).access_key_id
@@ -388,7 +387,7 @@ def save(key: StoredKey, env: Mapping[str, str], log: Log) -> StoredKey:
     _private_directory(env)
     try:
         with _locked(env):
-            before = _from_index(key.name, _read_index(env, log).get(key.name))
+            before = indexed(key.name, env, log)
             if where == "keychain":
                 _keychain_set(key)
             else:
@@ -425,6 +424,11 @@ def remove(name: str, env: Mapping[str, str], log: Log) -> bool:
         if name in index:
             _update_index(env, log, name, None)
     return removed
+
+
+def indexed(name: str, env: Mapping[str, str], log: Log) -> StoredKey | None:
+    """The stored key ``name`` as the index lists it (secret blank), or None."""
+    return _from_index(name, _read_index(env, log).get(name)) if name_problem(name) is None else None
 
 
 def stored(env: Mapping[str, str], log: Log) -> list[StoredKey]:

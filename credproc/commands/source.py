@@ -177,10 +177,10 @@ def _refuse_existing(name: str, log: Log) -> None:
     """Never replace a stored key by accident: it may be the only copy of a working one."""
     from .. import source_keys
 
-    found = {key.name: key for key in source_keys.stored(os.environ, log)}
-    if name in found:
+    found = source_keys.indexed(name, os.environ, log)
+    if found is not None:
         raise UsageError(
-            f"stored source keys {name!r} exist already ({found[name].masked()})",
+            f"stored source keys {name!r} exist already ({found.masked()})",
             f"choose another name, or credproc source remove {name} first (credproc source rotate replaces a key)",
         )
 
@@ -262,8 +262,8 @@ def run_remove(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
     name = source_keys.check_name(args.name)
-    found = {key.name: key for key in source_keys.stored(os.environ, log)}
-    shown = f" ({found[name].masked()})" if name in found else ""
+    found = source_keys.indexed(name, os.environ, log)
+    shown = f" ({found.masked()})" if found is not None else ""
     if not args.yes and not confirm(f"credproc: forget the stored source keys {name!r}{shown}? [y/N] ", name):
         log.notice("nothing removed")
         return CommandOutput()
@@ -331,7 +331,7 @@ def _already_stored(name: str, found: ProfileKeys, log: Log) -> StoredKey | None
     before, or an import whose rewrite failed): the file is then only cleaned up."""
     from .. import source_keys
 
-    listed = {key.name: key for key in source_keys.stored(os.environ, log)}.get(name)
+    listed = source_keys.indexed(name, os.environ, log)
     if listed is None or listed.access_key_id != found.access_key_id:
         return None
     stored = source_keys.load(name, os.environ, log)
