@@ -1,4 +1,4 @@
-"""``credproc source add|list|remove|import``: the source identity's long-term
+"""``credproc source add|list|remove|import|rotate``: the source identity's long-term
 keys, kept by source_keys.py (the OS keychain, or a sealed file), never in
 plaintext. ``[source] stored = "NAME"`` makes them the chain's first credentials.
 
@@ -15,10 +15,9 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthError, CommandError, ExitCode, UsageError
+from ..errors import AuthError, UsageError
 from ..log import Log
 from . import CommandOutput
 from .options import Parser, Subparsers, add_common
@@ -70,7 +69,13 @@ def register_import(actions: Subparsers) -> None:
     imp.add_argument("--force", action="store_true", help="import even when other profiles use it as source_profile")
     imp.add_argument("--no-verify", action="store_true", help="store without checking them with GetCallerIdentity")
     add_common(imp)
-    imp.set_defaults(run=run_import)
+    imp.set_defaults(run=_run_import)
+
+
+def _run_import(args: argparse.Namespace, log: Log) -> CommandOutput:
+    from .import_keys import run_import  # it uses this module's helpers: loaded when it runs
+
+    return run_import(args, log)
 
 
 def register_rotate(actions: Subparsers) -> None:
@@ -97,12 +102,12 @@ def run_add(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
     name = source_keys.check_name(args.name)
-    config = _config(args)
-    _refuse_existing(name, log)
+    config = source_config(args)
+    refuse_existing(name, log)
     key_id, secret = read_stdin(sys.stdin.read()) if args.stdin else read_terminal()
-    key = _verified(name, key_id, secret, config, log, verify=not args.no_verify)
+    key = verified(name, key_id, secret, config, log, verify=not args.no_verify)
     saved = source_keys.save(key, os.environ, log)
-    log.notice(f"stored source keys {name!r} ({saved.masked()}) in the {_place(saved)}")
+    log.notice(f"stored source keys {name!r} ({saved.masked()}) in the {place_of(saved)}")
     _say_how_to_use(config, name, log)
     return CommandOutput()
 
@@ -151,7 +156,7 @@ def _has_terminal() -> bool:
     return True
 
 
-def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, verify: bool) -> StoredKey:
+def verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, verify: bool) -> StoredKey:
     """The pair checked (its form; unless ``verify`` is off, one GetCallerIdentity), ready to store."""
     from .. import source_keys
     from ..config import DEFAULT_REGION
@@ -173,7 +178,7 @@ def _verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, 
     return source_keys.StoredKey(name, key_id, secret, arn, "", "")
 
 
-def _refuse_existing(name: str, log: Log) -> None:
+def refuse_existing(name: str, log: Log) -> None:
     """Never replace a stored key by accident: it may be the only copy of a working one."""
     from .. import source_keys
 
@@ -185,13 +190,15 @@ def _refuse_existing(name: str, log: Log) -> None:
         )
 
 
-def _place(key: StoredKey) -> str:
+def place_of(key: StoredKey) -> str:
+    """Where ``key`` is kept, as messages say it."""
     from .. import source_keys
 
     return "OS keychain" if key.where == "keychain" else f"sealed file {source_keys.sealed_path(os.environ, key.name)}"
 
 
-def _config(args: argparse.Namespace) -> Config:
+def source_config(args: argparse.Namespace) -> Config:
+    """The config an action reads ``[source]`` from (``--config``, else the default)."""
     from .. import config as config_module
 
     return config_module.load(args.config)
@@ -270,7 +277,7 @@ def run_remove(args: argparse.Namespace, log: Log) -> CommandOutput:
     if not source_keys.remove(name, os.environ, log):
         raise AuthError(f"no stored source keys named {name}", "credproc source list shows the names")
     log.notice(f"removed the stored source keys {name!r}{shown} (the IAM access key itself still exists)")
-    config = _config(args)
+    config = source_config(args)
     if config.source_stored == name:
         log.warn(
             f"{config.where('source', 'stored')} still names them: no credentials until credproc source add {name}"
@@ -290,169 +297,6 @@ def confirm(prompt: str, name: str) -> bool:
         return terminal.readline().strip().lower() in ("y", "yes")
 
 
-# -- import --------------------------------------------------------------------------------------
-
-
-def run_import(args: argparse.Namespace, log: Log) -> CommandOutput:
-    from .. import source_keys, user_files
-
-    profile = args.profile
-    name = source_keys.check_name(args.name or profile)
-    config = _config(args)
-    found = profile_keys(profile, os.environ)
-    _guard_dependents(profile, os.environ, log, force=args.force)
-    saved = _already_stored(name, found, log)
-    if saved is None:
-        _refuse_existing(name, log)
-        key = _verified(name, found.access_key_id, found.secret_access_key, config, log, verify=not args.no_verify)
-        saved = source_keys.save(key, os.environ, log)
-    try:
-        backup = user_files.replace_text(found.path, found.without)
-    except OSError as exc:  # storage.UntrustedError included
-        raise CommandError(
-            f"stored the keys of profile {profile!r} as {name!r}, but could not remove them from {found.path} "
-            f"({exc.strerror or exc})",
-            f"delete the aws_access_key_id and aws_secret_access_key lines of [{profile}] there by hand",
-            ExitCode.CONFIG,
-        ) from None
-    log.notice(
-        f"moved the keys of profile {profile!r} ({saved.masked()}) into the {_place(saved)}; "
-        f"removed them from {found.path}"
-        + (f" (its backup {backup} still holds them in plaintext: delete it once credproc works)" if backup else "")
-    )
-    if found.elsewhere is not None:
-        log.warn(f"{found.elsewhere} also holds keys for profile {profile!r}: not imported, still in plaintext")
-    _use_imported(config, profile, name, log)
-    return CommandOutput()
-
-
-def _already_stored(name: str, found: ProfileKeys, log: Log) -> StoredKey | None:
-    """The stored keys ``name`` when they are exactly the profile's (added
-    before, or an import whose rewrite failed): the file is then only cleaned up."""
-    from .. import source_keys
-
-    listed = source_keys.indexed(name, os.environ, log)
-    if listed is None or listed.access_key_id != found.access_key_id:
-        return None
-    stored = source_keys.load(name, os.environ, log)
-    if stored.secret_access_key != found.secret_access_key:
-        return None
-    log.notice(f"the keys of the profile are stored already as {name!r} ({stored.masked()})")
-    return stored
-
-
-class ProfileKeys:
-    """A profile's keys, the file they are in and that file's text without them."""
-
-    def __init__(self, path: Path, access_key_id: str, secret: str, without: str, elsewhere: Path | None) -> None:
-        self.path = path
-        self.access_key_id = access_key_id
-        self.secret_access_key = secret
-        self.without = without
-        self.elsewhere = elsewhere
-
-    def __repr__(self) -> str:
-        return f"ProfileKeys(path={self.path!r}, access_key_id={self.access_key_id!r})"
-
-
-def profile_keys(profile: str, env: Mapping[str, str]) -> ProfileKeys:
-    """The keys of ``profile`` as botocore would read them (the credentials file
-    first, then the config file), and that file's text with them removed."""
-    from .. import locations, source_import, user_files
-
-    config_path, credentials_path = (Path(path) for path in locations.aws_files(env))
-    held: list[tuple[Path, str, dict[str, str], str]] = []
-    for path, kind in ((credentials_path, "credentials"), (config_path, "config")):
-        text = user_files.read_text(path)
-        if text is None:
-            continue
-        try:
-            sections = source_import.sections(text)
-        except Exception:
-            raise UsageError(
-                f"{path}: cannot be parsed", "fix its INI syntax (credproc doctor names the line)"
-            ) from None
-        for header, options in sections.items():
-            if source_import.profile_of(header, kind) == profile and "aws_access_key_id" in options:
-                held.append((path, kind, options, text))
-                break
-    if not held:
-        raise UsageError(
-            f"profile {profile!r} has no aws_access_key_id in {credentials_path} or {config_path}",
-            "name a profile with long-term keys (aws configure list-profiles lists them)",
-        )
-    path, kind, options, text = held[0]
-    if options.get("aws_session_token") or options.get("aws_security_token"):
-        raise UsageError(
-            f"profile {profile!r} in {path} holds temporary credentials (a session token)",
-            "import a profile with an IAM user's long-term keys",
-        )
-    without = source_import.without_keys(text, kind, profile)
-    if not source_import.only_keys_removed(text, without, kind, profile):
-        raise UsageError(
-            f"{path}: the keys of profile {profile!r} cannot be removed line by line",
-            f"copy them with: credproc source add {profile}, then delete them from {path} by hand",
-        )
-    elsewhere = held[1][0] if len(held) > 1 else None
-    return ProfileKeys(path, options["aws_access_key_id"], options.get("aws_secret_access_key", ""), without, elsewhere)
-
-
-def _guard_dependents(profile: str, env: Mapping[str, str], log: Log, *, force: bool) -> None:
-    """Profiles whose source_profile is ``profile`` would lose their keys: refuse unless ``force``."""
-    from .. import source_import
-    from ..aws_profiles import AwsFiles
-
-    aws = AwsFiles(env)
-    names = [*aws.profile_names(), *aws.credentials_names()]
-    users = source_import.dependents(((name, aws.merged(name)) for name in names), profile)
-    if not users:
-        return
-    listed = ", ".join(users)
-    if not force:
-        raise UsageError(
-            f"profiles {listed} name {profile!r} as source_profile: they would lose their keys",
-            "point them at another source first, or re-run with --force (they then fail until you do)",
-        )
-    log.warn(f"profiles {listed} name {profile!r} as source_profile: they have no keys any more")
-
-
-def _use_imported(config: Config, profile: str, name: str, log: Log) -> None:
-    """Make the stored keys credproc's source when they were its source already; else say how."""
-    from .. import source_import, user_files
-    from ..aws_profiles import AwsFiles, role_path
-    from ..source import choose_profile, keys_in_environment
-
-    aws = AwsFiles(os.environ)  # as rewritten: without the profile's keys
-    current = config.source_profile
-    if current is None and not keys_in_environment(None, os.environ):
-        current = choose_profile(None, os.environ, aws)[0]
-    if config.source_stored == name:
-        return
-    roles = role_path(aws, current, profile) if current else []
-    if roles and not config.source_stored:  # stored alone would skip the roles the source assumed
-        steps = source_import.via_steps(name, str(config.path), current or "", roles, bool(config.source_profile))
-        log.notice(f"to use them as credproc's source: {steps}")
-        return
-    how = f'set stored = "{name}" under [source] in {config.path}'
-    if current != profile or config.source_stored:
-        log.notice(
-            f"to use them as credproc's source: {how}" + (" (and remove profile)" if config.source_profile else "")
-        )
-        return
-    text = user_files.read_text(config.path)
-    new = source_import.config_with_stored(text, name, profile)
-    if new is None:
-        log.warn(f"credproc's source was profile {profile!r}, which has no keys now: {how} (and remove profile)")
-        return
-    if new != text:
-        try:
-            user_files.replace_text(config.path, new)
-        except OSError as exc:
-            log.warn(f"could not write {config.path} ({exc.strerror or exc}): {how}")
-            return
-    log.notice(f'credproc now uses them: [source] stored = "{name}" in {config.path}')
-
-
 # -- rotate --------------------------------------------------------------------------------------
 
 
@@ -464,14 +308,14 @@ def run_rotate(args: argparse.Namespace, log: Log) -> CommandOutput:
     from ..config import DEFAULT_REGION
     from ..rotation_aws import BotocoreAws
 
-    config = _config(args)
+    config = source_config(args)
     name = source_keys.check_name(args.name or config.source_stored or DEFAULT_NAME)
     mfa = rotation.Mfa(config.mfa_serial, _rotation_code(config)) if config.mfa_serial else None
     aws = BotocoreAws(os.environ, config.source_region or DEFAULT_REGION, log)
     done = rotation.rotate(name, _KeyStore(log), aws, rotation.Timing(time.monotonic, time.sleep), log, mfa)
     log.notice(
         f"rotated the stored source keys {name!r} ({done.arn}): {source_keys.mask(done.old_key_id)} is deleted, "
-        f"{done.new.masked()} is stored in the {_place(done.new)}"
+        f"{done.new.masked()} is stored in the {place_of(done.new)}"
     )
     return CommandOutput()
 
