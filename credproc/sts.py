@@ -394,10 +394,3 @@ def _is_sso_token_error(exc: Exception) -> bool:
 def _is_chaining_limit(exc: Exception) -> bool:
     code, message = code_and_message(exc)
     return code == "ValidationError" and "chaining" in message.lower()
-
-
-def unavailable(exc: Exception) -> bool:
-    """Whether a botocore error says AWS could not answer (unreachable, timed
-    out, throttling, failing), as opposed to refusing the call: what is
-    retried (credproc.aws_errors.transient)."""
-    return transient(exc) is not None

@@ -157,11 +157,10 @@ def _list_accounts(
 
 
 def _translate(exc: Exception, identity: str) -> CredprocError:
-    """A botocore error of ListAccounts as one clear credproc error (sts decides what is unavailability)."""
+    """A botocore error of ListAccounts as one clear credproc error (aws_errors.transient decides what is unavailability)."""
     from botocore import exceptions as bce
 
-    from ..aws_errors import describe
-    from ..sts import unavailable
+    from ..aws_errors import describe, transient
 
     hint = (
         "list the accounts from the management account or a delegated administrator: set [organizations] "
@@ -170,10 +169,10 @@ def _translate(exc: Exception, identity: str) -> CredprocError:
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-        if unavailable(exc):
+        if transient(exc) is not None:
             return UnavailableError(f"Organizations {code} while listing accounts: {message}", "retry in a minute")
         return AuthError(f"Organizations refused ListAccounts as {identity}: {code}: {message}", hint)
-    if unavailable(exc):
+    if transient(exc) is not None:
         # Told by type and fields only: an unreadable answer's text quotes the raw body.
         return UnavailableError(
             f"could not reach AWS Organizations: {describe(exc)}",
