@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NamedTuple
 
-from . import child, lines
+from . import child, lines, storage
 from .errors import CredprocError, ExitCode
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
@@ -295,18 +295,21 @@ class OutputFileError(Exception):
 def _output_file(path: Path) -> Iterator[int]:
     """``path`` opened for writing, 0600 (a command's output may hold secrets), closed in credproc once handed over.
 
-    A file left by an earlier run (or made by hand) keeps its mode when
-    truncated: it is made 0600; one of another user is refused (they could read it)."""
+    Opened as storage.open_private_file opens it: a file left by an earlier
+    run (or made by hand) is made 0600, and emptied only once it is known to
+    be the user's own regular file; a symlink, a FIFO or another user's file
+    is refused untouched."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fd = storage.open_private_file(path)
+    except storage.UntrustedError as exc:
+        raise OutputFileError(f"--output-dir: cannot write {path} ({exc.reason}); remove it") from None
     except OSError as exc:
         raise OutputFileError(f"--output-dir: cannot write {path} ({exc.strerror or exc})") from None
     try:
-        found = os.fstat(fd)
-        if hasattr(os, "geteuid") and found.st_uid != os.geteuid():
-            raise OutputFileError(f"--output-dir: {path} belongs to another user, who could read it; remove it")
-        if found.st_mode & 0o077:
-            os.fchmod(fd, 0o600)
+        try:
+            os.ftruncate(fd, 0)
+        except OSError as exc:
+            raise OutputFileError(f"--output-dir: cannot write {path} ({exc.strerror or exc})") from None
         yield fd
     finally:
         os.close(fd)

@@ -10,7 +10,7 @@
   lock, so the kernel wakes the waiter as the claimer ends and 50 waiters
   cost no CPU (a poll would); an alarm bounds it.
 
-On POSIX each is ``flock`` on a descriptor from storage.open_lock_file
+On POSIX each is ``flock`` on a descriptor from storage.open_private_file
 (O_NOFOLLOW, the user's own regular file, 0600): the kernel drops it when the
 holder dies, even by SIGKILL. filelock opens without O_NOFOLLOW (and
 truncates), so a planted symlink would have credproc create or truncate a
@@ -71,7 +71,7 @@ def acquire(path: str | os.PathLike[str], timeout: float) -> Callable[[], None]:
         return _acquire_filelock(os.fspath(path), timeout)
     import time
 
-    fd = storage.open_lock_file(path)
+    fd = storage.open_private_file(path)
     deadline = time.monotonic() + timeout
     try:
         while not claim(fd):

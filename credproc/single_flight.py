@@ -78,8 +78,8 @@ class Flight:
             # of a first fan-out would otherwise take the full path (module docstring).
             # make_private_dirs refuses a pending/ that is not the user's alone.
             storage.make_private_dirs(directory)
-            # Never through a symlink, never another user's file (storage.open_lock_file).
-            fd = storage.open_lock_file(os.path.join(directory, self.name[:40] + ".lock"))
+            # Never through a symlink, never another user's file (storage.open_private_file).
+            fd = storage.open_private_file(os.path.join(directory, self.name[:40] + ".lock"))
         except OSError:  # storage.UntrustedError included: the full path runs, unclaimed
             return None
         self._socket_path = os.path.join(directory, self.name[:40] + ".sock")

@@ -306,16 +306,18 @@ def _open_problem(error: OSError) -> str:
     return f"cannot be read ({error.strerror or error})"
 
 
-def open_lock_file(path: str | os.PathLike[str]) -> int:
-    """A descriptor of the lock file ``path``, created 0600 when missing, to
-    take an OS lock on (the caller closes it, which drops the lock).
+def open_private_file(path: str | os.PathLike[str]) -> int:
+    """A descriptor of ``path`` (read and write, nothing truncated), created
+    0600 when missing: a lock file to take an OS lock on, or a file to write
+    output to (``each --output-dir``). The caller closes it.
 
-    Never through a symlink (O_NOFOLLOW: a link planted as a lock file would
-    make credproc create or truncate a file wherever it points), and only a
-    regular file of the user's: another user's lock file is one they could
-    hold forever, stalling every run. One the user's own that others may open
-    is made 0600 (``flock`` needs only a descriptor: read access is enough to
-    hold it). Raises :class:`UntrustedError`, or OSError.
+    Never through a symlink (O_NOFOLLOW: a link planted there would make
+    credproc create or write a file wherever it points), never blocking on a
+    planted FIFO (O_NONBLOCK), and only a regular file of the user's: another
+    user's lock file is one they could hold forever, stalling every run, and
+    their output file one they could read. One the user's own that others may
+    open is made 0600 (``flock`` needs only a descriptor: read access is
+    enough to hold it). Raises :class:`UntrustedError`, or OSError.
     """
     target = os.fspath(path)
     flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)

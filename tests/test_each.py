@@ -275,6 +275,28 @@ def test_output_files_left_from_before_are_made_private_and_a_symlink_is_that_ac
     assert str(rows["beta"]["error"]).startswith(f"--output-dir: cannot write {directory / 'beta.out'} (")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or os.geteuid() != 0, reason="needs root to plant another user's file")
+def test_another_users_output_file_is_refused_untouched_and_a_fifo_does_not_hang(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.write_config(hub_config(["alpha", "beta"]))
+    directory = tmp_path / "out"
+    directory.mkdir()
+    theirs = directory / "alpha.out"
+    theirs.write_text("their notes")
+    os.chown(theirs, 4321, 4321)
+    os.mkfifo(directory / "beta.out", 0o600)
+    summary_path = tmp_path / "summary.json"
+    result = sandbox.run(
+        "each", "--all", "--output-dir", str(directory), "--summary-json", str(summary_path), "--", "echo", "secret"
+    )
+    assert result.returncode == 10, result.stderr
+    assert theirs.read_text() == "their notes"  # refused before anything was emptied
+    rows = summary(summary_path)
+    assert str(rows["alpha"]["error"]).startswith(f"--output-dir: cannot write {theirs} (is owned by uid 4321")
+    assert str(rows["beta"]["error"]).startswith(f"--output-dir: cannot write {directory / 'beta.out'} (")
+
+
 def test_a_refused_role_fails_that_account_only(sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.write_config(hub_config(["first", "refused", "last"]))
     sandbox.sts.recorder.faults.append(

@@ -390,12 +390,12 @@ def test_storage_refuses_what_others_can_change(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     lock.symlink_to(tmp_path / "through")
     with pytest.raises(storage.UntrustedError, match="is a symbolic link"):
-        storage.open_lock_file(lock)
+        storage.open_private_file(lock)
     assert not (tmp_path / "through").exists()
     loose = tmp_path / "loose.lock"
     loose.write_bytes(b"")
     loose.chmod(0o644)
-    os.close(storage.open_lock_file(loose))
+    os.close(storage.open_private_file(loose))
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600  # nobody else may hold it
 
     key = tmp_path / "cache.key"
