@@ -18,7 +18,7 @@ from .errors import OUTPUT_HINT, STDOUT_CLOSED, CredprocError, ExitCode, OutputE
 from .log import Log
 
 if TYPE_CHECKING:
-    from . import memo, single_flight
+    from . import memo
 
 Run = Callable[[argparse.Namespace, Log], CommandOutput]
 
@@ -43,12 +43,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(
-    argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None, flight: single_flight.Flight | None = None
-) -> int:
+def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None) -> int:
     """Run credproc; returns the exit code (only the console script exits).
-    ``inputs``: the run's request digest, when the console script computed it
-    already; ``flight``: its single flight for a rememberable ``get`` (single_flight.py)."""
+    ``inputs``: the run's request digest, when the console script computed it already."""
     arguments, command = list(sys.argv[1:] if argv is None else argv), None
     if arguments[:1] in (["exec"], ["each"]):  # the commands that run a command (and exec's module only then)
         from .commands.exec import split_command
@@ -61,7 +58,6 @@ def main(
         args.exec_command = command
         args.command_line = arguments  # what commands/get.py remembers an answer under
         args.inputs = inputs  # memo.py's request digest: computed once per run (commands/options.py)
-        args.flight = flight  # the console script's claim on this request, if any (commands/get.py)
         run: Run = args.run
         result = run(args, log)
         log.flush()

@@ -6,8 +6,6 @@ TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks
 if TYPE_CHECKING:
     from typing import NoReturn
 
-    from . import single_flight
-
 # The hidden word the completion scripts run for TARGET (completion.py):
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
 TARGETS_WORD = "__complete-targets"
@@ -45,7 +43,8 @@ def _run() -> None:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    flight = None if key is None else _claim_or_wait(key)
+    if key is not None:
+        _claim_or_wait(key)
     inputs = None if request is None else request[0]
     if sys.argv[1:2] != ["get"]:
         from .cli import main
@@ -58,28 +57,20 @@ def _run() -> None:
     shortcuts.collector_off()
     from .cli import main
 
-    _end(main(inputs=inputs, flight=flight))
+    _end(main(inputs=inputs))
 
 
-def _claim_or_wait(name: str) -> "single_flight.Flight":
+def _claim_or_wait(name: str) -> None:
     """Missed: claim the request, or wait for the process that is answering
-    it (credproc/single_flight.py); either way the answer may be here now, and the
-    run ends with it. Else the run's flight, for the full path to hand its
-    answer over with."""
+    it (credproc/single_flight.py); either way its answer may be remembered
+    by now, and the run ends with it."""
     import os
 
     from . import remembered, single_flight
 
-    flight = single_flight.Flight(name)
-    handed = flight.claim_or_wait(os.environ)
-    if handed is not None:
-        remembered.print_output(handed)
+    single_flight.claim_or_wait(name, os.environ)
+    if remembered.print_remembered(name) is not None:
         _end(0)
-    output = remembered.print_remembered(name)
-    if output is not None:
-        flight.hand_over(output)  # to those waiting for this process's claim, if it holds one
-        _end(0)
-    return flight
 
 
 def _fail(message: "str | None") -> "NoReturn":

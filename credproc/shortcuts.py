@@ -12,7 +12,7 @@ Each private reach also falls back to the public way by itself when the
 private thing is missing or no longer answers as expected.
 
 Standard library only, and nothing imported at load but os and sys: the
-fast path (script.py, remembered.py, storage.py, single_flight.py) imports this module.
+fast path (script.py, remembered.py, storage.py) imports this module.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ TYPE_CHECKING = False  # not typing's: the fast path imports this module (benchm
 if TYPE_CHECKING:
     from collections.abc import Callable
     from hashlib import blake2b as Hash
-    from types import ModuleType
     from typing import Any, NoReturn
 
 SWITCH = "CREDPROC_NO_SHORTCUTS"
@@ -49,7 +48,7 @@ def enabled() -> bool:
     return os.environ.get(SWITCH, "") in ("", "0")
 
 
-# -- the fast path: the hash, the cipher, a waiter's socket ---------------------------------
+# -- the fast path: the hash and the cipher ----------------------------------------------------
 
 
 def blake2b() -> Callable[..., Hash]:
@@ -89,24 +88,6 @@ def aesgcm_class() -> type:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM
-
-
-def sockets() -> ModuleType:
-    """The module a waiter makes its Unix socket with (single_flight.py):
-    CPython's ``_socket``, which ``socket`` is built on, without the
-    ``socket`` module's own import (its enums); ``socket`` where ``_socket``
-    is missing or lacks what a waiter uses."""
-    if enabled():
-        try:
-            import _socket
-
-            if all(hasattr(_socket, name) for name in ("socket", "AF_UNIX", "SOCK_STREAM", "SOL_SOCKET")):
-                return _socket
-        except ImportError:
-            pass
-    import socket
-
-    return socket
 
 
 # -- the end of a get --------------------------------------------------------------------------

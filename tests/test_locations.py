@@ -200,13 +200,12 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
     assert remembered.request_digest(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
 
 
-# The console script following macOS's rules for credproc's files, and
-# without the handover (Linux's): the rest of the machine stays what it is.
+# The console script following macOS's rules for credproc's files: the rest
+# of the machine stays what it is.
 AS_MACOS = """
 import sys
-from credproc import locations, single_flight
+from credproc import locations
 locations.PLATFORM = "darwin"
-single_flight._HANDOVER_HERE = False
 sys.argv[0] = "credproc"
 from credproc.script import run
 run()

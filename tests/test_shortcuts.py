@@ -161,18 +161,6 @@ def test_blake2b_from_hashlib_when_cpythons_module_is_missing_or_changed(
     assert hashlib.blake2b(b"x", digest_size=32).hexdigest() == own(b"x", digest_size=32).hexdigest()
 
 
-@pytest.mark.parametrize("found", [None, types.SimpleNamespace(socket=object)])
-def test_a_waiters_socket_from_the_socket_module_when_cpythons_is_missing_or_changed(
-    found: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import socket
-
-    monkeypatch.setenv(shortcuts.SWITCH, "")
-    assert shortcuts.sockets().__name__ == "_socket"
-    monkeypatch.setitem(sys.modules, "_socket", found)
-    assert shortcuts.sockets() is socket
-
-
 def test_the_end_is_the_usual_exit_when_atexit_cannot_run_its_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     import atexit
 

@@ -21,7 +21,6 @@ from conftest import (
     Sandbox,
     assert_one_clear_error,
     run_credproc,
-    start_credproc,
 )
 
 from credproc import aead, cache, locations, shortcuts
@@ -725,88 +724,6 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
     assert len(sandbox.sts.recorder.of("AssumeRole")) == 2
 
 
-# A stand-in for the process that claimed `get dev` (credproc/single_flight.py): it
-# claims, says so, waits until a waiter has connected, then hands over what
-# stdin says (for the request it names: "same" or another one) and ends.
-CLAIMER = """
-import os, select, sys
-from credproc import remembered, single_flight
-digest = remembered.request_digest(["get", "dev"], os.environ)
-flight = single_flight.Flight(digest)
-assert flight.claim_or_wait(os.environ) is None and flight._listener
-print("claimed", flush=True)
-which, answer = sys.stdin.read().split("\\n", 1)
-assert select.select([flight._listener], [], [], 120)[0], "no waiter connected"
-if which != "same":
-    flight.name = "0" * len(digest)  # a message for another request, on this one's socket
-flight.hand_over(answer)
-"""
-
-
-def claimed_and_waited_for(env: dict[str, str], which: str, answer: str) -> tuple[str, set[str]]:
-    """A credproc get dev started while CLAIMER holds the claim: its stdout
-    and the modules it imported, once CLAIMER handed over ``answer``."""
-    claimer = subprocess.Popen(
-        [sys.executable, "-c", CLAIMER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert claimer.stdout is not None and claimer.stdout.readline() == "claimed\n"
-    waiter = start_credproc(["get", "dev"], env, prefix=[sys.executable, "-X", "importtime"])
-    claimer.communicate(f"{which}\n{answer}", timeout=120)
-    assert claimer.returncode == 0
-    out, err = waiter.communicate(timeout=120)
-    assert waiter.returncode == 0, err
-    return out, import_lines(err)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
-def test_a_waiter_is_handed_the_claimers_answer_without_reading_it_back(sandbox: Sandbox) -> None:
-    env = user_environment(sandbox)
-    first = run_user(env, "get", "dev").stdout
-    for path in answer_files(env):
-        path.unlink()  # nothing to read back: the waiter's answer can only come from the claimer
-
-    out, imported = claimed_and_waited_for(env, "same", first)
-    assert out == first
-    assert not {"credproc.cli", "cryptography", "json"} & imported  # no key, no AES-GCM, no full path
-    assert answer_files(env) == [] and len(sandbox.sts.recorder.of("AssumeRole")) == 2
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
-def test_with_the_shortcuts_off_a_waiter_is_handed_the_answer_through_the_socket_module(sandbox: Sandbox) -> None:
-    env = {**user_environment(sandbox), shortcuts.SWITCH: "1"}
-    first = run_user(env, "get", "dev").stdout
-    for path in answer_files(env):
-        path.unlink()
-
-    out, imported = claimed_and_waited_for(env, "same", first)
-    assert out == first and "socket" in imported  # the public module, not CPython's _socket alone
-    assert not {"credproc.cli", "cryptography"} & imported
-    assert answer_files(env) == [] and len(sandbox.sts.recorder.of("AssumeRole")) == 2
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the handover is for Linux (SO_PEERCRED)")
-def test_a_waiter_never_prints_an_answer_handed_over_for_another_request(sandbox: Sandbox) -> None:
-    env = user_environment(sandbox)
-    first = run_user(env, "get", "dev").stdout
-    for path in answer_files(env):
-        path.unlink()
-
-    out, imported = claimed_and_waited_for(env, "other", '{"forged": true}\n')
-    assert out == first  # the full path's answer, from the cache, once the claimer ended
-    assert "credproc.cli" in imported and len(sandbox.sts.recorder.of("AssumeRole")) == 2
-
-
-def test_a_handover_cut_short_or_for_another_request_is_not_an_answer() -> None:
-    from credproc import single_flight
-
-    digest = "ab" * 32
-    whole = single_flight.HANDOVER + digest.encode() + b" 6\n{...}\n"
-    assert single_flight._answer_in(whole, digest) == "{...}\n"
-    assert single_flight._answer_in(whole[:-1], digest) is None  # the claimer died while writing
-    assert single_flight._answer_in(whole, "cd" * 32) is None
-    assert single_flight._answer_in(b"", digest) is None  # it ended without handing over
-
-
 def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox) -> None:
     """After expiry (a cold fan-out's usual start) each process sees the
     answer is stale from its clear header, without loading the AES-GCM binding;
@@ -837,10 +754,9 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
 HOLDER = """
 import os, sys
 from credproc import remembered, single_flight
-flight = single_flight.Flight(remembered.request_digest(["get", "dev"], os.environ))
-assert flight.claim_or_wait(os.environ) is None and flight._listener
+assert single_flight.claim_or_wait(remembered.request_digest(["get", "dev"], os.environ), os.environ)
 print("claimed", flush=True)
-sys.stdin.read()  # holds the claim (and listens, handing over nothing) until the test lets go
+sys.stdin.read()  # holds the claim until the test lets go
 """
 
 
@@ -866,8 +782,8 @@ def while_claimed(sandbox: Sandbox, lock_timeout: str) -> tuple[str, subprocess.
 
 @pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
 def test_a_waiter_gives_up_on_a_claim_held_past_the_lock_timeout(sandbox: Sandbox) -> None:
-    """One bound (CREDPROC_LOCK_TIMEOUT) for the handover and the lock wait
-    together: then the full path answers, while the claimer still holds on."""
+    """The wait for a claim is bounded by CREDPROC_LOCK_TIMEOUT: then the
+    full path answers, while the claimer still holds on."""
     first, result = while_claimed(sandbox, "1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == first and len(sandbox.sts.recorder.of("AssumeRole")) == 2
