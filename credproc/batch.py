@@ -15,8 +15,8 @@ botocore session is shared under its own lock (sts.SourceSession); each
 request has its own STS caller, so its own retry budget (retry.py), as a
 ``get`` run has.
 
-Never the fast path's in-process state (single_flight.py): that is one process's
-one request.
+Never the fast path's claim (single_flight.py): that is one process's one
+request.
 """
 
 from __future__ import annotations

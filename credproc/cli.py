@@ -18,7 +18,7 @@ from .errors import OUTPUT_HINT, STDOUT_CLOSED, CredprocError, ExitCode, OutputE
 from .log import Log
 
 if TYPE_CHECKING:
-    from . import memo
+    from . import memo, single_flight
 
 Run = Callable[[argparse.Namespace, Log], CommandOutput]
 
@@ -43,9 +43,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None, claim: single_flight.Claim | None = None
+) -> int:
     """Run credproc; returns the exit code (only the console script exits).
-    ``inputs``: the run's request digest, when the console script computed it already."""
+    ``inputs``: the run's request digest, when the console script computed it
+    already; ``claim``: its claim on a rememberable ``get``'s request (single_flight.py)."""
     arguments, command = list(sys.argv[1:] if argv is None else argv), None
     if arguments[:1] in (["exec"], ["each"]):  # the commands that run a command (and exec's module only then)
         from .commands.exec import split_command
@@ -58,6 +61,7 @@ def main(argv: Sequence[str] | None = None, *, inputs: memo.Inputs | None = None
         args.exec_command = command
         args.command_line = arguments  # what commands/get.py remembers an answer under
         args.inputs = inputs  # memo.py's request digest: computed once per run (commands/options.py)
+        args.claim = claim  # the console script's claim on this request, if any (commands/get.py)
         run: Run = args.run
         result = run(args, log)
         log.flush()

@@ -6,6 +6,8 @@ TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from . import single_flight
+
 # The hidden word the completion scripts run for TARGET (completion.py):
 # answered here, before the CLI is loaded, so that a TAB stays cheap.
 TARGETS_WORD = "__complete-targets"
@@ -43,8 +45,7 @@ def _run() -> None:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    if key is not None:
-        _claim_or_wait(key)
+    claim = None if key is None else _claim_or_wait(key)
     inputs = None if request is None else request[0]
     if sys.argv[1:2] != ["get"]:
         from .cli import main
@@ -57,20 +58,22 @@ def _run() -> None:
     shortcuts.collector_off()
     from .cli import main
 
-    _end(main(inputs=inputs))
+    _end(main(inputs=inputs, claim=claim))
 
 
-def _claim_or_wait(name: str) -> None:
+def _claim_or_wait(name: str) -> "single_flight.Claim | None":
     """Missed: claim the request, or wait for the process that is answering
     it (credproc/single_flight.py); either way its answer may be remembered
-    by now, and the run ends with it."""
+    by now, and the run ends with it. Else this process's claim, if it holds
+    one, for the full path."""
     import os
 
     from . import remembered, single_flight
 
-    single_flight.claim_or_wait(name, os.environ)
+    claim = single_flight.claim_or_wait(name, os.environ)
     if remembered.print_remembered(name) is not None:
         _end(0)
+    return claim
 
 
 def _fail(message: "str | None") -> "NoReturn":

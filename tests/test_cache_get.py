@@ -130,8 +130,7 @@ def test_cache_disabled_in_the_config(sandbox: Sandbox) -> None:
     sandbox.get_json("dev")
     assert assume_calls(sandbox, HUB_ARN) == 2 and assume_calls(sandbox, DEV_ROLE) == 2
     # Nothing is kept: no entry, answer or memo; only the empty lock file of
-    # the request's claim (credproc/single_flight.py), which single-flights
-    # concurrent gets with the cache off too.
+    # the request's claim (credproc/single_flight.py).
     kept = tree(sandbox.cache_dir)
     assert all(name.startswith("pending/") and name.endswith(".lock") and not data for name, data in kept.items()), kept
     assert not Path(sandbox.env["CREDPROC_TEST_KEYRING"]).exists()  # no key made either

@@ -760,6 +760,23 @@ sys.stdin.read()  # holds the claim until the test lets go
 """
 
 
+def still_claimed(env: dict[str, str]) -> bool:
+    """Whether another process holds the claim of `get dev` in ``env``."""
+    import fcntl
+
+    from credproc import remembered, single_flight
+
+    name = remembered.request_digest(["get", "dev"], env)
+    assert name is not None
+    claim = Path(locations.cache_location(env) or "", single_flight.DIRECTORY, name[:40] + ".lock")
+    with open(claim, "rb") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
 def while_claimed(sandbox: Sandbox, lock_timeout: str) -> tuple[str, subprocess.CompletedProcess[str]]:
     """A first answer (then forgotten), and a `get dev` run with
     ``CREDPROC_LOCK_TIMEOUT=lock_timeout`` while HOLDER holds the claim, which
@@ -775,6 +792,7 @@ def while_claimed(sandbox: Sandbox, lock_timeout: str) -> tuple[str, subprocess.
         assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
         result = run_user({**env, "CREDPROC_LOCK_TIMEOUT": lock_timeout}, "get", "dev")
         assert holder.poll() is None  # it did not wait for the claimer to end
+        assert still_claimed(env)  # and the claimer still holds its claim (not let go on return)
     finally:
         holder.communicate("", timeout=60)
     return first, result
