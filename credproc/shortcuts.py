@@ -172,25 +172,7 @@ def defer(name: str) -> None:
         setattr(sys.modules[parent], child, stand_in)
 
 
-# -- the full path: argparse and botocore ------------------------------------------------------
-
-
-def terminal_columns() -> int:
-    """``shutil.get_terminal_size().columns`` by the same rules (``COLUMNS``
-    if it is a positive number, else stdout's terminal, else 80) without
-    importing shutil, whose import loads zlib, bz2 and lzma: argparse asks
-    for the width for every formatter it makes, and help is rarely printed."""
-    if not enabled():
-        import shutil
-
-        return shutil.get_terminal_size().columns
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):  # no stdout, closed, or not a terminal
-        return 80
+# -- the full path: botocore -------------------------------------------------------------------
 
 
 def quick_service_list(loader: Any) -> None:

@@ -36,7 +36,7 @@ def _exit(code):
 def _at_exit():
     stand_ins = [name for name, module in list(sys.modules.items())
                  if "imported on first use (credproc.shortcuts)" in str(getattr(module, "__doc__", ""))]
-    _write({"atexit": True, "gc": gc.isenabled(), "stand_ins": stand_ins, "shutil": "shutil" in sys.modules})
+    _write({"atexit": True, "gc": gc.isenabled(), "stand_ins": stand_ins})
 
 
 os._exit = _exit
@@ -69,7 +69,7 @@ GETS = (["get", "dev"], ["get", "dev"], ["get", "dev", "--verbose"])  # a miss, 
 
 def test_with_the_switch_a_get_ends_the_usual_way_with_the_collector_on_and_no_stand_ins(sandbox: Sandbox) -> None:
     for record in probed_runs(sandbox, "keyring", "1", *GETS):  # a miss, a remembered answer, a full-path hit
-        assert record == [{"atexit": True, "gc": True, "stand_ins": [], "shutil": True}]  # keyring loads shutil
+        assert record == [{"atexit": True, "gc": True, "stand_ins": []}]
 
 
 def test_shortcuts_end_a_get_without_teardown_after_its_exit_handlers(sandbox: Sandbox) -> None:
@@ -79,14 +79,6 @@ def test_shortcuts_end_a_get_without_teardown_after_its_exit_handlers(sandbox: S
         assert record[1] == {"os._exit": 0}
     assert miss[0]["gc"] is False and full[0]["gc"] is False  # the full path runs without the collector
     assert remembered[0]["stand_ins"]  # what keyring's import loads for no keychain call, still put off
-
-
-@pytest.mark.parametrize("switch", [None, "1"])
-def test_the_full_path_asks_shutil_for_the_terminal_width_only_with_the_switch(
-    sandbox: Sandbox, switch: str | None
-) -> None:
-    [_, full] = probed_runs(sandbox, "file", switch, ["get", "dev"], ["get", "dev", "--verbose"])
-    assert full[0]["shutil"] is (switch is not None)
 
 
 def test_botocore_lists_its_services_its_own_way_with_the_switch(

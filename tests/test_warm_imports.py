@@ -447,7 +447,6 @@ def test_full_path_loads_only_the_command_it_runs(sandbox: Sandbox) -> None:
     others = {f"credproc.commands.{name}" for name in ("profiles", "doctor", "demo", "discover", "accounts", "cache")}
     assert not others & warm
     assert not {"credproc.completion", "unicodedata"} & warm
-    assert "shutil" not in warm or not SHORTCUTS  # argparse's width: commands/options.py asks the terminal itself
     assert not top_level(warm) & set(MISS_ONLY)
     listing = run_user(env, "--help")
     assert listing.returncode == 0 and "profiles" in listing.stdout and "completion" in listing.stdout

@@ -8,7 +8,6 @@ import argparse
 from ..log import Log
 from . import CommandOutput
 from .options import (
-    RawDescriptionHelpFormatter,
     Subparsers,
     add_common,
     add_target_options,
@@ -36,7 +35,7 @@ def register(commands: Subparsers) -> None:
         help="open the AWS console of an account, signed in through the chain",
         usage="credproc console TARGET [get options] [--print] [--service NAME | --destination URL]",
         description=DESCRIPTION,
-        formatter_class=RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_options(parser)
     where = parser.add_mutually_exclusive_group()

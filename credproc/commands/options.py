@@ -4,13 +4,12 @@ the target options of every command that hands out credentials."""
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
-from .. import grammar, shortcuts
+from .. import grammar
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,35 +20,8 @@ if TYPE_CHECKING:
     from ..plan import Overrides, Plan
 
 
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's help formatter, told the terminal's width by
-    :func:`terminal_width` instead of asking shutil for it."""
-
-    def __init__(
-        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None, **kwargs: Any
-    ) -> None:
-        width = terminal_width() - 2 if width is None else width  # argparse's own margin of 2
-        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
-
-
-class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
-    """argparse's, keeping the description's line breaks; the width as :class:`HelpFormatter`."""
-
-
-@functools.cache
-def terminal_width() -> int:
-    """``shutil.get_terminal_size().columns``, without importing shutil where
-    it can (credproc/shortcuts.py): argparse makes a formatter for every
-    ``add_argument``, each one asking for the width unless it is told."""
-    return shortcuts.terminal_columns()
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad command line is one stderr line and exit code 2."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("credproc").strip()
