@@ -40,6 +40,13 @@ def final_margin(refresh_margin: int, duration: int) -> int:
     return min(refresh_margin, duration // 2)
 
 
+def command_margin(duration: int) -> int:
+    """What the credentials a command is started with must have left (exec,
+    each): half the session. The cache's own margin is far too little for a
+    command that runs on with them and cannot refresh them."""
+    return duration // 2
+
+
 def fresh_until(credentials: Credentials, margin: int) -> float | None:
     """The POSIX time from which ``credentials`` are no longer fresh with
     ``margin`` (their expiry minus the margin); None when they never expire."""

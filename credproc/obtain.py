@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import aws_profiles, chain, keystore, locations, locking, memo, retry, source, sts_url, trust
+from . import aws_profiles, chain, freshness, keystore, locations, locking, memo, retry, source, sts_url, trust
 from . import config as config_module
 from .cache import Cache
 from .config import DEFAULT_REGION, Config
@@ -36,6 +36,9 @@ class Request(NamedTuple):
     # when the cache's own margin would hand out older ones (exec's "at least
     # half the session", the credential endpoint's refresh point).
     min_remaining: int = 0
+    # For a command started with them (exec, each): the final credentials must
+    # have half their session left too (freshness.command_margin), by the plan's duration.
+    for_a_command: bool = False
     # With force_refresh, many requests of one run (each, Batch.many) share this
     # set of the cache entries refreshed so far, so a hop they share (the hub) is
     # refreshed once, not once per account (chain.resolve).
@@ -218,6 +221,10 @@ def walk(
         child_env = source.child_environment(env, src, depth)
         return CodeSource(config.mfa_process, config.where("source", "mfa_process"), child_env)(mfa, target)
 
+    min_remaining = request.min_remaining
+    if request.for_a_command:
+        min_remaining = max(min_remaining, freshness.command_margin(plan.hops[-1].duration))
+        log.step(f"for a command: credentials with at least {min_remaining // 60} min left (half the session)")
     final = chain.resolve(
         plan,
         src,
@@ -229,7 +236,7 @@ def walk(
         log=log,
         endpoint=endpoint_url,
         mfa_code=mfa_code,
-        min_remaining=request.min_remaining,
+        min_remaining=min_remaining,
         refreshed=request.refreshed,
         nested=depth > 0,  # another credproc's source: see chain.py
     )

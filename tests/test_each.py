@@ -114,6 +114,24 @@ def test_refresh_fetches_every_account_anew_and_the_shared_hub_once(sandbox: San
     assert all(after[alias] != before[alias] for alias in aliases)  # every account's session is new
 
 
+def test_no_command_starts_on_the_second_half_of_a_session(sandbox: Sandbox) -> None:
+    """As exec: a cached session that get still hands out, but that has less
+    than half of it left, is replaced before an account's command starts;
+    the other account's session and the hub's are used as they are."""
+    sandbox.write_config(hub_config(["acct-00", "acct-01"]))
+    sandbox.sts.recorder.rewrites.append(expire_after(20 * 60, role_of(0)))  # a 1 h session, 40 min in
+    late = sandbox.get_json("acct-00")["AccessKeyId"]
+    assert sandbox.get_json("acct-00")["AccessKeyId"] == late  # get still hands it out
+    sandbox.sts.recorder.rewrites.clear()
+    kept = sandbox.get_json("acct-01")["AccessKeyId"]
+    result = sandbox.run("each", "--all", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID")
+    assert result.returncode == 0, result.stderr
+    keys = {alias: lines[0] for alias, lines in by_prefix(result.stdout).items()}
+    assert keys["acct-00"] != late and keys["acct-01"] == kept
+    assert assume_calls(sandbox, role_of(0)) == 2 and assume_calls(sandbox, role_of(1)) == 1
+    assert assume_calls(sandbox, HUB_ARN) == 1
+
+
 def test_refresh_with_server_refreshes_once_not_again_for_each_endpoint(sandbox: Sandbox) -> None:
     aliases = [f"acct-{number:02d}" for number in range(4)]
     sandbox.write_config(hub_config(aliases))

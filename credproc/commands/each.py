@@ -126,8 +126,7 @@ def fetch_credentials(
     from concurrent.futures import ThreadPoolExecutor
 
     from ..batch import DEFAULT_WORKERS, Batch
-    from ..obtain import Request, plan_for
-    from .exec import start_margin
+    from ..obtain import Request
     from .options import overrides
 
     engine = Batch(config=config, log=log)
@@ -137,11 +136,15 @@ def fetch_credentials(
 
     def fetch(account: Account) -> Result | CredprocError:
         request = Request(
-            account.alias, hops, use_cache=not args.no_cache, force_refresh=args.refresh, refreshed=refreshed
+            account.alias,
+            hops,
+            use_cache=not args.no_cache,
+            force_refresh=args.refresh,
+            for_a_command=True,
+            refreshed=refreshed,
         )
         try:
-            needed = start_margin(plan_for(config, request, engine.env).hops[-1].duration)
-            return engine.obtain(request._replace(min_remaining=needed))
+            return engine.obtain(request)
         except CredprocError as error:
             return error
 

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import subprocess
 
     from ..aws_credentials import Credentials
-    from ..obtain import Obtained
 
 
 def split_command(arguments: list[str]) -> tuple[list[str], list[str] | None]:
@@ -83,32 +82,11 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     if args.server:
         return _run_with_server(args, log)
     reject_without_server(args)
-    result = fresh_for_a_command(args, log)
+    # Never the second half of a session: the command cannot refresh what it is started with.
+    result = obtain_target(args, log, for_a_command=True)
     env = command_environment(os.environ, result.final.credentials, result.plan.region)
     log.flush()  # exec replaces this process: say what there is to say now
     return CommandOutput(exit_code=run_command(args.exec_command, env))
-
-
-def start_margin(duration: int) -> int:
-    """A command is started with a session that has at least half of its duration left."""
-    return duration // 2
-
-
-def fresh_for_a_command(args: argparse.Namespace, log: Log) -> Obtained:
-    """The target's credentials with at least half the session left, when a fresh one can be had.
-
-    The cache hands out anything past its margin (15 min), which is far too
-    little for a command that runs on with them and cannot refresh them.
-    """
-    from ..obtain import utc_now
-
-    result = obtain_target(args, log)
-    needed = start_margin(result.plan.hops[-1].duration)
-    left = result.final.credentials.remaining(utc_now())
-    if result.final.stale or left is None or left > needed:
-        return result
-    log.step(f"the cached session has {int(left // 60)} min left, less than half of it: fetching a new one")
-    return obtain_target(args, log, min_remaining=needed)
 
 
 def _run_with_server(args: argparse.Namespace, log: Log) -> CommandOutput:

@@ -97,6 +97,7 @@ def obtain_target(
     log: Log,
     *,
     min_remaining: int = 0,
+    for_a_command: bool = False,
     refresh: bool | None = None,
     config: Config | None = None,
     inputs: Inputs | None = None,
@@ -104,8 +105,8 @@ def obtain_target(
 ) -> Obtained:
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
-    ``min_remaining``: seconds the final credentials must have left (obtain's
-    Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
+    ``min_remaining``: seconds the final credentials must have left, and
+    ``for_a_command``: half their session too (obtain's Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
     ``config``: the one the command loaded already (default: ``--config``'s, loaded now);
     ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`);
     ``plan``: the one the command made already (default: made now, by obtain).
@@ -122,6 +123,7 @@ def obtain_target(
         use_cache=not args.no_cache,
         force_refresh=args.refresh if refresh is None else refresh,
         min_remaining=min_remaining,
+        for_a_command=for_a_command,
     )
     result = obtain(request, config, log=log, inputs=inputs, plan=plan)
     final = result.final
