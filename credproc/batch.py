@@ -176,7 +176,7 @@ class Batch:
         return self.obtain(request(target, options))
 
     def obtain(self, request: Request) -> Result:
-        """The credentials of an obtain.Request (``min_remaining`` included)."""
+        """The credentials of an obtain.Request (``min_remaining`` and ``for_a_command`` included)."""
         plan = plan_for(self.config, request, self.env)
         cache = self.cache() if request.use_cache else None
         route = self._route(plan.source_profile, plan.sts_region, cache)

@@ -103,6 +103,7 @@ def resolve(
     final_margin = max(handed_margin, min_remaining)
     names = hop_names(source, plan, endpoint)
     walk = _Walk(plan, source, names, endpoint, cache, clock, final_margin, log, caller_factory, mfa_code, nested)
+    walk.usual_margin = handed_margin  # below final_margin when min_remaining raised it
     if refreshed is not None:
         walk.refreshed = refreshed  # shared with the run's other walks
 
@@ -157,6 +158,9 @@ class _Walk:
         self.caller_factory = caller_factory
         self.mfa_code = mfa_code
         self.nested = nested
+        # The last hop's margin without min_remaining: an entry fresh by it but not
+        # by final_margin is set aside, and --verbose says why (cached_start).
+        self.usual_margin = final_margin
         self.calls = 0  # STS calls made so far
         self.refreshed: set[str] = set()  # entries this run refreshed (resolve's ``refreshed``)
         self.sts: HopCaller | None = None
@@ -192,7 +196,20 @@ class _Walk:
                     f"cache hit for hop {index + 1} ({hop.role_arn}), {_left(credentials, self.clock())} left"
                 )
                 return index + 1, credentials
+            if index == self.last and self.final_margin > self.usual_margin:
+                self._say_if_set_aside()
         return 0, None
+
+    def _say_if_set_aside(self) -> None:
+        """--verbose: the last hop's cached session would be handed out by the
+        cache's own margin, but has less left than this request asks for."""
+        entry = self.cache.get(self.names[self.last]) if self.cache is not None else None
+        if entry is not None and freshness.is_fresh(entry.credentials, self.clock(), self.usual_margin):
+            left = _left(entry.credentials, self.clock())
+            self.log.step(
+                f"hop {self.last + 1}: the cached session has {left} left, less than the "
+                f"{self.final_margin // 60} min this run needs: fetching a new one"
+            )
 
     def fetch(self, index: int, credentials: Credentials | None, *, reuse: bool) -> Credentials:
         """Hop ``index``'s credentials, assumed with ``credentials`` (None: the source), under its lock.

@@ -33,8 +33,8 @@ class Request(NamedTuple):
     use_cache: bool = True
     force_refresh: bool = False
     # The final credentials must have more than this many seconds left, even
-    # when the cache's own margin would hand out older ones (exec's "at least
-    # half the session", the credential endpoint's refresh point).
+    # when the cache's own margin would hand out older ones (the credential
+    # endpoint's refresh point).
     min_remaining: int = 0
     # For a command started with them (exec, each): the final credentials must
     # have half their session left too (freshness.command_margin), by the plan's duration.
@@ -224,7 +224,6 @@ def walk(
     min_remaining = request.min_remaining
     if request.for_a_command:
         min_remaining = max(min_remaining, freshness.command_margin(plan.hops[-1].duration))
-        log.step(f"for a command: credentials with at least {min_remaining // 60} min left (half the session)")
     final = chain.resolve(
         plan,
         src,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -287,12 +288,18 @@ def test_the_token_file_is_used_and_removed(sandbox: Sandbox, tmp_path: Path) ->
 # -- plain exec: at least half of the session left ----------------------------------------------------
 
 
-def exec_key(sandbox: Sandbox) -> tuple[str, str]:
+def exec_key(sandbox: Sandbox, *options: str) -> tuple[str, str]:
+    key, expiration, _ = exec_run(sandbox, *options)
+    return key, expiration
+
+
+def exec_run(sandbox: Sandbox, *options: str) -> tuple[str, str, str]:
+    """``exec dev``'s key and expiration as the command saw them, and exec's stderr."""
     script = "import os; print(os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_CREDENTIAL_EXPIRATION'])"
-    result = sandbox.run("exec", "dev", "--", sys.executable, "-c", script)
+    result = sandbox.run("exec", "dev", *options, "--", sys.executable, "-c", script)
     assert result.returncode == 0, result.stderr
     key, expiration = result.stdout.split()
-    return key, expiration
+    return key, expiration, result.stderr
 
 
 def test_plain_exec_never_starts_a_command_on_the_second_half_of_a_session(sandbox: Sandbox) -> None:
@@ -301,8 +308,10 @@ def test_plain_exec_never_starts_a_command_on_the_second_half_of_a_session(sandb
     cached = sandbox.get_json("dev")
     assert sandbox.get_json("dev")["AccessKeyId"] == cached["AccessKeyId"]  # get still hands it out
     sandbox.sts.recorder.rewrites.clear()
-    key, _ = exec_key(sandbox)
+    key, _, said = exec_run(sandbox, "--verbose")
     assert key != cached["AccessKeyId"]
+    # --verbose says why: the session is handed out by get, but has less than half of its hour left.
+    assert re.search(r"hop 2: the cached session has (19|20) min left, less than the 30 min this run needs", said)
     assert len(sandbox.sts.recorder.of("AssumeRole", DEV_ROLE)) == 2
     assert len(sandbox.sts.recorder.of("AssumeRole", HUB_ARN)) == 1  # only the target hop was fetched again
     # The new session is fresh: the next exec (and get) reuse it.
