@@ -106,7 +106,8 @@ def obtain_target(
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
     ``min_remaining``: seconds the final credentials must have left, and
-    ``for_a_command``: half their session too (obtain's Request); ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
+    ``for_a_command``: half their session too (obtain's Request);
+    ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
     ``config``: the one the command loaded already (default: ``--config``'s, loaded now);
     ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`);
     ``plan``: the one the command made already (default: made now, by obtain).
