@@ -203,13 +203,9 @@ def file_key(path: Path, log: Log) -> bytes:
         log.warn(f"the key file {path} {why}; replacing it with a new key (cached credentials will be fetched again)")
     trust.make_private("data", path.parent, trust.DATA_VARIABLE)
     try:
-        # A damaged or exposed key is replaced; a missing one is created
-        # unless another process got there first (then its key is the key).
-        atomic.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=why is not None)
-        if why is None:
+        # A damaged or exposed key is replaced; a missing one is created.
+        if write_new_key(path, replace=why is not None) and why is None:
             log.notice(f"created the cache key file {path} (no OS keychain available)")
-    except FileExistsError:
-        pass
     except storage.UntrustedError as exc:
         raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
     except OSError as exc:
@@ -220,6 +216,17 @@ def file_key(path: Path, log: Log) -> bytes:
     if key is None:
         raise CacheError(f"the key file {path} {why or 'is missing'}", f"delete {path}; credproc creates a new one")
     return key
+
+
+def write_new_key(path: Path, *, replace: bool) -> bool:
+    """Write a new random key to the key file ``path`` (0600, atomic); whether
+    it was written. Without ``replace``, a key file another process made first
+    stays: its key is the key (processes starting together agree on one)."""
+    try:
+        atomic.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=replace)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _own_replaceable(path: Path, why: str) -> bool:

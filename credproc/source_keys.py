@@ -33,7 +33,6 @@ reads credproc's memory) as the user. Nothing here protects against root.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -281,9 +280,7 @@ def _cipher(env: Mapping[str, str], *, create: bool) -> Any:
     key, why = storage.read_key_file(path)
     if key is None and why is None and create:
         try:
-            atomic.write_atomic(path, os.urandom(storage.KEY_BYTES), replace=False)
-        except FileExistsError:
-            pass  # another credproc made it first: its key is the key
+            keystore.write_new_key(path, replace=False)  # never replaced: see _cipher's error below
         except OSError as exc:
             raise CacheError(f"cannot create {path} ({exc.strerror})", f"check {path.parent} is writable") from None
         key, why = storage.read_key_file(path)
