@@ -41,7 +41,7 @@ from typing import NamedTuple, NoReturn, Protocol
 
 from .errors import AuthError, CredentialsRefusedError, CredprocError, UnavailableError
 from .log import Log
-from .source_keys import StoredKey, mask
+from .stored_key import StoredKey, mask
 
 VERIFY_WITHIN = 60.0  # seconds the new key is given to start working (IAM's eventual consistency)
 FIRST_DELAY = 1.0

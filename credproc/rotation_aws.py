@@ -140,6 +140,6 @@ def _who(user: str | None) -> str:
 
 def _key(access_key_id: str) -> str:
     """An access key as messages name it: masked, as ``credproc source list`` shows it."""
-    from .source_keys import mask
+    from .stored_key import mask
 
     return f"the access key {mask(access_key_id)}"

@@ -40,7 +40,7 @@ def _key_store(value: Any) -> str:
 
 
 def _stored(value: Any) -> str:
-    from .source_keys import name_problem  # only when the key is set
+    from .stored_key import name_problem  # only when the key is set
 
     text = _string(value)
     problem = name_problem(text)

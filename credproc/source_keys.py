@@ -33,16 +33,16 @@ reads credproc's memory) as the user. Nothing here protects against root.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import aead, atomic, keyring_loader, keystore, locations, locking, storage, trust
 from .aws_credentials import format_time
-from .errors import AuthError, CacheError, UsageError
+from .errors import AuthError, CacheError
 from .log import Log
+from .stored_key import StoredKey, check_keys, check_name, from_index, from_record, index_entry, name_problem, record
 
 SERVICE = storage.KEYRING_SERVICE  # "credproc": the cache key's service, another user name
 DIRECTORY = "source-keys"  # under the data dir
@@ -52,95 +52,6 @@ SEALED_SUFFIX = ".sealed"
 LOCK_FILE = ".lock"
 LOCK_TIMEOUT = 60.0
 _MAGIC = b"credproc-source-key-1\n"  # the sealed file's first bytes: what it is, which layout
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{0,63}")
-_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM's AccessKeyId: 16-128 word characters
-_SECRET = re.compile(r"[\x21-\x7e]{16,256}")  # printable ASCII, no spaces (an IAM secret is 40 characters)
-NAME_RULE = "1-64 letters, digits and ._@+=- , starting with a letter or digit"
-
-
-class StoredKey(NamedTuple):
-    """One stored pair of long-term keys and what is known about them (never printed whole)."""
-
-    name: str
-    access_key_id: str
-    secret_access_key: str  # "" in :func:`stored`'s listing: read it with :func:`load`
-    arn: str | None  # the identity's ARN, when GetCallerIdentity said it
-    created: str  # ISO-8601 UTC: when IAM created the key if known, else when it was stored
-    where: str  # "keychain" or "file"
-
-    def __repr__(self) -> str:
-        return (
-            f"StoredKey(name={self.name!r}, access_key_id={self.access_key_id!r}, arn={self.arn!r}, "
-            f"created={self.created!r}, where={self.where!r})"
-        )
-
-    def masked(self) -> str:
-        """The access key id as ``AKIA…WXYZ``."""
-        return mask(self.access_key_id)
-
-
-def mask(access_key_id: str) -> str:
-    return f"{access_key_id[:4]}…{access_key_id[-4:]}"
-
-
-# -- checks (pure) -------------------------------------------------------------------------------
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name stored keys, or None."""
-    return None if _NAME.fullmatch(name) else f"{name[:70]!a} is not a name for stored keys ({NAME_RULE})"
-
-
-def key_id_problem(access_key_id: str) -> str | None:
-    if _KEY_ID.fullmatch(access_key_id):
-        return None
-    return "the access key id must be 16-128 letters and digits (like AKIAIOSFODNN7EXAMPLE)"
-
-
-def secret_problem(secret: str) -> str | None:
-    # Never quotes the value: it is a secret.
-    if _SECRET.fullmatch(secret):
-        return None
-    return "the secret access key must be 16-256 printable characters without spaces"
-
-
-def check_name(name: str) -> str:
-    problem = name_problem(name)
-    if problem:
-        raise UsageError(problem, "choose a name such as default or work")
-    return name
-
-
-def check_keys(access_key_id: str, secret: str) -> None:
-    """UsageError for a key id or secret that is not of IAM's form (where both are stored and where add reads them)."""
-    for problem in (key_id_problem(access_key_id), secret_problem(secret)):
-        if problem:
-            raise UsageError(problem, "paste the key exactly as IAM showed it")
-
-
-def record(key: StoredKey) -> dict[str, Any]:
-    """The whole record, as the keychain item or sealed file holds it."""
-    return {"version": 1, **{field: getattr(key, field) for field in StoredKey._fields if field != "where"}}
-
-
-def from_record(data: Any, where: str) -> StoredKey | None:
-    """The StoredKey of a record, or None for anything but one."""
-    if not isinstance(data, dict) or data.get("version") != 1:
-        return None
-    name, key_id, secret, arn, created = (data.get(field) for field in StoredKey._fields[:-1])
-    if not all(isinstance(value, str) for value in (name, key_id, secret, created)) or not isinstance(arn, str | None):
-        return None
-    return StoredKey(str(name), str(key_id), str(secret), arn, str(created), where)
-
-
-def _index_entry(key: StoredKey) -> dict[str, Any]:
-    return {"access_key_id": key.access_key_id, "arn": key.arn, "created": key.created, "where": key.where}
-
-
-def _from_index(name: str, entry: Any) -> StoredKey | None:
-    if not isinstance(entry, dict):
-        return None
-    return from_record({"version": 1, "name": name, "secret_access_key": "", **entry}, str(entry.get("where")))
 
 
 # -- locations -----------------------------------------------------------------------------------
@@ -215,7 +126,7 @@ def _update_index(env: Mapping[str, str], log: Log, name: str, key: StoredKey | 
     if key is None:
         keys.pop(name, None)
     else:
-        keys[name] = _index_entry(key)
+        keys[name] = index_entry(key)
     _write_index(env, keys)
 
 
@@ -343,7 +254,7 @@ def load(name: str, env: Mapping[str, str], log: Log) -> StoredKey:
             continue
         if found.name != name:
             _damaged(name, f"the stored record of {name!r} names {found.name!r}: it")
-        if entry is None or _index_entry(found) != _index_entry(entry):
+        if entry is None or index_entry(found) != index_entry(entry):
             _repair_index(env, log, found)
         return found
     raise AuthError(f"no stored source keys named {name}", f"credproc source add {name}")
@@ -425,14 +336,14 @@ def remove(name: str, env: Mapping[str, str], log: Log) -> bool:
 
 def indexed(name: str, env: Mapping[str, str], log: Log) -> StoredKey | None:
     """The stored key ``name`` as the index lists it (secret blank), or None."""
-    return _from_index(name, _read_index(env, log).get(name)) if name_problem(name) is None else None
+    return from_index(name, _read_index(env, log).get(name)) if name_problem(name) is None else None
 
 
 def stored(env: Mapping[str, str], log: Log) -> list[StoredKey]:
     """Every stored key by name, from the index: secrets blank (:func:`load` reads one)."""
     keys = []
     for name, entry in sorted(_read_index(env, log).items()):
-        key = _from_index(name, entry) if name_problem(name) is None else None
+        key = from_index(name, entry) if name_problem(name) is None else None
         if key is not None:
             keys.append(key)
     return keys

@@ -24,7 +24,7 @@ from credproc.errors import CacheError, CredprocError, ExitCode
 from credproc.log import Log
 from credproc.rotation import Mfa, Timing
 from credproc.rotation_aws import BotocoreAws
-from credproc.source_keys import StoredKey
+from credproc.stored_key import StoredKey
 
 NAME = "work"
 Fault = Callable[[dict[str, str]], tuple[str, str] | None]

@@ -18,7 +18,7 @@ from credproc_test_keyring import FileKeyring
 from credproc import source_keys
 from credproc.errors import AuthError, CacheError, ExitCode
 from credproc.log import Log
-from credproc.source_keys import StoredKey
+from credproc.stored_key import StoredKey
 
 KEY_ID = "AKIASTOREDKEY0000001"
 SECRET = "stored-secret-access-key-0000000000000001"
@@ -176,11 +176,11 @@ def _no_room() -> None:
 
 REPLACE = """
 import sys
-from credproc import source_keys
+from credproc import source_keys, stored_key
 from credproc.errors import CredprocError
 from credproc.log import Log
 env = {"HOME": sys.argv[1], "CREDPROC_DATA_DIR": sys.argv[2]}
-key = source_keys.StoredKey("default", "AKIASTOREDKEY0000002", "another-secret-0000000000002", None, "", "")
+key = stored_key.StoredKey("default", "AKIASTOREDKEY0000002", "another-secret-0000000000002", None, "", "")
 try:
     source_keys.save(key, env, Log())
 except CredprocError as error:

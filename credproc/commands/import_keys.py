@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import stored_key
 from ..errors import CommandError, ExitCode, UsageError
 from ..log import Log
 from . import CommandOutput
@@ -20,14 +21,14 @@ from .source import place_of, refuse_existing, source_config, verified
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..source_keys import StoredKey
+    from ..stored_key import StoredKey
 
 
 def run_import(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys, user_files
 
     profile = args.profile
-    name = source_keys.check_name(args.name or profile)
+    name = stored_key.check_name(args.name or profile)
     config = source_config(args)
     found = profile_keys(profile, os.environ)
     _guard_dependents(profile, os.environ, log, force=args.force)

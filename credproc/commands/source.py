@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import stored_key
 from ..errors import AuthError, UsageError
 from ..log import Log
 from . import CommandOutput
@@ -24,7 +25,7 @@ from .options import Parser, Subparsers, add_common
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..source_keys import StoredKey
+    from ..stored_key import StoredKey
 
 TTY_PATH = "/dev/tty"
 DEFAULT_NAME = "default"
@@ -101,7 +102,7 @@ ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
 def run_add(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
-    name = source_keys.check_name(args.name)
+    name = stored_key.check_name(args.name)
     config = source_config(args)
     refuse_existing(name, log)
     key_id, secret = read_stdin(sys.stdin.read()) if args.stdin else read_terminal()
@@ -158,13 +159,12 @@ def _has_terminal() -> bool:
 
 def verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, verify: bool) -> StoredKey:
     """The pair checked (its form; unless ``verify`` is off, one GetCallerIdentity), ready to store."""
-    from .. import source_keys
     from ..config import DEFAULT_REGION
 
-    source_keys.check_keys(key_id, secret)
+    stored_key.check_keys(key_id, secret)
     if key_id.startswith("ASIA"):
         raise UsageError(
-            f"{source_keys.mask(key_id)} is a temporary key (ASIA...): it expires and needs a session token",
+            f"{stored_key.mask(key_id)} is a temporary key (ASIA...): it expires and needs a session token",
             "store an IAM user's long-term access key (AKIA...)",
         )
     arn = None
@@ -174,8 +174,8 @@ def verified(name: str, key_id: str, secret: str, config: Config, log: Log, *, v
 
         # Signed with the keys given, never botocore's chain: AWS_PROFILE does not count here.
         arn = BotocoreAws(os.environ, config.source_region or DEFAULT_REGION, log).caller_arn(Pair(key_id, secret))
-        log.notice(f"verified: {source_keys.mask(key_id)} is {arn}")
-    return source_keys.StoredKey(name, key_id, secret, arn, "", "")
+        log.notice(f"verified: {stored_key.mask(key_id)} is {arn}")
+    return stored_key.StoredKey(name, key_id, secret, arn, "", "")
 
 
 def refuse_existing(name: str, log: Log) -> None:
@@ -268,7 +268,7 @@ def age(created: str, now: float | None = None) -> str:
 def run_remove(args: argparse.Namespace, log: Log) -> CommandOutput:
     from .. import source_keys
 
-    name = source_keys.check_name(args.name)
+    name = stored_key.check_name(args.name)
     found = source_keys.indexed(name, os.environ, log)
     shown = f" ({found.masked()})" if found is not None else ""
     if not args.yes and not confirm(f"credproc: forget the stored source keys {name!r}{shown}? [y/N] ", name):
@@ -304,17 +304,17 @@ def run_rotate(args: argparse.Namespace, log: Log) -> CommandOutput:
     """credproc/rotation.py does the work; here: the store, botocore, the MFA code and the clock."""
     import time
 
-    from .. import rotation, source_keys
+    from .. import rotation
     from ..config import DEFAULT_REGION
     from ..rotation_aws import BotocoreAws
 
     config = source_config(args)
-    name = source_keys.check_name(args.name or config.source_stored or DEFAULT_NAME)
+    name = stored_key.check_name(args.name or config.source_stored or DEFAULT_NAME)
     mfa = rotation.Mfa(config.mfa_serial, _rotation_code(config)) if config.mfa_serial else None
     aws = BotocoreAws(os.environ, config.source_region or DEFAULT_REGION, log)
     done = rotation.rotate(name, _KeyStore(log), aws, rotation.Timing(time.monotonic, time.sleep), log, mfa)
     log.notice(
-        f"rotated the stored source keys {name!r} ({done.arn}): {source_keys.mask(done.old_key_id)} is deleted, "
+        f"rotated the stored source keys {name!r} ({done.arn}): {stored_key.mask(done.old_key_id)} is deleted, "
         f"{done.new.masked()} is stored in the {place_of(done.new)}"
     )
     return CommandOutput()
