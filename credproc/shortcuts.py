@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # not typing's: the fast path imports this module (benchm
 if TYPE_CHECKING:
     from collections.abc import Callable
     from hashlib import blake2b as Hash
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
 SWITCH = "CREDPROC_NO_SHORTCUTS"
 STAND_IN_DOC = "imported on first use (credproc.shortcuts)"
@@ -96,8 +96,8 @@ def aesgcm_class() -> type:
 def collector_off() -> None:
     """Turn Python's cyclic garbage collector off for the rest of a ``get``:
     one answer and the end of its process, whose garbage goes with it. The
-    collector's passes over the modules the full path imports (botocore's
-    modules, models and endpoint data on a miss) are then not made."""
+    collector's passes over the modules the full path imports (keyring's and
+    botocore's) are then not made."""
     if enabled():
         import gc
 
@@ -170,31 +170,3 @@ def defer(name: str) -> None:
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, stand_in)
-
-
-# -- the full path: botocore -------------------------------------------------------------------
-
-
-def quick_service_list(loader: Any) -> None:
-    """Make botocore's data ``loader`` list its services by the names of the
-    directories on its search path, instead of checking every service it
-    ships (400+ directories) before loading the one model asked for; a
-    directory without that model still fails when loaded. Left as botocore
-    made it where the loader has no search paths or is called another way."""
-    own = getattr(loader, "list_available_services", None)
-    paths = getattr(loader, "search_paths", None)
-    if not enabled() or not callable(own) or not isinstance(paths, list):
-        return
-
-    def listed(*args: Any, **kwargs: Any) -> Any:
-        if len(args) + len(kwargs) != 1 or not set(kwargs) <= {"type_name"}:
-            return own(*args, **kwargs)  # a call this shortcut does not know: botocore's own answer
-        names: set[str] = set()
-        for path in loader.search_paths:
-            try:
-                names.update(os.listdir(path))
-            except OSError:
-                pass  # botocore's own skips search paths that are not directories too
-        return sorted(names)
-
-    loader.list_available_services = listed

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from . import retry, rules, shortcuts
+from . import retry, rules
 from .aws_credentials import Credentials
 from .aws_errors import code_and_message, transient, translate
 from .errors import AuthError, ConfigError, CredprocError, MfaError, MfaRejectedError
@@ -327,9 +327,6 @@ def new_session(profile: str | None, region: str) -> BotocoreSession:
     session = botocore.session.Session(profile=profile)
     session.set_config_variable("region", region)
     session.get_scoped_config()
-    # botocore's loader (with AWS_DATA_PATH / data_path), made to list its
-    # services by their directories' names (credproc/shortcuts.py).
-    shortcuts.quick_service_list(session.get_component("data_loader"))
     return session
 
 

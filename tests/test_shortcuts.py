@@ -12,7 +12,7 @@ import types
 import pytest
 from conftest import SUPPORT, TWO_HOP_CONFIG, Sandbox
 
-from credproc import aead, shortcuts, sts
+from credproc import aead, shortcuts
 
 # Loaded first by every credproc process of the test (sitecustomize, via
 # PYTHONPATH): records each os._exit call and, at exit, what the process ran with.
@@ -81,51 +81,7 @@ def test_shortcuts_end_a_get_without_teardown_after_its_exit_handlers(sandbox: S
     assert remembered[0]["stand_ins"]  # what keyring's import loads for no keychain call, still put off
 
 
-def test_botocore_lists_its_services_its_own_way_with_the_switch(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(shortcuts.SWITCH, "")
-    quick = sts.new_session(None, "us-east-1").get_component("data_loader")
-    assert "list_available_services" in vars(quick) and "sts" in quick.list_available_services("service-2")
-    monkeypatch.setenv(shortcuts.SWITCH, "1")
-    session = sts.new_session(None, "us-east-1")
-    assert "list_available_services" not in vars(session.get_component("data_loader"))
-    assert session.create_client("sts").meta.service_model.service_name == "sts"
-
-
 # --- each private reach falls back to the public way
-
-
-def test_botocore_loader_whose_search_paths_changed_is_left_as_botocore_made_it(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import botocore.loaders
-
-    monkeypatch.setenv(shortcuts.SWITCH, "")
-    changed = property(lambda self: tuple(self._search_paths))  # no longer the list the shortcut reads
-    monkeypatch.setattr(botocore.loaders.Loader, "search_paths", changed)
-    session = sts.new_session(None, "us-east-1")
-    assert "list_available_services" not in vars(session.get_component("data_loader"))
-    assert session.create_client("sts").meta.service_model.service_name == "sts"
-
-
-def test_botocore_calling_its_service_list_another_way_gets_botocores_answer(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import botocore.loaders
-
-    monkeypatch.setenv(shortcuts.SWITCH, "")
-    asked = []
-
-    def changed(self: object, type_name: str, api_version: str | None = None) -> list[str]:
-        asked.append((type_name, api_version))
-        return ["sts"]
-
-    monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", changed)
-    loader = sts.new_session(None, "us-east-1").get_component("data_loader")
-    assert loader.list_available_services("service-2", "2011-06-15") == ["sts"]
-    assert asked == [("service-2", "2011-06-15")]
-    assert "iam" in loader.list_available_services(type_name="service-2")  # the call it knows: the directories
 
 
 def test_aesgcm_from_the_public_module_when_the_binding_lacks_it(monkeypatch: pytest.MonkeyPatch) -> None:
