@@ -137,10 +137,13 @@ def obtain(
     clock: Callable[[], datetime] = utc_now,
     inputs: memo.Inputs | None = None,
     plan: Plan | None = None,
+    without_cache: Callable[[], None] | None = None,
 ) -> Obtained:
     """Credentials for ``request.target``: from the cache when fresh, else from STS.
     ``inputs``: the run's request digest (memo.py; computed here when not given);
-    ``plan``: the request's (:func:`plan_for`), when the caller made it already.
+    ``plan``: the request's (:func:`plan_for`), when the caller made it already;
+    ``without_cache``: called as soon as the run is known to use no cache
+    (disabled, unusable or ``--no-cache``), before any STS call.
 
     The steps are shared with credproc.batch, which takes each of them once
     for many requests: :func:`plan_for`, :func:`open_cache`, :func:`source_of`,
@@ -150,6 +153,8 @@ def obtain(
     depth = source.check_depth(env)
     plan = plan_for(config, request, env) if plan is None else plan
     cache = open_cache(config, env, log) if request.use_cache else None
+    if cache is None and without_cache is not None:
+        without_cache()
     if inputs is None:  # the digest config.load computed, else one now
         inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
     aws = aws_profiles.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's

@@ -6,10 +6,11 @@ request, held until the process ends); one that finds the claim taken waits
 for it to go, then **reads the remembered answer back** as a warm hit does,
 or takes the full path. A cold fan-out of one command (50 tools at once)
 costs one full run and 49 short ones, from an empty cache directory too (the
-claim makes the directories). ``--no-cache`` never claims. With the cache
-disabled in the config nothing will be remembered, so ``get`` lets the claim
-go as soon as it has read the config (:meth:`Claim.release`): its waiters
-fetch their own at once rather than after it.
+claim makes the directories). ``--no-cache`` never claims. Without a cache
+(disabled in the config, or its key store unusable) nothing will be
+remembered, so ``get`` lets the claim go as soon as it knows, before any STS
+call (:meth:`Claim.release`, through obtain's ``without_cache``): its
+waiters fetch their own at once rather than after it.
 
 Decision (issue 25): waiters read the answer back; the claimer no longer
 hands it to them over a Unix socket. Read back, the 50-process fan-out is

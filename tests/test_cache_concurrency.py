@@ -214,13 +214,18 @@ def hold_first_assume_role(role_arn: str, arrived: threading.Event, release: thr
 
 
 @pytest.mark.skipif(os.name != "posix", reason="claims are POSIX locks")
-def test_with_the_cache_off_waiters_are_not_held_back_and_nothing_is_kept(sandbox: Sandbox) -> None:
-    """``[cache] enabled = false``: nothing will be remembered for waiters to
-    read back, so the claimer lets its claim go once it has read the config
+@pytest.mark.parametrize(
+    "cache_table",
+    ["enabled = false", 'key_store = "env"'],  # disabled; a key store that cannot be used (CREDPROC_CACHE_KEY unset)
+    ids=["disabled", "key-store-unusable"],
+)
+def test_without_a_cache_waiters_are_not_held_back_and_nothing_is_kept(sandbox: Sandbox, cache_table: str) -> None:
+    """A run that will use no cache remembers nothing for waiters to read
+    back, so the claimer lets its claim go as soon as it knows
     (credproc/single_flight.py). Gets started while its STS call hangs fetch
     their own and finish meanwhile; nothing is kept but the claim's empty
     lock file, and no key is made."""
-    sandbox.write_config(TWO_HOP_CONFIG + "\n[cache]\nenabled = false\n")
+    sandbox.write_config(TWO_HOP_CONFIG + f"\n[cache]\n{cache_table}\n")
     arrived, release = threading.Event(), threading.Event()
     sandbox.sts.recorder.faults.append(hold_first_assume_role(HUB_ARN, arrived, release))
     patient = {**sandbox.env, "CREDPROC_STS_TIMEOUT": str(WAIT)}

@@ -8,7 +8,7 @@ import os
 from .. import grammar
 from ..log import Log
 from . import CommandOutput
-from .options import Subparsers, add_options, load_config, obtain_target, run_inputs
+from .options import Subparsers, add_options, obtain_target, run_inputs
 
 
 def register(commands: Subparsers) -> None:
@@ -27,12 +27,11 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     # remembered under it for the console script's fast path.
     inputs = run_inputs(args)
     request = remembered.request(args.command_line, os.environ, inputs)
-    config = load_config(args)
-    if args.claim is not None and not config.cache_enabled:
-        # Nothing will be remembered for the processes waiting on this one's
-        # claim to read back: let them go now, to fetch their own (single_flight.py).
-        args.claim.release()
-    result = obtain_target(args, log, inputs=inputs, config=config)
+    # Without a cache (disabled, or its key store unusable) nothing will be
+    # remembered for the processes waiting on this one's claim to read back:
+    # let them go as soon as that is known, to fetch their own (single_flight.py).
+    release = None if args.claim is None else args.claim.release
+    result = obtain_target(args, log, inputs=inputs, without_cache=release)
     output = render(args.format, result.final.credentials, result.plan.account_id, result.plan.region)
     # Not remembered: stale credentials (a failed refresh: the next run tries
     # STS again), nor an answer to inputs that changed during the run (memo.Inputs.changed).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
@@ -102,6 +102,7 @@ def obtain_target(
     config: Config | None = None,
     inputs: Inputs | None = None,
     plan: Plan | None = None,
+    without_cache: Callable[[], None] | None = None,
 ) -> Obtained:
     """Credentials for the target and options on the command line (get, exec, env, ...).
 
@@ -110,7 +111,8 @@ def obtain_target(
     ``refresh`` overrides ``--refresh`` (an endpoint's later refreshes);
     ``config``: the one the command loaded already (default: ``--config``'s, loaded now);
     ``inputs``: the request digest to use (default: the run's, :func:`run_inputs`);
-    ``plan``: the one the command made already (default: made now, by obtain).
+    ``plan``: the one the command made already (default: made now, by obtain);
+    ``without_cache``: called once the run is known to use no cache (obtain's).
     """
     from .. import config as config_module
     from ..obtain import Request, obtain
@@ -126,7 +128,7 @@ def obtain_target(
         min_remaining=min_remaining,
         for_a_command=for_a_command,
     )
-    result = obtain(request, config, log=log, inputs=inputs, plan=plan)
+    result = obtain(request, config, log=log, inputs=inputs, plan=plan, without_cache=without_cache)
     final = result.final
     log.step(
         f"credentials for {result.plan.account_id} "
