@@ -2,7 +2,8 @@
 file, the source keys, the user's AWS and config files): readers, and a
 crash at any point, see the old file or the new one, never a part.
 
-Standard library only at import: the fast path's modules write through it.
+Standard library only at import: memo.py writes through it (loaded only
+when a memo is written, never on a warm hit).
 """
 
 from __future__ import annotations

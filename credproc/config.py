@@ -138,8 +138,8 @@ class Config:
 
 class LazyWhere:
     """A ``file:line: key`` formatted on demand: locating a key scans the whole
-    file (tens of ms with thousands of accounts), and the hot path only needs
-    it for an error message."""
+    file (slow with thousands of accounts), and the hot path only needs it
+    for an error message."""
 
     def __init__(self, config: Config, keys: tuple[str, ...], suffix: str = "") -> None:
         self._config = config

@@ -13,9 +13,8 @@ call (:meth:`Claim.release`, through obtain's ``without_cache``): its
 waiters fetch their own at once rather than after it.
 
 Decision (issue 25): waiters read the answer back; the claimer no longer
-hands it to them over a Unix socket. Read back, the 50-process fan-out is
-~3.4x one cold run against its 4x goal (benchmarks/RESULTS.md), and the
-socket, peer-credential and framing code went with the handover.
+hands it to them over a Unix socket (benchmarks/RESULTS.md, the 50-process
+rows, says why).
 
 No deadlock: a process claims at most once (script.py, which hands its
 Claim to the full path) and waits only while it holds no claim; a nested credproc has another request name

@@ -36,7 +36,8 @@ def _exit(code):
 def _at_exit():
     stand_ins = [name for name, module in list(sys.modules.items())
                  if "imported on first use (credproc.shortcuts)" in str(getattr(module, "__doc__", ""))]
-    _write({"atexit": True, "gc": gc.isenabled(), "stand_ins": stand_ins})
+    public = [name for name in ("hashlib", "cryptography.hazmat.primitives.ciphers.aead") if name in sys.modules]
+    _write({"atexit": True, "gc": gc.isenabled(), "stand_ins": stand_ins, "public": public})
 
 
 os._exit = _exit
@@ -67,9 +68,14 @@ def probed_runs(
 GETS = (["get", "dev"], ["get", "dev"], ["get", "dev", "--verbose"])  # a miss, a remembered answer, a full-path hit
 
 
-def test_with_the_switch_a_get_ends_the_usual_way_with_the_collector_on_and_no_stand_ins(sandbox: Sandbox) -> None:
-    for record in probed_runs(sandbox, "keyring", "1", *GETS):  # a miss, a remembered answer, a full-path hit
-        assert record == [{"atexit": True, "gc": True, "stand_ins": []}]
+PUBLIC = ["hashlib", "cryptography.hazmat.primitives.ciphers.aead"]  # the public ways to the hash and the cipher
+
+
+@pytest.mark.parametrize("key_store", ["keyring", "file"])  # the file store: keyring's imports load no hashlib
+def test_with_the_switch_a_get_takes_every_public_way(sandbox: Sandbox, key_store: str) -> None:
+    """The usual end, the collector on, no stand-ins, hashlib's BLAKE2b and cryptography's public AES-GCM."""
+    for record in probed_runs(sandbox, key_store, "1", *GETS):  # a miss, a remembered answer, a full-path hit
+        assert record == [{"atexit": True, "gc": True, "stand_ins": [], "public": PUBLIC}]
 
 
 def test_shortcuts_end_a_get_without_teardown_after_its_exit_handlers(sandbox: Sandbox) -> None:
@@ -79,6 +85,7 @@ def test_shortcuts_end_a_get_without_teardown_after_its_exit_handlers(sandbox: S
         assert record[1] == {"os._exit": 0}
     assert miss[0]["gc"] is False and full[0]["gc"] is False  # the full path runs without the collector
     assert remembered[0]["stand_ins"]  # what keyring's import loads for no keychain call, still put off
+    assert remembered[0]["public"] == full[0]["public"] == []  # the hash and the cipher by their private ways
 
 
 # --- each private reach falls back to the public way

@@ -1,5 +1,5 @@
 """The one atomic write every credproc file goes through (cache entries,
-remembered answers, config snapshots, the key file, rewritten user files),
+remembered answers, memos, the key file, rewritten user files),
 and the private reads the fast path trusts."""
 
 from __future__ import annotations

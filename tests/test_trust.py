@@ -123,7 +123,7 @@ def test_a_cache_directory_others_can_write_in_is_not_used(one_hop: Sandbox, mod
     os.chmod(cache, mode)
     line = get_twice_uncached(one_hop, f"the cache directory {cache} is writable by {who} (mode {mode:04o})")
     assert f"continuing without the cache (fix: chmod 700 {cache}, or set CREDPROC_CACHE_DIR" in line
-    assert listing(cache) == []  # no entry, lock, memo, answer or config snapshot
+    assert listing(cache) == []  # no entry, lock or memo (answer, config, source, endpoint)
     assert stat.S_IMODE(cache.stat().st_mode) == mode  # not silently "fixed" either
     assert not (data_dir(one_hop) / "cache.key").exists()  # no key made for a cache that is not used
 

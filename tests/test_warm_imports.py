@@ -193,7 +193,7 @@ def test_large_config_memo_moved_to_another_name_is_ignored(sandbox: Sandbox) ->
     assert accounts(sandbox)["acct0599"] == "Deployer"
 
 
-def test_large_config_errors_name_the_same_line_with_a_snapshot(sandbox: Sandbox) -> None:
+def test_large_config_errors_name_the_same_line_with_a_config_memo(sandbox: Sandbox) -> None:
     text = large_config(600).replace(
         '[accounts.acct0500]\nid = "100000000500"\n', '[accounts.acct0500]\nid = "100000000500"\nduration = "13h"\n'
     )

@@ -223,7 +223,7 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_full_path_loads_only_the_command_it_runs",
         "test_keyring_hit_loads_the_chosen_backend_without_probing_or_a_network_stack",
         "test_keyring_key_store_answer_reads_the_key_from_the_keychain",
-        "test_large_config_errors_name_the_same_line_with_a_snapshot",
+        "test_large_config_errors_name_the_same_line_with_a_config_memo",
         "test_large_config_memo_follows_every_edit",
         "test_large_config_memo_moved_to_another_name_is_ignored",
         "test_refresh_no_cache_and_verbose_take_the_full_path",
