@@ -9,7 +9,8 @@
 - Single flight: a per-entry lock file taken with an OS lock (released by the
   kernel when a process dies), so concurrent processes make one STS call. A
   live holder is waited for at most ``CREDPROC_LOCK_TIMEOUT`` seconds
-  (default 120: long enough for a slow STS with retries, or an MFA prompt).
+  (default: locking.LOCK_TIMEOUT, or longer for a longer STS retry budget;
+  obtain.open_cache decides).
   Lock files are never deleted: one may be held (see :meth:`Cache.remove`).
 - The key stays inside the :class:`Cache`: what else is sealed with it (a
   memo, memo.py) is sealed by :meth:`Cache.seal`.

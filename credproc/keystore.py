@@ -153,7 +153,7 @@ def keyring_key(lock_dir: Path, log: Log) -> bytes:
         # Processes starting together on a new machine must agree on one key,
         # or they would not read each other's cache entries.
         trust.make_private("data", lock_dir, trust.DATA_VARIABLE)
-        release = locking.acquire(lock_dir / "keyring.lock", timeout=60)
+        release = locking.acquire(lock_dir / "keyring.lock", locking.QUICK_LOCK_TIMEOUT)
         try:
             key, damaged = _stored_keyring_key()
             if key is None:

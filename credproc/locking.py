@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 
 # How long a process waits for another that is fetching the same credentials
 # (cache.py's locks, single_flight.py's claim): seconds, unless the variable says.
+# The cache's locks wait longer by default when CREDPROC_STS_BUDGET lets the
+# holder retry for longer (obtain.open_cache). The claim keeps this default:
+# the fast path does not load the retry rules, and a waiter that gives up on
+# a claim takes the full path, which waits at the cache's lock for the rest.
 LOCK_TIMEOUT = 120.0
 LOCK_TIMEOUT_VARIABLE = "CREDPROC_LOCK_TIMEOUT"
+# Locks held only for a file or keychain write (keystore.py's key creation,
+# source_keys.py's index), never across an STS call or a prompt.
+QUICK_LOCK_TIMEOUT = 60.0
 POLL = 0.05  # seconds between tries while another process holds the lock (filelock's default)
 
 

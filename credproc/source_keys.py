@@ -50,7 +50,6 @@ INDEX_FILE = "index.json"
 SEAL_KEY_FILE = "seal.key"
 SEALED_SUFFIX = ".sealed"
 LOCK_FILE = ".lock"
-LOCK_TIMEOUT = 60.0
 _MAGIC = b"credproc-source-key-1\n"  # the sealed file's first bytes: what it is, which layout
 
 
@@ -362,10 +361,11 @@ class _locked:
 
     def __enter__(self) -> None:
         try:
-            self._release = locking.acquire(self._path, LOCK_TIMEOUT)
+            self._release = locking.acquire(self._path, locking.QUICK_LOCK_TIMEOUT)
         except locking.LockTimeout:
             raise CacheError(
-                f"another credproc held {self._path} for {LOCK_TIMEOUT:.0f} s", "retry when it has finished"
+                f"another credproc held {self._path} for {locking.QUICK_LOCK_TIMEOUT:.0f} s",
+                "retry when it has finished",
             ) from None
         except storage.UntrustedError as exc:  # a symlink, or another user's file, as the lock file
             raise trust.untrusted(exc, "data", trust.DATA_VARIABLE) from None
