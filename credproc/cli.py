@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, stdout
 from .commands import NAMES, CommandOutput
 from .commands.options import Parser
-from .errors import OUTPUT_HINT, STDOUT_CLOSED, CredprocError, ExitCode, OutputError, UsageError
+from .errors import CredprocError, ExitCode, UsageError
 from .log import Log
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def main(
         run: Run = args.run
         result = run(args, log)
         log.flush()
-        _print(result.stdout)
+        stdout.write(result.stdout)  # now: a failure is an error of this run, not of the exit
         return result.exit_code
     except CredprocError as error:
         log.discard()
@@ -86,18 +86,6 @@ def main(
         # read (botocore quotes a whole unparsable answer, secrets included).
         log.error(f"credproc: internal error: {type(error).__name__} (fix: rerun with --verbose and report the output)")
         return ExitCode.INTERNAL
-
-
-def _print(output: str) -> None:
-    """The command's stdout, written now: a failure is an error of this run, not of the exit."""
-    from .remembered import StdoutFailed, print_output
-
-    if sys.stdout is None:  # fd 1 closed (the console script says so before running anything)
-        raise OutputError(STDOUT_CLOSED, OUTPUT_HINT)
-    try:
-        print_output(output)
-    except StdoutFailed as exc:
-        raise OutputError(f"cannot write to stdout ({exc})", OUTPUT_HINT) from None
 
 
 def _parse(arguments: list[str]) -> argparse.Namespace:

@@ -19,9 +19,8 @@ keyring key store the key is read from the keychain on every call
 from __future__ import annotations
 
 import os
-import sys
 
-from . import freshness, grammar, locations, memo, storage
+from . import freshness, grammar, locations, memo, stdout, storage
 
 TYPE_CHECKING = False  # not typing's: the fast path does without it (benchmarks/RESULTS.md)
 if TYPE_CHECKING:
@@ -121,34 +120,11 @@ def _parse_header(header: bytes) -> tuple[float | None, str, str, list[tuple[str
 
 def print_remembered(key: str) -> str | None:
     """Console-script fast path: print the remembered answer named ``key``, if
-    there is one; it is returned (None: nothing was printed)."""
+    there is one; it is returned (None: nothing was printed). errors.OutputError
+    when stdout cannot be written (stdout.write)."""
     import time
 
     output = answer_for(key, os.environ, time.time())
     if output is not None:
-        print_output(output)
+        stdout.write(output)
     return output
-
-
-class StdoutFailed(Exception):
-    """stdout could not be written; the OSError's text is the message."""
-
-
-def print_output(output: str) -> None:
-    """Write an answer to stdout (a reader that went away is not an error);
-    StdoutFailed when it cannot be written (a full device, an I/O error)."""
-    try:
-        sys.stdout.write(output)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass
-    except OSError as exc:
-        # What is left in the buffer would fail again at exit, with a
-        # traceback-like "Exception ignored" report: let it go to /dev/null.
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
-        except OSError:
-            pass
-        raise StdoutFailed(exc.strerror or type(exc).__name__) from None

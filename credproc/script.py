@@ -17,16 +17,20 @@ def run() -> None:
     # Python sets sys.stdout to None when fd 1 is closed. Nothing is fetched
     # (no STS call, no MFA prompt) for output that has nowhere to go; `exec`
     # prints nothing itself, and its command's stdout is the command's business.
-    if sys.stdout is None and sys.argv[1:2] != ["exec"]:
-        _fail(None)
     try:
+        if sys.stdout is None and sys.argv[1:2] != ["exec"]:
+            from .stdout import fail
+
+            fail(None)
         _run()
     except Exception as exc:
-        from .remembered import StdoutFailed  # imported by _run already
+        from .errors import OutputError  # on this failure only: the fast path does without it
 
-        if not isinstance(exc, StdoutFailed):
+        if not isinstance(exc, OutputError):
             raise
-        _fail(f"cannot write to stdout ({exc})")
+        if sys.stderr is not None:
+            print(exc.one_line(), file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
 
 
 def _run() -> None:
@@ -74,16 +78,6 @@ def _claim_or_wait(name: str) -> "single_flight.Claim | None":
     if remembered.print_remembered(name) is not None:
         _end(0)
     return claim
-
-
-def _fail(message: "str | None") -> "NoReturn":
-    """stdout failed (None: it is closed): the one line on stderr (if there
-    is one), as cli.py says it; errors.py is loaded only now, on the failure."""
-    from .errors import OUTPUT_HINT, STDOUT_CLOSED, ExitCode
-
-    if sys.stderr is not None:
-        print(f"credproc: {message or STDOUT_CLOSED} (fix: {OUTPUT_HINT})", file=sys.stderr, flush=True)
-    sys.exit(ExitCode.OUTPUT)
 
 
 def _end(code: int) -> "NoReturn":

@@ -11,7 +11,6 @@ an error; ``credproc doctor`` reports it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 
 from . import grammar, locations
@@ -48,9 +47,10 @@ def print_targets(arguments: Sequence[str], env: Mapping[str, str]) -> int:
             data = tomllib.load(handle)
     except (OSError, ValueError):  # ValueError: TOMLDecodeError, or undecodable bytes
         return 0
+    from . import stdout
+
     try:
-        sys.stdout.write("".join(word + "\n" for word in words(data)))
-        sys.stdout.flush()
-    except BrokenPipeError:
+        stdout.write("".join(word + "\n" for word in words(data)))
+    except Exception:  # noqa: S110 (errors.OutputError: no words then, and no noise in the shell)
         pass
     return 0

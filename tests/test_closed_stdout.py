@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import TWO_HOP_CONFIG, Sandbox, assert_one_clear_error, credproc_executable
 
+from credproc.script import TARGETS_WORD
+
 
 def run_shell(sandbox: Sandbox, command: str) -> subprocess.CompletedProcess[str]:
     """``command`` (a shell line; $CREDPROC is the installed credproc) run by sh, output captured."""
@@ -65,3 +67,19 @@ def test_a_full_device_is_one_line_and_exit_9(sandbox: Sandbox, args: list[str])
     assert calls > 0
     assert sandbox.run(*args).returncode == 0
     assert len(sandbox.sts.recorder.of("AssumeRole")) == calls
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_serve_on_a_full_device_stops_with_one_line_and_exit_9(sandbox: Sandbox) -> None:
+    """The endpoint's variables cannot be handed over: it stops rather than serve nobody."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = run_shell(sandbox, '"$CREDPROC" serve dev >/dev/full')
+    assert_one_clear_error(result, "cannot write to stdout", exit_code=9)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_completion_words_on_a_full_device_are_silent(sandbox: Sandbox) -> None:
+    """What the shell's TAB runs: no words, but nothing on stderr to break the prompt, and exit 0."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    result = run_shell(sandbox, f'"$CREDPROC" {TARGETS_WORD} >/dev/full')
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

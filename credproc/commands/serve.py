@@ -7,13 +7,13 @@ import argparse
 import contextlib
 import json
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .. import stdout
 from ..errors import UsageError
 from ..log import Log
 from ..output import SHELLS
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
             handed = {name: value for name, value in values.items() if name.startswith("AWS_CONTAINER_")}
             text = json.dumps(handed, indent=2) + "\n" if args.shell == "json" else shell_lines(handed, (), args.shell)
             log.flush()
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            stdout.write(text)
             log.notice(f"serving {args.target} at {running.url} until Ctrl-C or SIGTERM")
             log.flush()  # now, not when serving ends
             while not stopped.wait(timeout=1):
