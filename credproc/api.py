@@ -50,11 +50,10 @@ _engine: tuple[str, Batch] | None = None  # the digests it was made for (request
 def engine() -> Batch:
     """The engine for the current config and environment (see the module's docstring)."""
     global _engine
-    from . import locations, memo, source, source_keys, storage
+    from . import memo, source, source_keys, storage
 
     env = source.environ_copy()
-    path = memo.config_path(env, None) or os.path.abspath(locations.config_file(env))
-    inputs = memo.inputs(env, path)
+    inputs = memo.inputs_for(env, None)
     # The stored keys' index too: keys stored anew under a name (rotate, remove
     # and add) are another source identity, whose first call must not get
     # the old key's cached sessions, nor the old engine's "changed" error forever.

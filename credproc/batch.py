@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
-from . import aws_profiles, memo, source
+from . import aws_profiles, source
 from . import config as config_module
 from .aws_credentials import Credentials
 from .cache import Cache
@@ -164,7 +164,7 @@ class Batch:
             config = config_module.load(Path(config_path) if config_path else None, self.env)
         self.config = config
         # The request digest config.load computed (memo.py), naming the memos of the source and endpoint.
-        self._inputs = config.inputs or memo.inputs(self.env, os.path.abspath(config.path))
+        self._inputs = config.request_inputs(self.env)
         self._aws = aws_profiles.AwsFiles(self.env)
         self._lock = threading.Lock()  # the cache's opening and the routes' making
         self._cache: Cache | None = None

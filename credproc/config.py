@@ -88,6 +88,15 @@ class Config:
         self.unremembered: dict[str, Any] | None = None  # a fresh parse, until remember() keeps it
         self.keychain_key: bytes | None = None  # the OS keychain's key, if it opened the config's memo
 
+    def request_inputs(self, env: Mapping[str, str]) -> Inputs:
+        """The request digest it was loaded under (:func:`load` sets it); for a
+        config made otherwise (a test's), one of its file and ``env`` now, kept."""
+        if self.inputs is None:
+            from . import memo
+
+            self.inputs = memo.inputs(env, os.path.abspath(self.path))
+        return self.inputs
+
     def where(self, *keys: str) -> str:
         """``file:line: dotted.key`` for messages about a setting."""
         line = locate(self.text, keys) if self.text else None

@@ -95,6 +95,14 @@ def config_path(env: Mapping[str, str], given: str | os.PathLike[str] | None) ->
     return os.path.abspath(path) if path else None
 
 
+def inputs_for(env: Mapping[str, str], given: str | os.PathLike[str] | None) -> Inputs:
+    """The request digest of a run with ``--config`` ``given`` (None: the
+    default file), asking platformdirs where only it knows the default (the
+    full path's, not the fast path's: see :func:`config_path`)."""
+    path = config_path(env, given) or os.path.abspath(locations.config_file(env))
+    return inputs(env, path)
+
+
 def inputs(env: Mapping[str, str], config: str) -> Inputs:
     """The request digest of a run whose config file is ``config`` (absolute), with ``env``."""
     config_bytes = storage.read_file(config)

@@ -155,8 +155,7 @@ def obtain(
     cache = open_cache(config, env, log) if request.use_cache else None
     if cache is None and without_cache is not None:
         without_cache()
-    if inputs is None:  # the digest config.load computed, else one now
-        inputs = config.inputs or memo.inputs(env, os.path.abspath(config.path))
+    inputs = config.request_inputs(env) if inputs is None else inputs
     aws = aws_profiles.AwsFiles(env)  # each file read once, for the source's memo and the endpoint's
     src = source_of(plan.source_profile, env, cache, aws, inputs, log, stored=config.source_stored)
     caller = functools.cache(functools.partial(sts_caller, src, depth, plan.sts_region, log, env))

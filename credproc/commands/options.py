@@ -79,10 +79,9 @@ def run_inputs(args: argparse.Namespace) -> Inputs:
 
 def new_inputs(args: argparse.Namespace) -> Inputs:
     """A request digest of the surroundings as they are now, for ``--config``'s file."""
-    from .. import locations, memo
+    from .. import memo
 
-    path = memo.config_path(os.environ, args.config) or os.path.abspath(locations.config_file(os.environ))
-    return memo.inputs(os.environ, path)
+    return memo.inputs_for(os.environ, args.config)
 
 
 def load_config(args: argparse.Namespace) -> Config:
