@@ -53,7 +53,7 @@ def load_key(kind: str, env: Mapping[str, str], log: Log, keychain_key: bytes | 
     elif store == "keyring":
         key = keychain_key or keyring_key(locations.data_dir(env), log)
     else:
-        key = file_key(locations.data_dir(env) / locations.KEY_FILE, log)
+        key = file_key(locations.key_file(env), log)
     return key, LABELS[store]
 
 
@@ -251,7 +251,7 @@ def delete_key(kind: str, env: Mapping[str, str]) -> None:
         if refused is not None:
             raise refused
         try:
-            (locations.data_dir(env) / locations.KEY_FILE).unlink()
+            locations.key_file(env).unlink()
         except FileNotFoundError:
             pass
     if "keyring" in chosen:

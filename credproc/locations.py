@@ -125,6 +125,11 @@ def config_file(env: Mapping[str, str]) -> Path:
     return Path(location) if location is not None else config_dir(env) / CONFIG_FILE
 
 
+def key_file(env: Mapping[str, str]) -> Path:
+    """The key file (the "file" key store's), in the data dir."""
+    return data_dir(env) / KEY_FILE
+
+
 def cache_dir(env: Mapping[str, str]) -> Path:
     """``$CREDPROC_CACHE_DIR``, else the platform's user cache dir."""
     return _platform_dir("cache", cache_location(env))

@@ -61,15 +61,14 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
     from datetime import UTC, datetime
 
     from .. import federation, source
-    from ..obtain import machine_fields
-    from ..plan import make_plan
+    from ..obtain import Request, plan_for
     from .options import overrides
 
     env = os.environ
     # Everything is checked before any network call (or MFA prompt); the plan
     # tells the region, and so the partition a --destination must be in.
     config = load_config(args)
-    plan = make_plan(config, args.target, overrides(args), machine_fields(env))
+    plan = plan_for(config, Request(args.target, overrides(args)), env)
     page = federation.destination(plan.region, args.service, args.destination)
     where = federation.federation_url(plan.region, env)
     wait = federation.timeout(env)

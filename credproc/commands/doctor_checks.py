@@ -107,7 +107,7 @@ def check_key_store(config: Config, env: Mapping[str, str], log: Log) -> Check:
     except CredprocError as error:
         return _failed("key store", error)
     if store == "file":
-        key_file = locations.data_dir(env) / locations.KEY_FILE
+        key_file = locations.key_file(env)
         loose = _loose_bits(key_file)
         if loose:
             return Check(
