@@ -122,6 +122,15 @@ def test_the_declaration_is_all_of_gets_options() -> None:
             assert spelled - {"-h", "--help"} == declared
 
 
+def test_the_python_api_takes_the_same_target_options() -> None:
+    """credproc.credentials(**options) is typed by its own TypedDict
+    (batch.Options): an option added to the command line's declaration
+    fails here until the API takes it too, by the same name."""
+    from credproc import batch
+
+    assert set(batch.Options.__annotations__) == {option.dest for option in grammar.HOP}
+
+
 def test_no_target_or_two_targets_are_left_to_argparse() -> None:
     assert grammar.pure_options(["get", "--role", "Auditor"]) is None
     assert grammar.pure_options(["get", "dev", "prod"]) is None
