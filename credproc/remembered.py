@@ -50,14 +50,14 @@ def request(
         return None
 
 
-def request_digest(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
+def answer_name(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     """The name of the answer to ``argv`` in ``env`` (its claim's too, single_flight.py), for tests and tools."""
     found = request(argv, env)
     return None if found is None else found[1]
 
 
-def answer_for(key: str, env: Mapping[str, str], now: float) -> str | None:
-    """The remembered stdout of the answer named ``key``, or None.
+def answer_for(name: str, env: Mapping[str, str], now: float) -> str | None:
+    """The remembered stdout of the answer named ``name``, or None.
 
     What decides whether the answer still holds (its freshness, the entry's
     bytes) is read from the memo's clear header before anything is decrypted:
@@ -76,14 +76,14 @@ def answer_for(key: str, env: Mapping[str, str], now: float) -> str | None:
         return all(storage.digest(storage.digest_part(path)) == part for path, part in source_files)
 
     try:
-        found = memo.read(locations.cache_location(env) or "", KIND, key, env, accept=holds)
+        found = memo.read(locations.cache_location(env) or "", KIND, name, env, accept=holds)
         return None if found is None else found[1].decode()
     except Exception:  # anything unexpected: the full path decides
         return None
 
 
-def remember(key: str, ticket: RememberTicket, output: str) -> None:
-    """Keep ``output`` as the answer named ``key`` (best effort, atomic, 0600)."""
+def remember(name: str, ticket: RememberTicket, output: str) -> None:
+    """Keep ``output`` as the answer named ``name`` (best effort, atomic, 0600)."""
     entry_bytes = storage.read_private(ticket.entry)
     if entry_bytes is None:
         return
@@ -92,7 +92,7 @@ def remember(key: str, ticket: RememberTicket, output: str) -> None:
     memo.write(
         str(cache.directory),
         KIND,
-        key,
+        name,
         output.encode(),
         cache.seal,
         keyring=cache.key_store == "keyring",
@@ -118,13 +118,13 @@ def _parse_header(header: bytes) -> tuple[float | None, str, str, list[tuple[str
     return (None if until == "-" else float(until)), entry, entry_digest, pairs
 
 
-def print_remembered(key: str) -> str | None:
-    """Console-script fast path: print the remembered answer named ``key``, if
+def print_remembered(name: str) -> str | None:
+    """Console-script fast path: print the remembered answer named ``name``, if
     there is one; it is returned (None: nothing was printed). errors.OutputError
     when stdout cannot be written (stdout.write)."""
     import time
 
-    output = answer_for(key, os.environ, time.time())
+    output = answer_for(name, os.environ, time.time())
     if output is not None:
         stdout.write(output)
     return output

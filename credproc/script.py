@@ -42,14 +42,14 @@ def _run() -> None:
     # The run's request digest (memo.py), computed here once and handed to
     # the full path; None: not a rememberable get (cli computes it then).
     request = remembered.request(sys.argv[1:], os.environ)
-    key = None if request is None else request[1]
-    if key is not None and remembered.print_remembered(key) is not None:
+    name = None if request is None else request[1]
+    if name is not None and remembered.print_remembered(name) is not None:
         _end(0)
     if sys.argv[1:2] == [TARGETS_WORD]:
         from .targets import print_targets
 
         sys.exit(print_targets(sys.argv[2:], os.environ))
-    claim = None if key is None else _claim_or_wait(key)
+    claim = None if name is None else _claim_or_wait(name)
     inputs = None if request is None else request[0]
     if sys.argv[1:2] != ["get"]:
         from .cli import main

@@ -180,7 +180,7 @@ def test_the_full_path_and_the_fast_path_find_the_same_files(
         assert full[1].is_absolute()
 
 
-def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
+def test_answer_name_on_macos_reads_the_config_where_macos_keeps_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Remembered answers no longer need CREDPROC_CONFIG and CREDPROC_CACHE_DIR
@@ -191,13 +191,13 @@ def test_request_digest_on_macos_reads_the_config_where_macos_keeps_it(
     config = tmp_path / "Library" / "Application Support" / "credproc" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(TWO_HOP_CONFIG)
-    first = remembered.request_digest(["get", "dev"], env)
+    first = remembered.answer_name(["get", "dev"], env)
     assert first is not None
     answer = memo.location(locations.cache_location(env) or "", remembered.KIND, first)
     assert answer.startswith(str(tmp_path / "Library" / "Caches" / "credproc" / memo.DIRECTORY))
     config.write_text(TWO_HOP_CONFIG.replace("us-east-2", "eu-west-1"))
-    assert remembered.request_digest(["get", "dev"], env) not in (None, first)
-    assert remembered.request_digest(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
+    assert remembered.answer_name(["get", "dev"], env) not in (None, first)
+    assert remembered.answer_name(["get", "dev"], {}) is None  # no HOME: the full path, which asks platformdirs
 
 
 # The console script following macOS's rules for credproc's files: the rest

@@ -689,7 +689,7 @@ def test_a_get_that_finds_its_request_claimed_waits_and_prints_the_remembered_an
     [answer_file] = answer_files(env)
     answer = answer_file.read_bytes()
     answer_file.unlink()
-    digest = remembered.request_digest(["get", "dev"], env)
+    digest = remembered.answer_name(["get", "dev"], env)
     assert digest is not None
     claim = Path(env["XDG_CACHE_HOME"], "credproc", single_flight.DIRECTORY, digest[:40] + ".lock")
     claim.parent.mkdir(mode=0o700, exist_ok=True)
@@ -732,7 +732,7 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
     [answer_file] = answer_files(env)
     probe = (
         "import os, sys; from credproc import remembered;"
-        "digest = remembered.request_digest(['get', 'dev'], os.environ);"
+        "digest = remembered.answer_name(['get', 'dev'], os.environ);"
         "print(remembered.answer_for(digest, os.environ, float(sys.argv[1])), 'cryptography' in sys.modules)"
     )
     later = subprocess.run([sys.executable, "-c", probe, "1e12"], env=env, capture_output=True, text=True, check=True)
@@ -753,7 +753,7 @@ def test_a_stale_remembered_answer_is_dismissed_without_the_key(sandbox: Sandbox
 HOLDER = """
 import os, sys
 from credproc import remembered, single_flight
-assert single_flight.claim_or_wait(remembered.request_digest(["get", "dev"], os.environ), os.environ)
+assert single_flight.claim_or_wait(remembered.answer_name(["get", "dev"], os.environ), os.environ)
 print("claimed", flush=True)
 sys.stdin.read()  # holds the claim until the test lets go
 """
@@ -765,7 +765,7 @@ def still_claimed(env: dict[str, str]) -> bool:
 
     from credproc import remembered, single_flight
 
-    name = remembered.request_digest(["get", "dev"], env)
+    name = remembered.answer_name(["get", "dev"], env)
     assert name is not None
     claim = Path(locations.cache_location(env) or "", single_flight.DIRECTORY, name[:40] + ".lock")
     with open(claim, "rb") as probe:
