@@ -90,7 +90,7 @@ class Config:
 
     def request_inputs(self, env: Mapping[str, str]) -> Inputs:
         """The request digest it was loaded under (:func:`load` sets it); for a
-        config made otherwise (a test's), one of its file and ``env`` now, kept."""
+        config made otherwise (a test's), one of its file and the first ``env`` asked with, kept."""
         if self.inputs is None:
             from . import memo
 

@@ -103,12 +103,12 @@ class MfaRejectedError(MfaError):
 
 
 class OutputError(CredprocError):
-    """stdout could not be written (a reader that went away is not this: see cli.py)."""
+    """stdout could not be written (a reader that went away is not this: see stdout.py)."""
 
     exit_code = ExitCode.OUTPUT
 
 
-# What OutputError says, on the full path (cli.py) and the fast path (script.py) alike.
+# What OutputError says (stdout.py), on the full path and the fast path alike.
 STDOUT_CLOSED = "stdout is closed, so the output would go nowhere"
 OUTPUT_HINT = "give credproc a stdout it can write: a pipe, a file on a device with room, or >/dev/null; not >&-"
 

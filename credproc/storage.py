@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # Where the cache key is kept (keystore.py creates and checks keys; memo.py only reads them;
-# the "file" store's file is locations.KEY_FILE, in the data dir).
+# the "file" store's file is locations.key_file, in the data dir).
 KEY_VARIABLE = "CREDPROC_CACHE_KEY"  # base64 of the key, for the "env" store
 KEYRING_SERVICE = "credproc"  # the OS keychain item (base64 of the key), for the "keyring" store
 KEYRING_USERNAME = "cache-key"

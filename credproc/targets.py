@@ -49,8 +49,13 @@ def print_targets(arguments: Sequence[str], env: Mapping[str, str]) -> int:
         return 0
     from . import stdout
 
+    text = "".join(word + "\n" for word in words(data))
     try:
-        stdout.write("".join(word + "\n" for word in words(data)))
-    except Exception:  # noqa: S110 (errors.OutputError: no words then, and no noise in the shell)
-        pass
+        stdout.write(text)
+    except Exception as exc:
+        from .errors import OutputError  # loaded on this failure only
+
+        if not isinstance(exc, OutputError):
+            raise
+        # stdout closed or full: no words then, and no noise in the shell
     return 0

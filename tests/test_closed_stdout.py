@@ -4,6 +4,7 @@ stderr and exit 9, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -83,3 +84,31 @@ def test_completion_words_on_a_full_device_are_silent(sandbox: Sandbox) -> None:
     sandbox.write_config(TWO_HOP_CONFIG)
     result = run_shell(sandbox, f'"$CREDPROC" {TARGETS_WORD} >/dev/full')
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def run_to_a_gone_reader(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    """``credproc ARGS`` whose stdout is a pipe whose reader has already gone (`credproc ... | true`, lost race)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [credproc_executable(), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=sandbox.env,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_reader_that_went_away_is_no_error_and_no_noise(sandbox: Sandbox) -> None:
+    """Nobody is listening, so nothing is said: exit 0 and an empty stderr, not
+    Python's "Exception ignored ... BrokenPipeError" at exit (exit 120); and
+    serve stops rather than serve a token nobody received."""
+    sandbox.write_config(TWO_HOP_CONFIG)
+    for args in (["get", "dev"], ["get", "dev"], ["get", "dev"], ["env", "dev"], [TARGETS_WORD], ["serve", "dev"]):
+        result = run_to_a_gone_reader(sandbox, *args)  # get: cold, warm, then remembered (the fast path)
+        assert (result.returncode, result.stderr) == (0, ""), args

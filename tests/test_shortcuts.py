@@ -71,7 +71,8 @@ GETS = (["get", "dev"], ["get", "dev"], ["get", "dev", "--verbose"])  # a miss, 
 PUBLIC = ["hashlib", "cryptography.hazmat.primitives.ciphers.aead"]  # the public ways to the hash and the cipher
 
 
-@pytest.mark.parametrize("key_store", ["keyring", "file"])  # the file store: keyring's imports load no hashlib
+# The file store too: with it keyring is not imported, so hashlib in the record is credproc's own doing.
+@pytest.mark.parametrize("key_store", ["keyring", "file"])
 def test_with_the_switch_a_get_takes_every_public_way(sandbox: Sandbox, key_store: str) -> None:
     """The usual end, the collector on, no stand-ins, hashlib's BLAKE2b and cryptography's public AES-GCM."""
     for record in probed_runs(sandbox, key_store, "1", *GETS):  # a miss, a remembered answer, a full-path hit

@@ -101,7 +101,8 @@ def run(args: argparse.Namespace, log: Log) -> CommandOutput:
             handed = {name: value for name, value in values.items() if name.startswith("AWS_CONTAINER_")}
             text = json.dumps(handed, indent=2) + "\n" if args.shell == "json" else shell_lines(handed, (), args.shell)
             log.flush()
-            stdout.write(text)
+            if not stdout.write(text):
+                return CommandOutput()  # the reader went before the variables came: nobody to serve
             log.notice(f"serving {args.target} at {running.url} until Ctrl-C or SIGTERM")
             log.flush()  # now, not when serving ends
             while not stopped.wait(timeout=1):
