@@ -209,7 +209,7 @@ def user_home(env: Mapping[str, str], windows: bool = WINDOWS) -> str:
     return (env.get("USERPROFILE") if windows else env.get("HOME")) or os.path.expanduser("~")
 
 
-# -- the user ----------------------------------------------------------------------------------
+# -- the user and the machine -------------------------------------------------------------------
 
 # Where getpass.getuser looks first, in its order.
 USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
@@ -230,3 +230,15 @@ def user_name(env: Mapping[str, str], uid: int | None = None) -> str | None:
         return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
     except (ImportError, KeyError):
         return None
+
+
+def host_name() -> str:
+    """This machine's name, the one way credproc finds it: the ``{host}`` of
+    session names (obtain.py), so the request digest (memo.py) holds it too.
+    uname's nodename where there is one (gethostname(2) on Linux and macOS,
+    without the socket module's import), else socket.gethostname() (Windows)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()

@@ -110,7 +110,7 @@ def inputs(env: Mapping[str, str], config: str) -> Inputs:
     variables += [(name, locations.aws_path(env[name], "")) for name in EXPANDED if "$" in env.get(name, "")]
     # The uid and host: the {user} and {host} of session names, and whose files these are.
     uid = os.getuid() if hasattr(os, "getuid") else None
-    host = os.uname().nodename if hasattr(os, "uname") else env.get("COMPUTERNAME")
+    host = locations.host_name()
     # repr, not json: the same text for the same values, without loading json and re.
     release = (FORMAT, __version__, _botocore_release())
     digest = storage.hasher(repr([release, variables, uid, host]).encode(errors="surrogateescape"))

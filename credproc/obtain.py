@@ -79,17 +79,7 @@ def utc_now() -> datetime:
 
 def machine_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Session-name template values that come from this machine."""
-    return {"user": locations.user_name(env) or "user", "host": _host_name().split(".")[0]}
-
-
-def _host_name() -> str:
-    # On Linux and macOS gethostname(2) is uname's nodename; os.uname spares
-    # the socket module's import.
-    if hasattr(os, "uname"):
-        return os.uname().nodename
-    import socket
-
-    return socket.gethostname()
+    return {"user": locations.user_name(env) or "user", "host": locations.host_name().split(".")[0]}
 
 
 def open_cache(config: Config, env: Mapping[str, str], log: Log, *, required: bool = False) -> Cache | None:

@@ -216,6 +216,27 @@ def test_each_file_the_host_and_the_installed_botocore_and_credproc_change_the_d
     differs()
 
 
+def test_without_uname_the_digest_and_the_session_names_host_follow_one_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no os.uname: {host} is socket.gethostname(), and the
+    request digest changes with it (it read COMPUTERNAME, which {host} never did)."""
+    import socket
+
+    from credproc.obtain import machine_fields
+
+    config = tmp_path / "config.toml"
+    config.write_text(TWO_HOP_CONFIG)
+    env = {"HOME": str(tmp_path), "COMPUTERNAME": "UNCHANGED"}
+    monkeypatch.delattr(os, "uname", raising=False)
+    digests = []
+    for name in ("win-a.corp.example", "win-b.corp.example"):
+        monkeypatch.setattr(socket, "gethostname", lambda name=name: name)
+        digests.append(memo.inputs(env, str(config)).digest)
+        assert machine_fields(env)["host"] == name.split(".")[0]
+    assert digests[0] != digests[1]
+
+
 def test_the_config_is_parsed_from_the_bytes_the_digest_holds(sandbox: Sandbox) -> None:
     """An edit between the digest and the parse is never remembered under the digest."""
     from credproc import config
