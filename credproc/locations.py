@@ -215,19 +215,24 @@ def user_home(env: Mapping[str, str], windows: bool = WINDOWS) -> str:
 USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
 
 
-def user_name(env: Mapping[str, str], uid: int | None = None) -> str | None:
-    """A user's name, the one way credproc finds it: the first of
-    :data:`USER_VARIABLES` set in ``env``, as getpass.getuser looks (but in
-    the env passed in), else the password database's for ``uid`` (default:
-    this process's); None where there is none (Windows without USERNAME, a
+def user_name(env: Mapping[str, str]) -> str | None:
+    """This user's name, the one way credproc finds it (the ``{user}`` of
+    session names): the first of :data:`USER_VARIABLES` set in ``env``, as
+    getpass.getuser looks (but in the env passed in), else this process's
+    account name; None where there is none (Windows without USERNAME, a
     container's uid without a passwd entry)."""
     for variable in USER_VARIABLES:
         if env.get(variable):
             return env[variable]
+    return account_name(os.getuid()) if hasattr(os, "getuid") else None
+
+
+def account_name(uid: int) -> str | None:
+    """The password database's name for ``uid`` (a file's owner, in messages); None without one."""
     try:
         import pwd
 
-        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
+        return pwd.getpwuid(uid).pw_name
     except (ImportError, KeyError):
         return None
 

@@ -281,7 +281,7 @@ def _mode_problem(mode: int) -> str | None:
 
 def _who(uid: int) -> str:
     """``uid 1001 (alice)``, the name where the password database has one."""
-    name = locations.user_name({}, uid)
+    name = locations.account_name(uid)
     return f"uid {uid}" if name is None else f"uid {uid} ({name})"
 
 
